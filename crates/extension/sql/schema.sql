@@ -1,0 +1,81 @@
+-- mcp_auth: roles, tables and indexes. Runs first (bootstrap); functions are
+-- created from Rust afterwards, and security.sql (finalize) adds the policies
+-- and grants that refer to them.
+
+-- Group roles are cluster-wide, so they may already exist from another database.
+DO $roles$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'mcp_client') THEN
+        CREATE ROLE mcp_client NOLOGIN;
+        COMMENT ON ROLE mcp_client IS 'mcp_auth: MCP servers; may only call the MCP entry points, tenant only from a validated key';
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'mcp_admin') THEN
+        CREATE ROLE mcp_admin NOLOGIN;
+        COMMENT ON ROLE mcp_admin IS 'mcp_auth: application admin connections; tenant from SET mcp_auth.tenant_id';
+    END IF;
+END
+$roles$;
+
+CREATE TABLE mcp_authentication_keys (
+    id            uuid        PRIMARY KEY DEFAULT pg_catalog.gen_random_uuid(),
+    tenant_id     uuid        NOT NULL,
+    name          text        NOT NULL,
+    description   text,
+    -- bcrypt verifier (the seed's key_hash) and hex SHA-256 lookup value; owner-only columns.
+    key_hash      text        NOT NULL,
+    lookup_hash   text        NOT NULL,
+    key_prefix    text        NOT NULL,
+    environment   text        NOT NULL DEFAULT 'live',
+    allowed_tools jsonb       NOT NULL DEFAULT '["*"]',
+    rate_limit    integer     NOT NULL DEFAULT 100,
+    enabled       boolean     NOT NULL DEFAULT true,
+    expires_at    timestamptz,
+    revoked_at    timestamptz,
+    rotated_from  uuid        REFERENCES mcp_authentication_keys (id) ON DELETE SET NULL,
+    replaced_by   uuid        REFERENCES mcp_authentication_keys (id) ON DELETE SET NULL,
+    created_by    uuid,
+    created_at    timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    updated_at    timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    CONSTRAINT mcp_keys_name_not_blank CHECK (pg_catalog.length(pg_catalog.btrim(name)) BETWEEN 1 AND 200),
+    CONSTRAINT mcp_keys_environment CHECK (environment IN ('live', 'test')),
+    CONSTRAINT mcp_keys_rate_limit_positive CHECK (rate_limit > 0),
+    CONSTRAINT mcp_keys_allowed_tools_array CHECK (
+        pg_catalog.jsonb_typeof(allowed_tools) = 'array'
+        AND NOT pg_catalog.jsonb_path_exists(allowed_tools, '$[*] ? (@.type() != "string")')),
+    CONSTRAINT mcp_keys_lookup_hash_format CHECK (lookup_hash ~ '^[0-9a-f]{64}$'),
+    CONSTRAINT mcp_keys_prefix_format CHECK (key_prefix ~ '^mcp_(live|test)_[0-9A-Za-z]{7}$')
+);
+COMMENT ON TABLE mcp_authentication_keys IS
+    'mcp_auth: per-tenant MCP keys. The key itself is never stored: key_hash is its bcrypt verifier, lookup_hash its SHA-256.';
+
+CREATE UNIQUE INDEX mcp_keys_lookup_hash_key ON mcp_authentication_keys (lookup_hash);
+-- Names are unique among a tenant's current keys; a rotated or revoked key frees its name.
+CREATE UNIQUE INDEX mcp_keys_tenant_name_key ON mcp_authentication_keys (tenant_id, name)
+    WHERE replaced_by IS NULL AND revoked_at IS NULL;
+CREATE INDEX mcp_keys_tenant_idx ON mcp_authentication_keys (tenant_id, created_at);
+
+-- usage_count / last_used_at live in per-backend slots so that concurrent calls of one
+-- key never wait on one row lock; the view mcp_keys sums them.
+CREATE TABLE mcp_key_usage_counters (
+    key_id       uuid        NOT NULL REFERENCES mcp_authentication_keys (id) ON DELETE CASCADE,
+    slot         integer     NOT NULL,
+    tenant_id    uuid        NOT NULL,
+    usage_count  bigint      NOT NULL DEFAULT 0,
+    last_used_at timestamptz,
+    PRIMARY KEY (key_id, slot)
+);
+COMMENT ON TABLE mcp_key_usage_counters IS
+    'mcp_auth: validation counters of each key, one row per backend slot (sum them; see view mcp_keys)';
+
+-- The one-row answer of get_tenant_info(): a composite, so (get_tenant_info()).id works.
+CREATE TYPE mcp_tenant_info AS (
+    id          uuid,
+    key_id      uuid,
+    key_name    text,
+    environment text,
+    source      text
+);
+
+-- Data survives pg_dump/pg_restore (only hashes are stored, never a key).
+SELECT pg_catalog.pg_extension_config_dump('mcp_authentication_keys', '');
+SELECT pg_catalog.pg_extension_config_dump('mcp_key_usage_counters', '');

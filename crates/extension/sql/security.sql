@@ -1,0 +1,103 @@
+-- mcp_auth: row-level security, the admin view, and privileges. Runs last (finalize),
+-- when every function exists.
+
+-- Direct UPDATEs (the seed's `UPDATE mcp_authentication_keys SET rate_limit = ...`) obey the
+-- same rules as the functions: valid tool patterns, and a revoked key stays revoked.
+CREATE FUNCTION mcp_keys_before_update() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NEW.allowed_tools IS DISTINCT FROM OLD.allowed_tools THEN
+        PERFORM @extschema@.mcp_check_allowed_tools(NEW.allowed_tools, 'allowed_tools');
+    END IF;
+    IF OLD.revoked_at IS NOT NULL AND NEW.enabled THEN
+        RAISE EXCEPTION 'enabled: key % is revoked and cannot be enabled again', OLD.key_prefix
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    NEW.updated_at := pg_catalog.now();
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER mcp_keys_before_update BEFORE UPDATE ON mcp_authentication_keys
+    FOR EACH ROW EXECUTE FUNCTION mcp_keys_before_update();
+
+ALTER TABLE mcp_authentication_keys ENABLE ROW LEVEL SECURITY;
+ALTER TABLE mcp_authentication_keys FORCE ROW LEVEL SECURITY;
+ALTER TABLE mcp_key_usage_counters ENABLE ROW LEVEL SECURITY;
+ALTER TABLE mcp_key_usage_counters FORCE ROW LEVEL SECURITY;
+
+-- mcp_current_tenant() is the key's tenant after validate_mcp_key in this transaction,
+-- else (mcp_admin and superusers only) the setting mcp_auth.tenant_id, else NULL.
+CREATE POLICY tenant_isolation ON mcp_authentication_keys
+    USING (tenant_id = @extschema@.mcp_current_tenant())
+    WITH CHECK (tenant_id = @extschema@.mcp_current_tenant());
+CREATE POLICY tenant_isolation ON mcp_key_usage_counters
+    USING (tenant_id = @extschema@.mcp_current_tenant())
+    WITH CHECK (tenant_id = @extschema@.mcp_current_tenant());
+
+-- Everything an admin may see of a key, with its usage; never the hash or lookup columns.
+CREATE VIEW mcp_keys WITH (security_invoker = true, security_barrier = true) AS
+SELECT k.id, k.tenant_id, k.name, k.description, k.key_prefix, k.environment,
+       k.allowed_tools, k.rate_limit, k.enabled, k.expires_at, k.revoked_at,
+       k.rotated_from, k.replaced_by, k.created_by, k.created_at, k.updated_at,
+       COALESCE(u.usage_count, 0)::bigint AS usage_count,
+       u.last_used_at,
+       CASE
+           WHEN k.revoked_at IS NOT NULL THEN 'revoked'
+           WHEN NOT k.enabled THEN 'disabled'
+           WHEN k.expires_at <= pg_catalog.now() AND k.replaced_by IS NOT NULL THEN 'rotated'
+           WHEN k.expires_at <= pg_catalog.now() THEN 'expired'
+           ELSE 'active'
+       END AS status
+FROM @extschema@.mcp_authentication_keys k
+LEFT JOIN LATERAL (
+    SELECT pg_catalog.sum(c.usage_count) AS usage_count, pg_catalog.max(c.last_used_at) AS last_used_at
+    FROM @extschema@.mcp_key_usage_counters c
+    WHERE c.key_id = k.id
+) u ON true;
+COMMENT ON VIEW mcp_keys IS 'mcp_auth: keys of the current tenant with usage_count, last_used_at and status';
+
+-- Nobody but the owner gets anything by default.
+REVOKE ALL ON mcp_authentication_keys, mcp_key_usage_counters, mcp_keys FROM PUBLIC;
+DO $revoke$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOR f IN
+        SELECT d.objid::regprocedure
+        FROM pg_catalog.pg_depend d
+        JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid
+        WHERE e.extname = 'mcp_auth'
+          AND d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+          AND d.deptype = 'e'
+    LOOP
+        EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
+    END LOOP;
+END
+$revoke$;
+
+GRANT USAGE ON SCHEMA @extschema@ TO mcp_admin, mcp_client;
+
+-- mcp_client: the MCP entry points only. No table at all.
+GRANT EXECUTE ON FUNCTION
+    @extschema@.validate_mcp_key(text),
+    @extschema@.check_mcp_tool_permission(uuid, text),
+    @extschema@.get_tenant_info(),
+    @extschema@.mcp_current_tenant()
+TO mcp_client, mcp_admin;
+
+-- mcp_admin: its own tenant's keys (RLS), never the hash or lookup columns.
+GRANT EXECUTE ON FUNCTION
+    @extschema@.generate_mcp_key(uuid, text, text, text, jsonb, uuid, integer, timestamptz),
+    @extschema@.rotate_mcp_key(uuid, interval),
+    @extschema@.disable_mcp_key(uuid),
+    @extschema@.enable_mcp_key(uuid),
+    @extschema@.revoke_mcp_key(uuid)
+TO mcp_admin;
+GRANT SELECT (id, tenant_id, name, description, key_prefix, environment, allowed_tools,
+              rate_limit, enabled, expires_at, revoked_at, rotated_from, replaced_by,
+              created_by, created_at, updated_at)
+    ON mcp_authentication_keys TO mcp_admin;
+GRANT UPDATE (name, description, allowed_tools, rate_limit, enabled, expires_at)
+    ON mcp_authentication_keys TO mcp_admin;
+GRANT DELETE ON mcp_authentication_keys TO mcp_admin;
+GRANT SELECT ON mcp_key_usage_counters, mcp_keys TO mcp_admin;

@@ -1,0 +1,217 @@
+//! `validate_mcp_key`: format and checksum first (no table read), then one indexed
+//! lookup by SHA-256, then bcrypt at most once (never for a cached key), then the
+//! key's state. Success sets the transaction's tenant context.
+
+use super::verified_cache;
+use crate::errors;
+use crate::spi::{self, col, Statement, INT4, TEXT, UUID};
+use crate::tenant;
+use mcp_auth_core::key::{self, KeyFormatError};
+use pgrx::prelude::*;
+use pgrx::{JsonB, Uuid};
+
+/// A key that authenticated.
+pub struct Authenticated {
+    pub key_id: Uuid,
+    pub tenant_id: Uuid,
+    pub name: String,
+    pub allowed_tools: serde_json::Value,
+    pub rate_limit: i32,
+    pub environment: String,
+}
+
+/// Why a key did not authenticate. Clients only ever see `Invalid or disabled MCP key`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    Malformed(KeyFormatError),
+    Unknown,
+    Mismatch,
+    Disabled,
+    Revoked,
+    Expired,
+    Rotated,
+}
+
+impl Refusal {
+    pub fn reason(self) -> &'static str {
+        match self {
+            Refusal::Malformed(e) => e.reason(),
+            Refusal::Unknown => "unknown key",
+            Refusal::Mismatch => "key does not match its verifier",
+            Refusal::Disabled => "key is disabled",
+            Refusal::Revoked => "key is revoked",
+            Refusal::Expired => "key has expired",
+            Refusal::Rotated => "key was rotated and its grace period has ended",
+        }
+    }
+}
+
+/// A refusal, with the key's tenant and id when the key was found.
+pub struct Refused {
+    pub refusal: Refusal,
+    pub key: Option<(Uuid, Uuid)>,
+}
+
+const FIND: Statement = Statement {
+    sql: "SELECT id, tenant_id, name, key_hash, allowed_tools, rate_limit, environment,
+                 CASE WHEN revoked_at IS NOT NULL THEN 'revoked'
+                      WHEN NOT enabled THEN 'disabled'
+                      WHEN expires_at <= pg_catalog.now() AND replaced_by IS NOT NULL THEN 'rotated'
+                      WHEN expires_at <= pg_catalog.now() THEN 'expired'
+                 END
+            FROM @s.mcp_authentication_keys
+           WHERE lookup_hash = $1",
+    args: &[TEXT],
+    writes: false,
+};
+
+// One counter row per backend slot: concurrent calls of one key touch different rows.
+const COUNT_USE: Statement = Statement {
+    sql: "INSERT INTO @s.mcp_key_usage_counters AS c (key_id, slot, tenant_id, usage_count, last_used_at)
+          VALUES ($1, $2, $3, 1, pg_catalog.statement_timestamp())
+          ON CONFLICT (key_id, slot) DO UPDATE
+             SET usage_count = c.usage_count + 1,
+                 last_used_at = EXCLUDED.last_used_at",
+    args: &[UUID, INT4, UUID],
+    writes: true,
+};
+
+struct KeyRow {
+    id: Uuid,
+    tenant_id: Uuid,
+    name: String,
+    key_hash: String,
+    allowed_tools: serde_json::Value,
+    rate_limit: i32,
+    environment: String,
+    refusal: Option<String>,
+}
+
+fn find(lookup: &str) -> Option<KeyRow> {
+    spi::run(&FIND, &[lookup.into()], |table| {
+        if table.is_empty() {
+            return None;
+        }
+        let row = table.first();
+        Some(KeyRow {
+            id: col(&row, 1)?,
+            tenant_id: col(&row, 2)?,
+            name: col(&row, 3)?,
+            key_hash: col(&row, 4)?,
+            allowed_tools: col::<JsonB>(&row, 5)?.0,
+            rate_limit: col(&row, 6)?,
+            environment: col(&row, 7)?,
+            refusal: col(&row, 8),
+        })
+    })
+}
+
+fn backend_slot() -> i32 {
+    #[cfg(feature = "pg17")]
+    unsafe {
+        pg_sys::MyProcNumber
+    }
+    #[cfg(not(feature = "pg17"))]
+    unsafe {
+        pg_sys::MyBackendId
+    }
+}
+
+/// Checks `api_key`; on success sets the tenant context and counts the use.
+pub fn authenticate(api_key: &str) -> Result<Authenticated, Refused> {
+    let refused = |refusal, key| Err(Refused { refusal, key });
+    if let Err(e) = key::parse(api_key) {
+        return refused(Refusal::Malformed(e), None);
+    }
+    let lookup = key::lookup_digest(api_key);
+    let Some(row) = find(&lookup) else {
+        return refused(Refusal::Unknown, None);
+    };
+    let found = Some((row.tenant_id, row.id));
+    match row.refusal.as_deref() {
+        Some("revoked") => return refused(Refusal::Revoked, found),
+        Some("disabled") => return refused(Refusal::Disabled, found),
+        Some("rotated") => return refused(Refusal::Rotated, found),
+        Some(_) => return refused(Refusal::Expired, found),
+        None => {}
+    }
+    if !verified_cache::is_verified(&lookup, &row.key_hash)
+        && !verified_cache::verify(api_key, &lookup, &row.key_hash)
+    {
+        return refused(Refusal::Mismatch, found);
+    }
+    tenant::set_key_context(row.tenant_id, row.id, row.name.clone(), row.environment.clone());
+    // A read-only transaction (a standby, SET TRANSACTION READ ONLY) still authenticates.
+    if !unsafe { pg_sys::XactReadOnly } {
+        spi::run(
+            &COUNT_USE,
+            &[row.id.into(), backend_slot().into(), row.tenant_id.into()],
+            |_| (),
+        );
+    }
+    Ok(Authenticated {
+        key_id: row.id,
+        tenant_id: row.tenant_id,
+        name: row.name,
+        allowed_tools: row.allowed_tools,
+        rate_limit: row.rate_limit,
+        environment: row.environment,
+    })
+}
+
+/// Validates an MCP key. Raises `Invalid or disabled MCP key` for any key that does
+/// not authenticate; on success the key's tenant is this transaction's tenant.
+#[pg_extern(security_definer)]
+#[search_path(pg_catalog, @extschema@, pg_temp)]
+fn validate_mcp_key(
+    p_api_key: Option<&str>,
+) -> TableIterator<
+    'static,
+    (
+        name!(tenant_id, Uuid),
+        name!(key_id, Uuid),
+        name!(key_name, String),
+        name!(allowed_tools, JsonB),
+        name!(rate_limit, i32),
+        name!(environment, String),
+    ),
+> {
+    let Some(api_key) = p_api_key else {
+        errors::invalid_key()
+    };
+    match authenticate(api_key) {
+        Ok(k) => TableIterator::once((
+            k.tenant_id,
+            k.key_id,
+            k.name,
+            JsonB(k.allowed_tools),
+            k.rate_limit,
+            k.environment,
+        )),
+        Err(r) => {
+            // The reason stays server-side; the client sees the one message for all.
+            let key_id = r.key.map(|(_, k)| k.to_string()).unwrap_or_default();
+            pgrx::debug1!("mcp_auth: key refused ({}) {key_id}", r.refusal.reason());
+            errors::invalid_key()
+        }
+    }
+}
+
+/// This backend's validation counters, for tests and benchmarks (superuser only).
+#[pg_extern(volatile)]
+fn mcp_auth_backend_stats() -> TableIterator<
+    'static,
+    (
+        name!(bcrypt_verifications, i64),
+        name!(cache_hits, i64),
+        name!(cached_keys, i64),
+    ),
+> {
+    TableIterator::once(verified_cache::stats())
+}
+
+/// Forgets this backend's verified keys, so the next validation is cold (superuser only).
+#[pg_extern(volatile)]
+fn mcp_auth_reset_cache() {
+    verified_cache::clear();
+}

@@ -1,0 +1,40 @@
+//! mcp_auth: per-tenant API keys for MCP tool calls, inside PostgreSQL.
+//!
+//! Layout: `keys/` generates, validates and manages keys; `tenant` holds the
+//! tenant context that row-level security reads; `access` decides who the caller
+//! is; `spi` runs the extension's own prepared statements; `settings` declares
+//! the GUCs. Tables, policies and grants are SQL, in `sql/`.
+
+use pgrx::prelude::*;
+
+mod access;
+mod errors;
+mod keys;
+mod settings;
+mod spi;
+mod tenant;
+
+#[cfg(any(test, feature = "pg_test"))]
+mod tests;
+
+::pgrx::pg_module_magic!(name, version);
+
+extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
+extension_sql_file!("../sql/security.sql", name = "security", finalize);
+
+#[pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    settings::init();
+    tenant::init();
+}
+
+/// Required by `cargo pgrx test`.
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+
+    #[must_use]
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        vec![]
+    }
+}

@@ -1,0 +1,93 @@
+//! The extension's own SQL: statements are written against `@s`, replaced by the
+//! extension's schema (quoted), prepared once per backend and kept.
+//!
+//! Resolving the schema through `pg_extension` keeps every reference qualified
+//! (nothing depends on the caller's search_path) and works in any schema.
+
+use crate::errors;
+use pgrx::datum::DatumWithOid;
+use pgrx::prelude::*;
+use pgrx::PgBuiltInOids;
+use pgrx::spi::{OwnedPreparedStatement, SpiTupleTable};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+thread_local! {
+    static SCHEMA: RefCell<Option<String>> = const { RefCell::new(None) };
+    static PLANS: RefCell<HashMap<&'static str, Rc<OwnedPreparedStatement>>> = RefCell::new(HashMap::new());
+}
+
+/// The quoted name of the schema mcp_auth is installed in.
+pub fn schema() -> String {
+    if let Some(s) = SCHEMA.with(|s| s.borrow().clone()) {
+        return s;
+    }
+    let s: String = errors::spi(Spi::get_one(
+        "SELECT pg_catalog.quote_ident(n.nspname)::text
+           FROM pg_catalog.pg_extension e
+           JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
+          WHERE e.extname = 'mcp_auth'",
+    ))
+    .unwrap_or_else(|| pgrx::error!("extension mcp_auth is not installed in this database"));
+    SCHEMA.with(|c| *c.borrow_mut() = Some(s.clone()));
+    s
+}
+
+/// A statement of ours: its text (with `@s.` for the schema) and argument types.
+pub struct Statement {
+    pub sql: &'static str,
+    pub args: &'static [PgOid],
+    /// Statements that write are prepared as such (SPI runs the others read-only).
+    pub writes: bool,
+}
+
+fn plan(client: &pgrx::spi::SpiClient<'_>, stmt: &Statement) -> Rc<OwnedPreparedStatement> {
+    if let Some(p) = PLANS.with(|p| p.borrow().get(stmt.sql).cloned()) {
+        return p;
+    }
+    let sql = stmt.sql.replace("@s.", &format!("{}.", schema()));
+    let prepared = if stmt.writes {
+        client.prepare_mut(sql.as_str(), stmt.args)
+    } else {
+        client.prepare(sql.as_str(), stmt.args)
+    };
+    let kept = Rc::new(errors::spi(prepared).keep());
+    PLANS.with(|p| p.borrow_mut().insert(stmt.sql, kept.clone()));
+    kept
+}
+
+/// Runs `stmt` with `args` and hands the rows to `read`, inside one SPI connection.
+pub fn run<R>(
+    stmt: &Statement,
+    args: &[DatumWithOid<'_>],
+    read: impl FnOnce(SpiTupleTable<'_>) -> R,
+) -> R {
+    Spi::connect_mut(|client| {
+        let p = plan(client, stmt);
+        let table = if stmt.writes {
+            client.update(&*p, None, args)
+        } else {
+            client.select(&*p, None, args)
+        };
+        read(errors::spi(table))
+    })
+}
+
+/// The first column of the first row, if any.
+pub fn one<T: FromDatum + IntoDatum>(stmt: &Statement, args: &[DatumWithOid<'_>]) -> Option<T> {
+    run(stmt, args, |t| if t.is_empty() { None } else { col(&t.first(), 1) })
+}
+
+/// Reads column `n` (1-based) of the current row; a NULL or mistyped column is our bug.
+pub fn col<T: FromDatum + IntoDatum>(row: &SpiTupleTable<'_>, n: usize) -> Option<T> {
+    errors::spi(row.get::<T>(n))
+}
+
+pub const UUID: PgOid = PgOid::BuiltIn(PgBuiltInOids::UUIDOID);
+pub const TEXT: PgOid = PgOid::BuiltIn(PgBuiltInOids::TEXTOID);
+pub const INT4: PgOid = PgOid::BuiltIn(PgBuiltInOids::INT4OID);
+pub const JSONB: PgOid = PgOid::BuiltIn(PgBuiltInOids::JSONBOID);
+pub const TIMESTAMPTZ: PgOid = PgOid::BuiltIn(PgBuiltInOids::TIMESTAMPTZOID);
+pub const INTERVAL: PgOid = PgOid::BuiltIn(PgBuiltInOids::INTERVALOID);
+pub const BOOL: PgOid = PgOid::BuiltIn(PgBuiltInOids::BOOLOID);

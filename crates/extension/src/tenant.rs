@@ -1,0 +1,169 @@
+//! The tenant context that row-level security reads through `mcp_current_tenant()`.
+//!
+//! A validated key's context lives in this backend's memory, out of reach of any
+//! SQL a client can run: no GUC, no table, no function sets it but
+//! `validate_mcp_key`. It ends with the transaction, and a context set inside a
+//! savepoint ends when that savepoint is rolled back.
+
+use crate::access::{self, Caller};
+use crate::errors;
+use crate::settings;
+use pgrx::prelude::*;
+use pgrx::Uuid;
+use std::cell::RefCell;
+
+#[derive(Debug, Clone)]
+pub struct KeyContext {
+    pub tenant_id: Uuid,
+    pub key_id: Uuid,
+    pub key_name: String,
+    pub environment: String,
+    /// Subtransaction that set it; re-labelled to the parent when that one commits.
+    subxact: pg_sys::SubTransactionId,
+}
+
+/// Where the current tenant came from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    Key(KeyContext),
+    Setting,
+}
+
+#[derive(Debug, Clone)]
+pub struct Current {
+    pub tenant_id: Uuid,
+    pub source: Source,
+}
+
+thread_local! {
+    /// A stack, so that a key validated after another one and then rolled back to a
+    /// savepoint gives the earlier context back.
+    static KEY_CONTEXTS: RefCell<Vec<KeyContext>> = const { RefCell::new(Vec::new()) };
+}
+
+pub fn init() {
+    unsafe {
+        pg_sys::RegisterXactCallback(Some(on_xact), std::ptr::null_mut());
+        pg_sys::RegisterSubXactCallback(Some(on_subxact), std::ptr::null_mut());
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut core::ffi::c_void) {
+    use pg_sys::XactEvent::*;
+    // Every way a transaction ends clears the context; the PRE_ events come before the end.
+    if matches!(
+        event,
+        XACT_EVENT_COMMIT
+            | XACT_EVENT_PARALLEL_COMMIT
+            | XACT_EVENT_ABORT
+            | XACT_EVENT_PARALLEL_ABORT
+            | XACT_EVENT_PREPARE
+    ) {
+        KEY_CONTEXTS.with(|c| c.borrow_mut().clear());
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn on_subxact(
+    event: pg_sys::SubXactEvent::Type,
+    my_subid: pg_sys::SubTransactionId,
+    parent_subid: pg_sys::SubTransactionId,
+    _arg: *mut core::ffi::c_void,
+) {
+    use pg_sys::SubXactEvent::*;
+    KEY_CONTEXTS.with(|c| {
+        let mut stack = c.borrow_mut();
+        match event {
+            SUBXACT_EVENT_ABORT_SUB => stack.retain(|ctx| ctx.subxact < my_subid),
+            SUBXACT_EVENT_COMMIT_SUB => stack
+                .iter_mut()
+                .filter(|ctx| ctx.subxact == my_subid)
+                .for_each(|ctx| ctx.subxact = parent_subid),
+            _ => {}
+        }
+    });
+}
+
+/// Called by key validation only.
+pub fn set_key_context(tenant_id: Uuid, key_id: Uuid, key_name: String, environment: String) {
+    let subxact = unsafe { pg_sys::GetCurrentSubTransactionId() };
+    KEY_CONTEXTS.with(|c| {
+        c.borrow_mut().push(KeyContext {
+            tenant_id,
+            key_id,
+            key_name,
+            environment,
+            subxact,
+        })
+    });
+}
+
+pub fn key_context() -> Option<KeyContext> {
+    KEY_CONTEXTS.with(|c| c.borrow().last().cloned())
+}
+
+/// The tenant of this transaction: a validated key's; else, for mcp_admin members
+/// and superusers only, `mcp_auth.tenant_id`; else none.
+pub fn current() -> Option<Current> {
+    if let Some(ctx) = key_context() {
+        return Some(Current {
+            tenant_id: ctx.tenant_id,
+            source: Source::Key(ctx),
+        });
+    }
+    if access::caller() == Caller::Other {
+        return None;
+    }
+    let raw = settings::tenant_setting()?;
+    match parse_uuid(&raw) {
+        Some(tenant_id) => {
+            Some(Current {
+                tenant_id,
+                source: Source::Setting,
+            })
+        }
+        None => errors::bad_param("mcp_auth.tenant_id", format!("{raw:?} is not a uuid")),
+    }
+}
+
+pub fn parse_uuid(s: &str) -> Option<Uuid> {
+    uuid::Uuid::parse_str(s)
+        .ok()
+        .map(|u| Uuid::from_bytes(*u.as_bytes()))
+}
+
+/// The current tenant, for row-level security policies. NULL when there is none,
+/// so a policy `tenant_id = mcp_current_tenant()` then matches no row.
+#[pg_extern(stable, parallel_restricted)]
+fn mcp_current_tenant() -> Option<Uuid> {
+    current().map(|c| c.tenant_id)
+}
+
+fn put<T: IntoDatum>(row: &mut PgHeapTuple<'static, AllocatedByRust>, field: &str, value: T) {
+    row.set_by_name(field, value)
+        .unwrap_or_else(|e| pgrx::error!("mcp_tenant_info.{field}: {e}"));
+}
+
+/// One row describing the current tenant; `source` is `key`, `setting` or `none`.
+#[pg_extern(stable, parallel_restricted, requires = ["schema"])]
+#[search_path(pg_catalog, @extschema@, pg_temp)]
+fn get_tenant_info() -> pgrx::composite_type!('static, "mcp_tenant_info") {
+    let mut row = PgHeapTuple::new_composite_type("mcp_tenant_info")
+        .unwrap_or_else(|e| pgrx::error!("mcp_tenant_info: {e}"));
+    match current() {
+        Some(Current { tenant_id, source: Source::Key(ctx) }) => {
+            put(&mut row, "id", tenant_id);
+            put(&mut row, "key_id", ctx.key_id);
+            put(&mut row, "key_name", ctx.key_name);
+            put(&mut row, "environment", ctx.environment);
+            put(&mut row, "source", "key");
+        }
+        Some(Current { tenant_id, source: Source::Setting }) => {
+            put(&mut row, "id", tenant_id);
+            put(&mut row, "source", "setting");
+        }
+        None => put(&mut row, "source", "none"),
+    }
+    row
+}
