@@ -10,7 +10,7 @@ BEGIN
         PERFORM @extschema@.mcp_check_allowed_tools(NEW.allowed_tools, 'allowed_tools');
     END IF;
     IF OLD.revoked_at IS NOT NULL AND NEW.enabled THEN
-        RAISE EXCEPTION 'enabled: key % is revoked and cannot be enabled again', OLD.key_prefix
+        RAISE EXCEPTION 'enabled: the key is revoked and cannot be enabled again'
             USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
     NEW.updated_at := pg_catalog.now();

@@ -42,10 +42,7 @@ pub fn managed_tenant() -> Option<Uuid> {
                 Some("SET mcp_auth.tenant_id = '<tenant uuid>' first"),
             ),
         },
-        Caller::Other => errors::denied(
-            "managing MCP keys requires membership in mcp_admin",
-            None,
-        ),
+        Caller::Other => errors::denied("managing MCP keys requires membership in mcp_admin", None),
     }
 }
 

@@ -7,8 +7,8 @@
 use crate::errors;
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
-use pgrx::PgBuiltInOids;
 use pgrx::spi::{OwnedPreparedStatement, SpiTupleTable};
+use pgrx::PgBuiltInOids;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -38,7 +38,8 @@ pub fn schema() -> String {
 pub struct Statement {
     pub sql: &'static str,
     pub args: &'static [PgOid],
-    /// Statements that write are prepared as such (SPI runs the others read-only).
+    /// Prepared read-write: SPI may modify data and takes a fresh snapshot for it.
+    /// Read-only statements run in the caller's snapshot.
     pub writes: bool,
 }
 
@@ -76,7 +77,13 @@ pub fn run<R>(
 
 /// The first column of the first row, if any.
 pub fn one<T: FromDatum + IntoDatum>(stmt: &Statement, args: &[DatumWithOid<'_>]) -> Option<T> {
-    run(stmt, args, |t| if t.is_empty() { None } else { col(&t.first(), 1) })
+    run(stmt, args, |t| {
+        if t.is_empty() {
+            None
+        } else {
+            col(&t.first(), 1)
+        }
+    })
 }
 
 /// Reads column `n` (1-based) of the current row; a NULL or mistyped column is our bug.

@@ -117,12 +117,10 @@ pub fn current() -> Option<Current> {
     }
     let raw = settings::tenant_setting()?;
     match parse_uuid(&raw) {
-        Some(tenant_id) => {
-            Some(Current {
-                tenant_id,
-                source: Source::Setting,
-            })
-        }
+        Some(tenant_id) => Some(Current {
+            tenant_id,
+            source: Source::Setting,
+        }),
         None => errors::bad_param("mcp_auth.tenant_id", format!("{raw:?} is not a uuid")),
     }
 }
@@ -152,14 +150,20 @@ fn get_tenant_info() -> pgrx::composite_type!('static, "mcp_tenant_info") {
     let mut row = PgHeapTuple::new_composite_type("mcp_tenant_info")
         .unwrap_or_else(|e| pgrx::error!("mcp_tenant_info: {e}"));
     match current() {
-        Some(Current { tenant_id, source: Source::Key(ctx) }) => {
+        Some(Current {
+            tenant_id,
+            source: Source::Key(ctx),
+        }) => {
             put(&mut row, "id", tenant_id);
             put(&mut row, "key_id", ctx.key_id);
             put(&mut row, "key_name", ctx.key_name);
             put(&mut row, "environment", ctx.environment);
             put(&mut row, "source", "key");
         }
-        Some(Current { tenant_id, source: Source::Setting }) => {
+        Some(Current {
+            tenant_id,
+            source: Source::Setting,
+        }) => {
             put(&mut row, "id", tenant_id);
             put(&mut row, "source", "setting");
         }

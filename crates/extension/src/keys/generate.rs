@@ -32,12 +32,23 @@ pub fn new_secret(environment: Environment) -> Secret {
     }
 }
 
+// Serialises creators of one (tenant, name), so that the second of two concurrent
+// calls sees the first one's key and gets the clear duplicate-name error. The first
+// key (0x6d637061, 'mcpa') is mcp_auth's class in the two-key advisory lock space.
+const LOCK_NAME: Statement = Statement {
+    sql: "SELECT pg_catalog.pg_advisory_xact_lock(1835233377,
+                 pg_catalog.hashtext($1::text || '/' || $2))",
+    args: &[UUID, TEXT],
+    writes: false,
+};
+
 const NAME_TAKEN: Statement = Statement {
     sql: "SELECT EXISTS (SELECT FROM @s.mcp_authentication_keys
                           WHERE tenant_id = $1 AND name = $2
                             AND replaced_by IS NULL AND revoked_at IS NULL)",
     args: &[UUID, TEXT],
-    writes: false,
+    // Read-write mode: SPI takes a fresh snapshot, which sees a key committed while we waited.
+    writes: true,
 };
 
 const IN_PAST: Statement = Statement {
@@ -52,7 +63,19 @@ const INSERT: Statement = Statement {
                environment, allowed_tools, rate_limit, created_by, expires_at)
           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
           RETURNING id",
-    args: &[UUID, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, JSONB, INT4, UUID, TIMESTAMPTZ],
+    args: &[
+        UUID,
+        TEXT,
+        TEXT,
+        TEXT,
+        TEXT,
+        TEXT,
+        TEXT,
+        JSONB,
+        INT4,
+        UUID,
+        TIMESTAMPTZ,
+    ],
     writes: true,
 };
 
@@ -89,7 +112,10 @@ fn generate_mcp_key(
     }
     let env_text = p_environment.unwrap_or_else(|| errors::required("p_environment"));
     let environment = Environment::parse(&env_text).unwrap_or_else(|| {
-        errors::bad_param("p_environment", format!("must be 'live' or 'test' (got {env_text:?})"))
+        errors::bad_param(
+            "p_environment",
+            format!("must be 'live' or 'test' (got {env_text:?})"),
+        )
     });
     let tools = p_allowed_tools.unwrap_or_else(|| errors::required("p_allowed_tools"));
     super::tool_patterns("p_allowed_tools", &tools.0);
@@ -105,6 +131,11 @@ fn generate_mcp_key(
             errors::bad_param("p_expires_at", "must be in the future");
         }
     }
+    spi::run(
+        &LOCK_NAME,
+        &[tenant_id.into(), name.as_str().into()],
+        |_| (),
+    );
     if spi::one::<bool>(&NAME_TAKEN, &[tenant_id.into(), name.as_str().into()]) == Some(true) {
         errors::duplicate(
             "p_name",

@@ -12,14 +12,13 @@ use pgrx::Uuid;
 
 struct Locked {
     tenant_id: Uuid,
-    key_prefix: String,
     environment: String,
     revoked: bool,
     replaced: bool,
 }
 
 const LOCK: Statement = Statement {
-    sql: "SELECT tenant_id, key_prefix, environment, revoked_at IS NOT NULL, replaced_by IS NOT NULL
+    sql: "SELECT tenant_id, environment, revoked_at IS NOT NULL, replaced_by IS NOT NULL
             FROM @s.mcp_authentication_keys WHERE id = $1 FOR UPDATE",
     args: &[UUID],
     writes: true,
@@ -35,10 +34,9 @@ fn lock(key_id: Option<Uuid>) -> (Uuid, Locked) {
         let r = t.first();
         Some(Locked {
             tenant_id: col(&r, 1)?,
-            key_prefix: col(&r, 2)?,
-            environment: col(&r, 3)?,
-            revoked: col(&r, 4)?,
-            replaced: col(&r, 5)?,
+            environment: col(&r, 2)?,
+            revoked: col(&r, 3)?,
+            replaced: col(&r, 4)?,
         })
     });
     match found {
@@ -55,7 +53,9 @@ const SET_ENABLED: Statement = Statement {
 };
 
 fn set_enabled(key_id: Uuid, enabled: bool) -> bool {
-    spi::run(&SET_ENABLED, &[key_id.into(), enabled.into()], |t| !t.is_empty())
+    spi::run(&SET_ENABLED, &[key_id.into(), enabled.into()], |t| {
+        !t.is_empty()
+    })
 }
 
 /// Disables a key: it fails validation from the very next call. True when it was enabled.
@@ -72,10 +72,7 @@ fn disable_mcp_key(p_key_id: Option<Uuid>) -> bool {
 fn enable_mcp_key(p_key_id: Option<Uuid>) -> bool {
     let (id, k) = lock(p_key_id);
     if k.revoked {
-        errors::wrong_state(format!(
-            "p_key_id: key {} is revoked and cannot be enabled again",
-            k.key_prefix
-        ));
+        errors::wrong_state("p_key_id: the key is revoked and cannot be enabled again");
     }
     set_enabled(id, true)
 }
@@ -146,13 +143,10 @@ fn rotate_mcp_key(
     }
     let (old_id, k) = lock(p_key_id);
     if k.revoked {
-        errors::wrong_state(format!("p_key_id: key {} is revoked", k.key_prefix));
+        errors::wrong_state("p_key_id: the key is revoked and cannot be rotated");
     }
     if k.replaced {
-        errors::wrong_state(format!(
-            "p_key_id: key {} was already rotated; rotate its replacement",
-            k.key_prefix
-        ));
+        errors::wrong_state("p_key_id: the key was already rotated; rotate its replacement");
     }
     let environment = Environment::parse(&k.environment).unwrap_or(Environment::Live);
     let secret = new_secret(environment);

@@ -45,6 +45,10 @@ pub fn tool_patterns(field: &str, value: &Value) -> Vec<String> {
 pub fn stored_patterns(value: &Value) -> Vec<String> {
     value
         .as_array()
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }

@@ -50,7 +50,10 @@ fn check_mcp_tool_permission(p_key_id: Option<Uuid>, p_tool_name: Option<&str>) 
 
 /// Raises a clear error naming `p_field` unless `p_allowed_tools` is a valid list.
 #[pg_extern(immutable, parallel_safe)]
-fn mcp_check_allowed_tools(p_allowed_tools: JsonB, p_field: default!(&str, "'allowed_tools'")) -> bool {
+fn mcp_check_allowed_tools(
+    p_allowed_tools: JsonB,
+    p_field: default!(&str, "'allowed_tools'"),
+) -> bool {
     super::tool_patterns(p_field, &p_allowed_tools.0);
     true
 }

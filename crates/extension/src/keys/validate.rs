@@ -140,7 +140,12 @@ pub fn authenticate(api_key: &str) -> Result<Authenticated, Refused> {
     {
         return refused(Refusal::Mismatch, found);
     }
-    tenant::set_key_context(row.tenant_id, row.id, row.name.clone(), row.environment.clone());
+    tenant::set_key_context(
+        row.tenant_id,
+        row.id,
+        row.name.clone(),
+        row.environment.clone(),
+    );
     // A read-only transaction (a standby, SET TRANSACTION READ ONLY) still authenticates.
     if !unsafe { pg_sys::XactReadOnly } {
         spi::run(

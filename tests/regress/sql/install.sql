@@ -1,0 +1,14 @@
+-- Installing: roles and objects appear; installing again is a no-op.
+CREATE EXTENSION mcp_auth;
+CREATE EXTENSION IF NOT EXISTS mcp_auth;
+SELECT extversion FROM pg_extension WHERE extname = 'mcp_auth';
+SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname IN ('mcp_admin', 'mcp_client') ORDER BY 1;
+SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity
+  FROM pg_class c JOIN pg_depend d ON d.objid = c.oid AND d.deptype = 'e'
+ WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'mcp_auth') AND c.relkind = 'r'
+ ORDER BY 1;
+SHOW mcp_auth.bcrypt_cost;
+-- Dropping and creating again works: the cluster-wide roles are reused.
+DROP EXTENSION mcp_auth;
+CREATE EXTENSION mcp_auth;
+SELECT count(*) AS keys FROM mcp_authentication_keys;
