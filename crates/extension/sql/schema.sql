@@ -31,8 +31,10 @@ CREATE TABLE mcp_authentication_keys (
     enabled       boolean     NOT NULL DEFAULT true,
     expires_at    timestamptz,
     revoked_at    timestamptz,
-    rotated_from  uuid        REFERENCES mcp_authentication_keys (id) ON DELETE SET NULL,
-    replaced_by   uuid        REFERENCES mcp_authentication_keys (id) ON DELETE SET NULL,
+    -- Rotation history: plain ids, not foreign keys, so that an old key can be deleted
+    -- (the seed's "delete old key after 30 days") and dumps need no ordering.
+    rotated_from  uuid,
+    replaced_by   uuid,
     created_by    uuid,
     created_at    timestamptz NOT NULL DEFAULT pg_catalog.now(),
     updated_at    timestamptz NOT NULL DEFAULT pg_catalog.now(),

@@ -13,25 +13,54 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
+/// Where the extension lives in this database, as last resolved by this backend.
+#[derive(Clone)]
+struct Installed {
+    schema: String,
+    namespace: pg_sys::Oid,
+    keys_table: pg_sys::Oid,
+}
+
 thread_local! {
-    static SCHEMA: RefCell<Option<String>> = const { RefCell::new(None) };
+    static INSTALLED: RefCell<Option<Installed>> = const { RefCell::new(None) };
     static PLANS: RefCell<HashMap<&'static str, Rc<OwnedPreparedStatement>>> = RefCell::new(HashMap::new());
+}
+
+fn keys_table_in(namespace: pg_sys::Oid) -> pg_sys::Oid {
+    unsafe { pg_sys::get_relname_relid(c"mcp_authentication_keys".as_ptr(), namespace) }
+}
+
+/// The extension's schema, re-resolved (and the kept plans dropped) when the
+/// extension was dropped and created again since this backend last looked: a
+/// syscache probe per call, far cheaper than a catalog query.
+fn installed() -> Installed {
+    if let Some(i) = INSTALLED.with(|c| c.borrow().clone()) {
+        if keys_table_in(i.namespace) == i.keys_table {
+            return i;
+        }
+        PLANS.with(|p| p.borrow_mut().clear());
+    }
+    let (schema, namespace): (Option<String>, Option<pg_sys::Oid>) = errors::spi(Spi::get_two(
+        "SELECT pg_catalog.quote_ident(n.nspname)::text, n.oid
+           FROM pg_catalog.pg_extension e
+           JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
+          WHERE e.extname = 'mcp_auth'",
+    ));
+    let (Some(schema), Some(namespace)) = (schema, namespace) else {
+        pgrx::error!("extension mcp_auth is not installed in this database")
+    };
+    let i = Installed {
+        schema,
+        namespace,
+        keys_table: keys_table_in(namespace),
+    };
+    INSTALLED.with(|c| *c.borrow_mut() = Some(i.clone()));
+    i
 }
 
 /// The quoted name of the schema mcp_auth is installed in.
 pub fn schema() -> String {
-    if let Some(s) = SCHEMA.with(|s| s.borrow().clone()) {
-        return s;
-    }
-    let s: String = errors::spi(Spi::get_one(
-        "SELECT pg_catalog.quote_ident(n.nspname)::text
-           FROM pg_catalog.pg_extension e
-           JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
-          WHERE e.extname = 'mcp_auth'",
-    ))
-    .unwrap_or_else(|| pgrx::error!("extension mcp_auth is not installed in this database"));
-    SCHEMA.with(|c| *c.borrow_mut() = Some(s.clone()));
-    s
+    installed().schema
 }
 
 /// A statement of ours: its text (with `@s.` for the schema) and argument types.
@@ -44,10 +73,11 @@ pub struct Statement {
 }
 
 fn plan(client: &pgrx::spi::SpiClient<'_>, stmt: &Statement) -> Rc<OwnedPreparedStatement> {
+    let schema = schema();
     if let Some(p) = PLANS.with(|p| p.borrow().get(stmt.sql).cloned()) {
         return p;
     }
-    let sql = stmt.sql.replace("@s.", &format!("{}.", schema()));
+    let sql = stmt.sql.replace("@s.", &format!("{schema}."));
     let prepared = if stmt.writes {
         client.prepare_mut(sql.as_str(), stmt.args)
     } else {

@@ -8,7 +8,14 @@ SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity
  WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'mcp_auth') AND c.relkind = 'r'
  ORDER BY 1;
 SHOW mcp_auth.bcrypt_cost;
--- Dropping and creating again works: the cluster-wide roles are reused.
+-- Dropping and creating again works: the cluster-wide roles are reused, and a
+-- backend that used the old installation uses the new one.
+SET mcp_auth.bcrypt_cost = 4;
+SELECT count(*) AS made FROM generate_mcp_key('10000000-0000-0000-0000-000000000001', 'Before');
 DROP EXTENSION mcp_auth;
 CREATE EXTENSION mcp_auth;
 SELECT count(*) AS keys FROM mcp_authentication_keys;
+SELECT api_key AS after_key FROM generate_mcp_key('10000000-0000-0000-0000-000000000001', 'After') \gset
+SELECT key_name FROM validate_mcp_key(:'after_key');
+DELETE FROM mcp_authentication_keys;
+RESET mcp_auth.bcrypt_cost;

@@ -1,0 +1,42 @@
+# mcp_auth — see README.md. Every target installs what it is missing first.
+PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
+export PG_CONFIG
+
+.PHONY: all bootstrap build install install-extensions test demo bench lint fmt clean
+
+all: build
+
+bootstrap:
+	@scripts/bootstrap.sh
+
+build: bootstrap
+	cargo build --release --workspace
+
+## Both extensions into the PostgreSQL that $(PG_CONFIG) names.
+install-extensions: bootstrap
+	cargo pgrx install --release -p mcp_auth --pg-config $(PG_CONFIG)
+
+install: install-extensions
+
+## Every test layer (unit, #[pg_test], pg_regress, isolation, dump/restore).
+test: bootstrap
+	@scripts/test.sh
+
+## A private cluster, the extension, a demo key and its validation.
+demo: install-extensions
+	@scripts/demo.sh
+
+## Benchmarks; writes bench/RESULTS.md.
+bench: install-extensions
+	@scripts/bench.sh
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	cargo fmt --all
+
+clean:
+	for c in .clusters/*/; do [ -d "$$c" ] && scripts/cluster.sh destroy "$$(basename $$c)"; done; true
+	cargo clean

@@ -1,0 +1,323 @@
+//! mcp_auth benchmarks. Every ratio in the report is made of figures measured in
+//! this one run, on this machine, so noise in the machine cancels out.
+//!
+//! Usage: mcp-auth-bench <connection string of an empty database> <RESULTS.md path>
+
+use postgres::{Client, NoTls};
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+const FILLER_KEYS: i64 = 100_000;
+const COLD_SAMPLES: usize = 12;
+const WARM_CALLS: i32 = 2_000;
+const CLIENT_CALLS: usize = 2_000;
+const NAIVE_KEYS: usize = 50;
+const NAIVE_SAMPLES: usize = 6;
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+fn median(mut xs: Vec<Duration>) -> Duration {
+    xs.sort();
+    xs[xs.len() / 2]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3} ms", d.as_secs_f64() * 1e3)
+}
+
+fn us(d: Duration) -> String {
+    format!("{:.1} µs", d.as_secs_f64() * 1e6)
+}
+
+/// One bcrypt cost-10 verification, by the same crate the extension uses.
+fn bcrypt_verify_baseline() -> Duration {
+    let key = mcp_auth_core::key::generate(mcp_auth_core::Environment::Live);
+    let hash = bcrypt::hash(&key, 10).expect("bcrypt hash");
+    median(
+        (0..COLD_SAMPLES)
+            .map(|_| {
+                let t = Instant::now();
+                assert!(bcrypt::verify(&key, &hash).expect("verify"));
+                t.elapsed()
+            })
+            .collect(),
+    )
+}
+
+fn generate(db: &mut Client, tenant: &str, name: &str) -> Result<String> {
+    let row = db.query_one(
+        "SELECT api_key FROM generate_mcp_key($1::text::uuid, $2)",
+        &[&tenant, &name],
+    )?;
+    Ok(row.get(0))
+}
+
+/// Rows that occupy the table like real keys (one per tenant, unique digests);
+/// their verifiers are never computed because no presented key ever matches them.
+fn fill(db: &mut Client, n: i64) -> Result<()> {
+    db.execute(
+        "INSERT INTO mcp_authentication_keys (tenant_id, name, key_hash, lookup_hash, key_prefix)
+         SELECT gen_random_uuid(), 'filler ' || g,
+                '$2b$10$' || repeat('x', 53),
+                encode(sha256(convert_to('filler ' || g || random(), 'UTF8')), 'hex'),
+                'mcp_live_fill000'
+           FROM generate_series(1, $1::bigint) g",
+        &[&n],
+    )?;
+    db.batch_execute("ANALYZE mcp_authentication_keys")?;
+    Ok(())
+}
+
+fn validate_once(db: &mut Client, key: &str) -> Result<Duration> {
+    let t = Instant::now();
+    db.query_one("SELECT count(*) FROM validate_mcp_key($1)", &[&key])?;
+    Ok(t.elapsed())
+}
+
+/// Cold: the backend's cache is emptied before each validation.
+fn cold(db: &mut Client, keys: &[String]) -> Result<Duration> {
+    let mut times = Vec::new();
+    for key in keys {
+        db.batch_execute("SELECT mcp_auth_reset_cache()")?;
+        times.push(validate_once(db, key)?);
+    }
+    Ok(median(times))
+}
+
+/// Warm, measured inside the server: per-call time of a loop of validations of a
+/// key already verified by this backend (each call still reads the key row and
+/// counts the use).
+fn warm_in_server(db: &mut Client, key: &str) -> Result<Duration> {
+    db.batch_execute(
+        "CREATE OR REPLACE FUNCTION pg_temp.bench_warm(k text, n int) RETURNS float8
+         LANGUAGE plpgsql AS $$
+         DECLARE t0 timestamptz; BEGIN
+             PERFORM count(*) FROM validate_mcp_key(k);
+             t0 := clock_timestamp();
+             FOR i IN 1..n LOOP PERFORM count(*) FROM validate_mcp_key(k); END LOOP;
+             RETURN extract(epoch FROM clock_timestamp() - t0) / n;
+         END $$",
+    )?;
+    let mut samples = Vec::new();
+    for _ in 0..3 {
+        let secs: f64 = db
+            .query_one("SELECT pg_temp.bench_warm($1, $2)", &[&key, &WARM_CALLS])?
+            .get(0);
+        samples.push(Duration::from_secs_f64(secs));
+    }
+    Ok(median(samples))
+}
+
+/// Warm, from a client: one round trip (and one transaction) per validation.
+fn warm_client(db: &mut Client, key: &str) -> Result<Duration> {
+    let stmt = db.prepare("SELECT count(*) FROM validate_mcp_key($1)")?;
+    db.query_one(&stmt, &[&key])?;
+    let mut times = Vec::with_capacity(CLIENT_CALLS);
+    for _ in 0..CLIENT_CALLS {
+        let t = Instant::now();
+        db.query_one(&stmt, &[&key])?;
+        times.push(t.elapsed());
+    }
+    Ok(median(times))
+}
+
+fn bcrypt_count(db: &mut Client) -> Result<i64> {
+    Ok(db
+        .query_one(
+            "SELECT bcrypt_verifications FROM mcp_auth_backend_stats()",
+            &[],
+        )?
+        .get(0))
+}
+
+/// The seed's original lookup: read every enabled key's verifier and bcrypt-compare
+/// the presented key with each until one matches.
+fn naive_validate(db: &mut Client, key: &str) -> Result<(Duration, bool)> {
+    let t = Instant::now();
+    let rows = db.query(
+        "SELECT key_hash FROM mcp_authentication_keys WHERE enabled ORDER BY created_at",
+        &[],
+    )?;
+    let found = rows
+        .iter()
+        .any(|r| bcrypt::verify(key, r.get::<_, &str>(0)).unwrap_or(false));
+    Ok((t.elapsed(), found))
+}
+
+struct Row {
+    what: String,
+    figure: String,
+    ratio: String,
+    goal: String,
+    verdict: &'static str,
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok {
+        "met"
+    } else {
+        "NOT MET"
+    }
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let (url, out) = match args.as_slice() {
+        [_, url, out] => (url.clone(), out.clone()),
+        _ => return Err("usage: mcp-auth-bench <connection string> <RESULTS.md>".into()),
+    };
+    let mut db = Client::connect(&url, NoTls)?;
+    let mut rows = Vec::new();
+
+    eprintln!("bcrypt cost-10 verification baseline...");
+    let bcrypt_once = bcrypt_verify_baseline();
+
+    eprintln!("filling {FILLER_KEYS} keys...");
+    db.batch_execute("CREATE EXTENSION IF NOT EXISTS mcp_auth")?;
+    fill(&mut db, FILLER_KEYS)?;
+    let tenant = "b0000000-0000-4000-8000-00000000be01";
+    let mut targets = Vec::new();
+    for i in 0..COLD_SAMPLES {
+        targets.push(generate(&mut db, tenant, &format!("bench target {i}"))?);
+    }
+    let total: i64 = db
+        .query_one("SELECT count(*) FROM mcp_authentication_keys", &[])?
+        .get(0);
+
+    eprintln!("cold validations...");
+    let before = bcrypt_count(&mut db)?;
+    let cold_t = cold(&mut db, &targets)?;
+    let per_cold = (bcrypt_count(&mut db)? - before) as f64 / targets.len() as f64;
+    let cold_ratio = cold_t.as_secs_f64() / bcrypt_once.as_secs_f64();
+    rows.push(Row {
+        what: format!("cold validation, 1 key among {total} (median of {COLD_SAMPLES})"),
+        figure: ms(cold_t),
+        ratio: format!("{cold_ratio:.3} x one bcrypt verify ({})", ms(bcrypt_once)),
+        goal: "≤ 1.2 x".into(),
+        verdict: verdict(cold_ratio <= 1.2),
+    });
+    rows.push(Row {
+        what: "bcrypt verifications per cold validation".into(),
+        figure: format!("{per_cold:.2}"),
+        ratio: "".into(),
+        goal: "≤ 1".into(),
+        verdict: verdict(per_cold <= 1.0),
+    });
+
+    eprintln!("unknown keys...");
+    let before = bcrypt_count(&mut db)?;
+    let mut unknown_times = Vec::new();
+    for _ in 0..COLD_SAMPLES {
+        let k = mcp_auth_core::key::generate(mcp_auth_core::Environment::Live);
+        let t = Instant::now();
+        let r = db.query("SELECT count(*) FROM validate_mcp_key($1)", &[&k]);
+        unknown_times.push(t.elapsed());
+        assert!(r.is_err(), "an unknown key must be refused");
+    }
+    let unknown_bcrypt = bcrypt_count(&mut db)? - before;
+    rows.push(Row {
+        what: format!("unknown well-formed key, refused (median of {COLD_SAMPLES})"),
+        figure: ms(median(unknown_times)),
+        ratio: format!("{unknown_bcrypt} bcrypt verifications in all"),
+        goal: "0 bcrypt".into(),
+        verdict: verdict(unknown_bcrypt == 0),
+    });
+
+    eprintln!("warm validations...");
+    let warm_t = warm_in_server(&mut db, &targets[0])?;
+    let warm_ratio = cold_t.as_secs_f64() / warm_t.as_secs_f64();
+    rows.push(Row {
+        what: format!("warm validation in the server (loop of {WARM_CALLS}, median of 3)"),
+        figure: us(warm_t),
+        ratio: format!("{warm_ratio:.0} x faster than cold"),
+        goal: "≥ 1,000 x".into(),
+        verdict: verdict(warm_ratio >= 1000.0),
+    });
+    let client_t = warm_client(&mut db, &targets[0])?;
+    rows.push(Row {
+        what: format!(
+            "warm validation from a client: round trip + commit (median of {CLIENT_CALLS})"
+        ),
+        figure: us(client_t),
+        ratio: format!(
+            "{:.0} x faster than cold",
+            cold_t.as_secs_f64() / client_t.as_secs_f64()
+        ),
+        goal: "(context)".into(),
+        verdict: "",
+    });
+
+    eprintln!("naive validator with {NAIVE_KEYS} keys...");
+    db.batch_execute(
+        "CREATE SCHEMA naive; DROP EXTENSION mcp_auth; CREATE EXTENSION mcp_auth SCHEMA naive;
+         SET search_path = naive, public",
+    )?;
+    let mut naive_keys = Vec::new();
+    for i in 0..NAIVE_KEYS {
+        naive_keys.push(generate(&mut db, tenant, &format!("naive {i}"))?);
+    }
+    let mut naive_times = Vec::new();
+    for i in 0..NAIVE_SAMPLES {
+        // Spread over the table: the average position costs about half the keys.
+        let key = &naive_keys[(i * NAIVE_KEYS) / NAIVE_SAMPLES + NAIVE_KEYS / (2 * NAIVE_SAMPLES)];
+        let (t, found) = naive_validate(&mut db, key)?;
+        assert!(found);
+        naive_times.push(t);
+    }
+    let naive_t = median(naive_times);
+    let unknown = mcp_auth_core::key::generate(mcp_auth_core::Environment::Live);
+    let (naive_unknown, found) = naive_validate(&mut db, &unknown)?;
+    assert!(!found);
+    let ours_50 = cold(&mut db, &naive_keys[..COLD_SAMPLES])?;
+    rows.push(Row {
+        what: format!("naive validator (seed's lookup), {NAIVE_KEYS} keys, known key"),
+        figure: ms(naive_t),
+        ratio: format!(
+            "{:.1} x our cold validation on the same {NAIVE_KEYS} keys ({})",
+            naive_t.as_secs_f64() / ours_50.as_secs_f64(),
+            ms(ours_50)
+        ),
+        goal: "(comparison)".into(),
+        verdict: "",
+    });
+    rows.push(Row {
+        what: format!("naive validator, {NAIVE_KEYS} keys, unknown key"),
+        figure: ms(naive_unknown),
+        ratio: format!("{NAIVE_KEYS} bcrypt verifications; ours: 0"),
+        goal: "(comparison)".into(),
+        verdict: "",
+    });
+
+    let mut md = String::new();
+    writeln!(md, "# mcp_auth benchmark results\n")?;
+    writeln!(
+        md,
+        "Written by `make bench` ({}). Every ratio compares figures measured in this one run.\n",
+        std::env::var("BENCH_WHEN").unwrap_or_else(|_| "date unknown".into())
+    )?;
+    writeln!(
+        md,
+        "Machine: {}\n",
+        std::env::var("BENCH_MACHINE").unwrap_or_default()
+    )?;
+    writeln!(md, "| measurement | figure | ratio | goal | verdict |")?;
+    writeln!(md, "|---|---|---|---|---|")?;
+    for r in &rows {
+        writeln!(
+            md,
+            "| {} | {} | {} | {} | {} |",
+            r.what, r.figure, r.ratio, r.goal, r.verdict
+        )?;
+    }
+    writeln!(
+        md,
+        "\nCold validations run in one backend whose verified-key cache is emptied before each\n\
+         (`mcp_auth_reset_cache()`); the bcrypt baseline is the same `bcrypt` crate, cost 10, in\n\
+         the benchmark process. Warm in-server time is a PL/pgSQL loop calling `validate_mcp_key`\n\
+         (each call still reads the key row and counts the use); the client figure adds a\n\
+         round trip over a Unix socket and a commit per call."
+    )?;
+    std::fs::write(&out, md)?;
+    print!("{}", std::fs::read_to_string(&out)?);
+    Ok(())
+}

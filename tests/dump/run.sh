@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# pg_dump / restore: key data survives a dump and restore (keys still validate in
+# the restored database), and the dump never contains a key.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$here"
+cluster=dumptest
+scripts/cluster.sh destroy "$cluster"
+scripts/cluster.sh start "$cluster" "${DUMP_PORT:-54332}"
+trap 'scripts/cluster.sh stop "$cluster"' EXIT
+eval "$(scripts/cluster.sh env "$cluster")"
+psql=(psql -X -q -v ON_ERROR_STOP=1 -At)
+passed=0 failed=0
+check() { # name, command...
+    local name=$1; shift
+    if "$@"; then echo "ok - $name"; passed=$((passed + 1)); else echo "not ok - $name"; failed=$((failed + 1)); fi
+}
+
+"${psql[@]}" -d postgres -c "CREATE DATABASE source"
+"${psql[@]}" -d source -c "CREATE EXTENSION mcp_auth"
+key=$("${psql[@]}" -d source -c "SET mcp_auth.bcrypt_cost = 4;
+    SELECT api_key FROM generate_mcp_key('d0000000-0000-0000-0000-0000000000d1', 'Dumped key',
+        p_allowed_tools := '[\"fetch_jobs\"]')")
+"${psql[@]}" -d source -c "SELECT count(*) FROM validate_mcp_key('$key')" >/dev/null
+dump="$here/.clusters/$cluster/source.dump"
+runuser -u postgres -- "$PGBIN/pg_dump" -h "$PGHOST" -p "$PGPORT" -Fc -f "$dump" source
+plain=$(runuser -u postgres -- "$PGBIN/pg_dump" -h "$PGHOST" -p "$PGPORT" source)
+lookup=$(printf '%s' "$key" | sha256sum | cut -d' ' -f1)
+
+check "the plain dump does not contain the key" bash -c '! grep -qF -- "$1" <<<"$2"' _ "$key"
+check "the custom-format dump does not contain the key" bash -c '! grep -qaF -- "$1" "$2"' _ "$key" "$dump"
+check "the dump carries the key's lookup digest" grep -qF -- "$lookup" <<<"$plain"
+
+"${psql[@]}" -d postgres -c "CREATE DATABASE restored"
+runuser -u postgres -- "$PGBIN/pg_restore" -h "$PGHOST" -p "$PGPORT" -d restored "$dump"
+check "settings and usage survive" test "$("${psql[@]}" -d restored -c \
+    "SELECT allowed_tools::text || ' ' || usage_count FROM mcp_keys")" = '["fetch_jobs"] 1'
+check "the key validates in the restored database" \
+    test "$("${psql[@]}" -d restored -c "SELECT key_name FROM validate_mcp_key('$key')")" = "Dumped key"
+check "a changed key is still refused after restore" bash -c \
+    '! "$@" 2>/dev/null' _ "${psql[@]}" -d restored -c "SELECT * FROM validate_mcp_key('${key%?}x')"
+
+echo "dump: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
