@@ -30,7 +30,7 @@ demo: install-extensions
 bench: install-extensions
 	@scripts/bench.sh
 
-lint:
+lint: bootstrap
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
