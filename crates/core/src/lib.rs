@@ -5,6 +5,7 @@
 //! so a key is generated, parsed and matched by one implementation everywhere.
 
 pub mod key;
+pub mod redact;
 pub mod tools;
 
 pub use key::{Environment, KeyFormatError, ParsedKey};

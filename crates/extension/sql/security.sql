@@ -20,19 +20,28 @@ $$;
 CREATE TRIGGER mcp_keys_before_update BEFORE UPDATE ON mcp_authentication_keys
     FOR EACH ROW EXECUTE FUNCTION mcp_keys_before_update();
 
-ALTER TABLE mcp_authentication_keys ENABLE ROW LEVEL SECURITY;
-ALTER TABLE mcp_authentication_keys FORCE ROW LEVEL SECURITY;
-ALTER TABLE mcp_key_usage_counters ENABLE ROW LEVEL SECURITY;
-ALTER TABLE mcp_key_usage_counters FORCE ROW LEVEL SECURITY;
-
--- mcp_current_tenant() is the key's tenant after validate_mcp_key in this transaction,
--- else (mcp_admin and superusers only) the setting mcp_auth.tenant_id, else NULL.
-CREATE POLICY tenant_isolation ON mcp_authentication_keys
-    USING (tenant_id = @extschema@.mcp_current_tenant())
-    WITH CHECK (tenant_id = @extschema@.mcp_current_tenant());
-CREATE POLICY tenant_isolation ON mcp_key_usage_counters
-    USING (tenant_id = @extschema@.mcp_current_tenant())
-    WITH CHECK (tenant_id = @extschema@.mcp_current_tenant());
+-- Every table: RLS enabled and forced, one policy on the tenant. mcp_current_tenant()
+-- is the key's tenant after validate_mcp_key in this transaction, else (mcp_admin and
+-- superusers only) the setting mcp_auth.tenant_id, else NULL (no row).
+DO $rls$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['mcp_authentication_keys', 'mcp_key_usage_counters',
+                             'mcp_key_usage_logs', 'activity_log', 'mcp_key_usage_totals',
+                             'mcp_key_usage_minutes', 'mcp_rate_limit_events',
+                             'mcp_server_config', 'mcp_server_health', 'mcp_server_logs']
+    LOOP
+        EXECUTE pg_catalog.format('ALTER TABLE @extschema@.%I ENABLE ROW LEVEL SECURITY', t);
+        EXECUTE pg_catalog.format('ALTER TABLE @extschema@.%I FORCE ROW LEVEL SECURITY', t);
+        EXECUTE pg_catalog.format(
+            'CREATE POLICY tenant_isolation ON @extschema@.%I
+                 USING (tenant_id = @extschema@.mcp_current_tenant())
+                 WITH CHECK (tenant_id = @extschema@.mcp_current_tenant())', t);
+        EXECUTE pg_catalog.format('REVOKE ALL ON @extschema@.%I FROM PUBLIC', t);
+    END LOOP;
+END
+$rls$;
 
 -- Everything an admin may see of a key, with its usage; never the hash or lookup columns.
 CREATE VIEW mcp_keys WITH (security_invoker = true, security_barrier = true) AS
@@ -57,7 +66,7 @@ LEFT JOIN LATERAL (
 COMMENT ON VIEW mcp_keys IS 'mcp_auth: keys of the current tenant with usage_count, last_used_at and status';
 
 -- Nobody but the owner gets anything by default.
-REVOKE ALL ON mcp_authentication_keys, mcp_key_usage_counters, mcp_keys FROM PUBLIC;
+REVOKE ALL ON mcp_keys FROM PUBLIC;
 DO $revoke$
 DECLARE
     f regprocedure;
@@ -82,7 +91,13 @@ GRANT EXECUTE ON FUNCTION
     @extschema@.validate_mcp_key(text),
     @extschema@.check_mcp_tool_permission(uuid, text),
     @extschema@.get_tenant_info(),
-    @extschema@.mcp_current_tenant()
+    @extschema@.mcp_current_tenant(),
+    @extschema@.log_mcp_key_usage(uuid, uuid, text, jsonb, boolean, text, integer, inet, text),
+    @extschema@.check_mcp_rate_limit(uuid, integer),
+    @extschema@.get_mcp_key_stats(uuid),
+    @extschema@.get_mcp_server_config(),
+    @extschema@.record_mcp_server_health(text, integer, text, jsonb),
+    @extschema@.log_mcp_server_event(text, text, text, jsonb)
 TO mcp_client, mcp_admin;
 
 -- mcp_admin: its own tenant's keys (RLS), never the hash or lookup columns.
@@ -91,7 +106,11 @@ GRANT EXECUTE ON FUNCTION
     @extschema@.rotate_mcp_key(uuid, interval),
     @extschema@.disable_mcp_key(uuid),
     @extschema@.enable_mcp_key(uuid),
-    @extschema@.revoke_mcp_key(uuid)
+    @extschema@.revoke_mcp_key(uuid),
+    @extschema@.update_mcp_server_config(text, boolean, boolean, boolean, boolean),
+    @extschema@.get_mcp_server_status(),
+    @extschema@.get_mcp_server_logs(text, text, text, timestamptz, integer),
+    @extschema@.purge_mcp_usage_logs(interval)
 TO mcp_admin;
 GRANT SELECT (id, tenant_id, name, description, key_prefix, environment, allowed_tools,
               rate_limit, enabled, expires_at, revoked_at, rotated_from, replaced_by,
@@ -101,3 +120,8 @@ GRANT UPDATE (name, description, allowed_tools, rate_limit, enabled, expires_at)
     ON mcp_authentication_keys TO mcp_admin;
 GRANT DELETE ON mcp_authentication_keys TO mcp_admin;
 GRANT SELECT ON mcp_key_usage_counters, mcp_keys TO mcp_admin;
+-- The audit trail and server data: read-only for admins (their tenant, by RLS); the
+-- application may add its own activity rows for its tenant.
+GRANT SELECT ON mcp_key_usage_logs, activity_log, mcp_key_usage_totals, mcp_key_usage_minutes,
+               mcp_server_config, mcp_server_health, mcp_server_logs TO mcp_admin;
+GRANT INSERT ON activity_log TO mcp_admin;

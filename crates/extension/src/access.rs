@@ -31,6 +31,16 @@ pub fn caller() -> Caller {
     }
 }
 
+/// `superuser`, `admin` or `other`: the caller as SQL-written functions see it.
+#[pg_extern(stable)]
+fn mcp_caller_kind() -> &'static str {
+    match caller() {
+        Caller::Operator => "superuser",
+        Caller::Admin => "admin",
+        Caller::Other => "other",
+    }
+}
+
 /// The tenants whose keys the caller may manage: `None` means every tenant.
 pub fn managed_tenant() -> Option<Uuid> {
     match caller() {
@@ -55,5 +65,44 @@ pub fn require_tenant(field: &str, tenant_id: Uuid) {
                 None,
             );
         }
+    }
+}
+
+/// What the caller may act on when it writes audit data or uses a key's budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// A superuser: any tenant, any key.
+    Any,
+    /// mcp_admin: every key of its tenant.
+    Tenant(Uuid),
+    /// Anyone else: only the key validated in this transaction.
+    Key { tenant_id: Uuid, key_id: Uuid },
+}
+
+impl Scope {
+    pub fn allows(self, tenant_id: Uuid, key_id: Uuid) -> bool {
+        match self {
+            Scope::Any => true,
+            Scope::Tenant(t) => t == tenant_id,
+            Scope::Key { tenant_id: t, key_id: k } => t == tenant_id && k == key_id,
+        }
+    }
+}
+
+/// The caller's scope; raises when it has none (no tenant set, no key validated).
+pub fn scope() -> Scope {
+    match caller() {
+        Caller::Operator => Scope::Any,
+        Caller::Admin => Scope::Tenant(managed_tenant().expect("admins always have a tenant")),
+        Caller::Other => match tenant::key_context() {
+            Some(ctx) => Scope::Key {
+                tenant_id: ctx.tenant_id,
+                key_id: ctx.key_id,
+            },
+            None => errors::denied(
+                "no MCP key was validated in this transaction",
+                Some("call validate_mcp_key first, in the same transaction"),
+            ),
+        },
     }
 }

@@ -1,6 +1,7 @@
 //! mcp_auth: per-tenant API keys for MCP tool calls, inside PostgreSQL.
 //!
-//! Layout: `keys/` generates, validates and manages keys; `tenant` holds the
+//! Layout: `keys/` generates, validates and manages keys; `audit/` keeps the usage
+//! log, activity log and statistics; `rate_limit` is the per-key window; `tenant` holds the
 //! tenant context that row-level security reads; `access` decides who the caller
 //! is; `spi` runs the extension's own prepared statements; `settings` declares
 //! the GUCs. Tables, policies and grants are SQL, in `sql/`.
@@ -8,8 +9,10 @@
 use pgrx::prelude::*;
 
 mod access;
+mod audit;
 mod errors;
 mod keys;
+mod rate_limit;
 mod settings;
 mod spi;
 mod tenant;
@@ -20,6 +23,9 @@ mod tests;
 ::pgrx::pg_module_magic!(name, version);
 
 extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
+extension_sql_file!("../sql/audit.sql", name = "audit", requires = ["schema"]);
+extension_sql_file!("../sql/server.sql", name = "server", requires = ["schema"]);
+extension_sql_file!("../sql/server_functions.sql", name = "server_functions", requires = ["server", "audit", mcp_current_tenant, mcp_caller_kind, mcp_redact_text, mcp_redact_json]);
 extension_sql_file!("../sql/security.sql", name = "security", finalize);
 
 #[pg_guard]

@@ -128,3 +128,16 @@ pub const JSONB: PgOid = PgOid::BuiltIn(PgBuiltInOids::JSONBOID);
 pub const TIMESTAMPTZ: PgOid = PgOid::BuiltIn(PgBuiltInOids::TIMESTAMPTZOID);
 pub const INTERVAL: PgOid = PgOid::BuiltIn(PgBuiltInOids::INTERVALOID);
 pub const BOOL: PgOid = PgOid::BuiltIn(PgBuiltInOids::BOOLOID);
+
+/// This backend's slot (0..max_connections): the row a backend owns in the
+/// per-slot counter tables, so that concurrent backends never update one row.
+pub fn backend_slot() -> i32 {
+    #[cfg(feature = "pg17")]
+    unsafe {
+        pg_sys::MyProcNumber
+    }
+    #[cfg(not(feature = "pg17"))]
+    unsafe {
+        pg_sys::MyBackendId
+    }
+}

@@ -6,8 +6,49 @@ pub mod permission;
 pub mod validate;
 pub mod verified_cache;
 
+use crate::access::Scope;
 use crate::errors;
+use crate::spi::{self, col, Statement, UUID};
+use pgrx::Uuid;
 use serde_json::Value;
+
+/// What other modules need to know of a key.
+pub struct KeyInfo {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub name: String,
+    pub key_prefix: String,
+    pub rate_limit: i32,
+}
+
+const KEY_INFO: Statement = Statement {
+    sql: "SELECT tenant_id, name, key_prefix, rate_limit FROM @s.mcp_authentication_keys WHERE id = $1",
+    args: &[UUID],
+    writes: false,
+};
+
+/// The key `field` names, if `scope` reaches it; otherwise the same error as for a
+/// key that does not exist.
+pub fn in_scope(field: &str, key_id: Option<Uuid>, scope: Scope) -> KeyInfo {
+    let id = key_id.unwrap_or_else(|| errors::required(field));
+    let found = spi::run(&KEY_INFO, &[id.into()], |t| {
+        if t.is_empty() {
+            return None;
+        }
+        let r = t.first();
+        Some(KeyInfo {
+            id,
+            tenant_id: col(&r, 1)?,
+            name: col(&r, 2)?,
+            key_prefix: col(&r, 3)?,
+            rate_limit: col(&r, 4)?,
+        })
+    });
+    match found {
+        Some(k) if scope.allows(k.tenant_id, k.id) => k,
+        _ => errors::no_such_key(field),
+    }
+}
 
 /// Reads and checks an `allowed_tools` list: a non-empty JSON array of tool names
 /// or patterns. Errors name `field` and the rule.

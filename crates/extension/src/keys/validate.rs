@@ -106,17 +106,6 @@ fn find(lookup: &str) -> Option<KeyRow> {
     })
 }
 
-fn backend_slot() -> i32 {
-    #[cfg(feature = "pg17")]
-    unsafe {
-        pg_sys::MyProcNumber
-    }
-    #[cfg(not(feature = "pg17"))]
-    unsafe {
-        pg_sys::MyBackendId
-    }
-}
-
 /// Checks `api_key`; on success sets the tenant context and counts the use.
 pub fn authenticate(api_key: &str) -> Result<Authenticated, Refused> {
     let refused = |refusal, key| Err(Refused { refusal, key });
@@ -150,7 +139,7 @@ pub fn authenticate(api_key: &str) -> Result<Authenticated, Refused> {
     if !unsafe { pg_sys::XactReadOnly } {
         spi::run(
             &COUNT_USE,
-            &[row.id.into(), backend_slot().into(), row.tenant_id.into()],
+            &[row.id.into(), spi::backend_slot().into(), row.tenant_id.into()],
             |_| (),
         );
     }

@@ -1,0 +1,81 @@
+-- mcp_auth: the audit trail, per-key statistics and the rate limiter's window.
+-- Every row carries tenant_id (RLS, and distribution by tenant on Citus).
+
+-- One row per logged MCP request; append-only. Arguments are redacted before insert.
+CREATE TABLE mcp_key_usage_logs (
+    id               uuid        PRIMARY KEY DEFAULT pg_catalog.gen_random_uuid(),
+    tenant_id        uuid        NOT NULL,
+    key_id           uuid,
+    tool_name        text        NOT NULL,
+    tool_arguments   jsonb,
+    success          boolean     NOT NULL,
+    error_message    text,
+    response_time_ms integer     CHECK (response_time_ms >= 0),
+    ip_address       inet,
+    user_agent       text,
+    created_at       timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
+);
+COMMENT ON TABLE mcp_key_usage_logs IS
+    'mcp_auth: audit trail of MCP requests (arguments redacted); purge with purge_mcp_usage_logs()';
+CREATE INDEX mcp_usage_logs_key_time_idx ON mcp_key_usage_logs (key_id, created_at);
+CREATE INDEX mcp_usage_logs_tenant_time_idx ON mcp_key_usage_logs (tenant_id, created_at);
+
+-- The unified audit trail the admin panel shows (user actions, API calls, MCP).
+CREATE TABLE activity_log (
+    id          uuid        PRIMARY KEY DEFAULT pg_catalog.gen_random_uuid(),
+    tenant_id   uuid        NOT NULL,
+    user_id     uuid,
+    user_name   text,
+    action      text        NOT NULL,
+    entity_type text        NOT NULL,
+    entity_id   text,
+    entity_name text,
+    description text,
+    metadata    jsonb       NOT NULL DEFAULT '{}',
+    created_at  timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
+);
+COMMENT ON TABLE activity_log IS 'Unified audit trail; MCP requests appear as mcp_execute / mcp_error on entity mcp_tool';
+CREATE INDEX activity_log_tenant_time_idx ON activity_log (tenant_id, created_at DESC);
+CREATE INDEX activity_log_tenant_action_idx ON activity_log (tenant_id, action, created_at DESC);
+
+-- Statistics without scanning the log: all-time totals per key and tool, and
+-- per-minute counts for the last 24 hours. Like the usage counters, one row per
+-- backend slot, so concurrent requests of one key never wait on one row.
+CREATE TABLE mcp_key_usage_totals (
+    key_id            uuid        NOT NULL,
+    tool_name         text        NOT NULL,
+    slot              integer     NOT NULL,
+    tenant_id         uuid        NOT NULL,
+    requests          bigint      NOT NULL DEFAULT 0,
+    failures          bigint      NOT NULL DEFAULT 0,
+    response_ms_sum   bigint      NOT NULL DEFAULT 0,
+    response_ms_count bigint      NOT NULL DEFAULT 0,
+    last_used_at      timestamptz,
+    PRIMARY KEY (key_id, tool_name, slot)
+);
+CREATE TABLE mcp_key_usage_minutes (
+    key_id    uuid        NOT NULL,
+    minute    timestamptz NOT NULL,
+    slot      integer     NOT NULL,
+    tenant_id uuid        NOT NULL,
+    requests  bigint      NOT NULL DEFAULT 0,
+    PRIMARY KEY (key_id, minute, slot)
+);
+COMMENT ON TABLE mcp_key_usage_totals IS 'mcp_auth: all-time request totals per key and tool (sum over slots)';
+COMMENT ON TABLE mcp_key_usage_minutes IS 'mcp_auth: requests per key and minute, kept for 25 hours';
+
+-- Calls accepted by check_mcp_rate_limit in the last 60 seconds, weighted by cost.
+-- Rows older than the window are deleted by the next check of the same key.
+CREATE TABLE mcp_rate_limit_events (
+    key_id     uuid        NOT NULL,
+    at         timestamptz NOT NULL,
+    cost       integer     NOT NULL CHECK (cost > 0),
+    tenant_id  uuid        NOT NULL
+);
+CREATE INDEX mcp_rate_limit_events_key_at_idx ON mcp_rate_limit_events (key_id, at);
+COMMENT ON TABLE mcp_rate_limit_events IS 'mcp_auth: the sliding 60-second window of each key';
+
+SELECT pg_catalog.pg_extension_config_dump('mcp_key_usage_logs', '');
+SELECT pg_catalog.pg_extension_config_dump('activity_log', '');
+SELECT pg_catalog.pg_extension_config_dump('mcp_key_usage_totals', '');
+SELECT pg_catalog.pg_extension_config_dump('mcp_key_usage_minutes', '');
