@@ -35,6 +35,7 @@ mkdir -p "$pgdata" && chown postgres:postgres "$pgdata"
 layer pg_test cargo_counts cargo pgrx test pg15 -p mcp_auth --runas postgres --pgdata "$pgdata/data"
 layer install tap_counts make --no-print-directory install-extensions
 layer regress regress_counts scripts/regress.sh
+layer integration cargo_counts scripts/integration.sh
 layer dump tap_counts tests/dump/run.sh
 
 echo

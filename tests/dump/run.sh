@@ -22,6 +22,12 @@ key=$("${psql[@]}" -d source -c "SET mcp_auth.bcrypt_cost = 4;
     SELECT api_key FROM generate_mcp_key('d0000000-0000-0000-0000-0000000000d1', 'Dumped key',
         p_allowed_tools := '[\"fetch_jobs\"]')")
 "${psql[@]}" -d source -c "SELECT count(*) FROM validate_mcp_key('$key')" >/dev/null
+secret="s3cr3t-value-never-stored"
+"${psql[@]}" -d source -c "SELECT log_mcp_key_usage(k.tenant_id, k.id, 'fetch_jobs',
+    jsonb_build_object('password', '$secret', 'echo', '$key'), false, 'bad key $key', 9)
+    FROM mcp_authentication_keys k" >/dev/null
+"${psql[@]}" -d source -c "SET mcp_auth.tenant_id = 'd0000000-0000-0000-0000-0000000000d1';
+    SELECT log_mcp_server_event('error', 'saw $key', 'error', '{\"token\": \"$secret\"}')" >/dev/null
 dump="$here/.clusters/$cluster/source.dump"
 runuser -u postgres -- "$PGBIN/pg_dump" -h "$PGHOST" -p "$PGPORT" -Fc -f "$dump" source
 plain=$(runuser -u postgres -- "$PGBIN/pg_dump" -h "$PGHOST" -p "$PGPORT" source)
@@ -29,12 +35,16 @@ lookup=$(printf '%s' "$key" | sha256sum | cut -d' ' -f1)
 
 check "the plain dump does not contain the key" bash -c '! grep -qF -- "$1" <<<"$2"' _ "$key"
 check "the custom-format dump does not contain the key" bash -c '! grep -qaF -- "$1" "$2"' _ "$key" "$dump"
+check "the dump does not contain redacted values" bash -c '! grep -qF -- "$1" <<<"$2"' _ "$secret" "$plain"
+check "the dump carries the audit trail" grep -qF -- "bad key ${key:0:16}[redacted]" <<<"$plain"
 check "the dump carries the key's lookup digest" grep -qF -- "$lookup" <<<"$plain"
 
 "${psql[@]}" -d postgres -c "CREATE DATABASE restored"
 runuser -u postgres -- "$PGBIN/pg_restore" -h "$PGHOST" -p "$PGPORT" -d restored "$dump"
 check "settings and usage survive" test "$("${psql[@]}" -d restored -c \
     "SELECT allowed_tools::text || ' ' || usage_count FROM mcp_keys")" = '["fetch_jobs"] 1'
+check "statistics survive" test "$("${psql[@]}" -d restored -c \
+    "SELECT s.total_requests || ' ' || s.failed_requests FROM mcp_authentication_keys k, get_mcp_key_stats(k.id) s")" = '1 1'
 check "the key validates in the restored database" \
     test "$("${psql[@]}" -d restored -c "SELECT key_name FROM validate_mcp_key('$key')")" = "Dumped key"
 check "a changed key is still refused after restore" bash -c \

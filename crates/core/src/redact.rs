@@ -98,8 +98,17 @@ mod tests {
     #[test]
     fn secret_names_in_any_case_and_spelling() {
         for name in [
-            "apiKey", "api_key", "API-KEY", "password", "Password", "db_password",
-            "client_secret", "token", "accessToken", "Authorization", "x-authorization",
+            "apiKey",
+            "api_key",
+            "API-KEY",
+            "password",
+            "Password",
+            "db_password",
+            "client_secret",
+            "token",
+            "accessToken",
+            "Authorization",
+            "x-authorization",
         ] {
             assert!(is_secret_name(name), "{name}");
         }
@@ -134,7 +143,10 @@ mod tests {
         let j = json(&json!({"note": format!("use {k}"), "list": [k.clone()]}));
         assert!(!j.to_string().contains(&k[16..]));
         // Short, harmless mentions stay as they are.
-        assert_eq!(text("keys look like mcp_live_..."), "keys look like mcp_live_...");
+        assert_eq!(
+            text("keys look like mcp_live_..."),
+            "keys look like mcp_live_..."
+        );
         assert_eq!(text("plain"), "plain");
     }
 }

@@ -64,13 +64,17 @@ CREATE TABLE mcp_key_usage_minutes (
 COMMENT ON TABLE mcp_key_usage_totals IS 'mcp_auth: all-time request totals per key and tool (sum over slots)';
 COMMENT ON TABLE mcp_key_usage_minutes IS 'mcp_auth: requests per key and minute, kept for 25 hours';
 
--- Calls accepted by check_mcp_rate_limit in the last 60 seconds, weighted by cost.
--- Rows older than the window are deleted by the next check of the same key.
+-- Calls accepted by check_mcp_rate_limit in the last 60 seconds. `cum` is the key's
+-- running total of accepted cost, so the cost inside the window is one subtraction
+-- of two index lookups, whatever the key's limit. Rows that left the window are
+-- deleted by the next check of the same key.
 CREATE TABLE mcp_rate_limit_events (
     key_id     uuid        NOT NULL,
+    cum        bigint      NOT NULL,
     at         timestamptz NOT NULL,
     cost       integer     NOT NULL CHECK (cost > 0),
-    tenant_id  uuid        NOT NULL
+    tenant_id  uuid        NOT NULL,
+    PRIMARY KEY (key_id, cum)
 );
 CREATE INDEX mcp_rate_limit_events_key_at_idx ON mcp_rate_limit_events (key_id, at);
 COMMENT ON TABLE mcp_rate_limit_events IS 'mcp_auth: the sliding 60-second window of each key';

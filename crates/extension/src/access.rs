@@ -84,7 +84,10 @@ impl Scope {
         match self {
             Scope::Any => true,
             Scope::Tenant(t) => t == tenant_id,
-            Scope::Key { tenant_id: t, key_id: k } => t == tenant_id && k == key_id,
+            Scope::Key {
+                tenant_id: t,
+                key_id: k,
+            } => t == tenant_id && k == key_id,
         }
     }
 }

@@ -25,7 +25,18 @@ mod tests;
 extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
 extension_sql_file!("../sql/audit.sql", name = "audit", requires = ["schema"]);
 extension_sql_file!("../sql/server.sql", name = "server", requires = ["schema"]);
-extension_sql_file!("../sql/server_functions.sql", name = "server_functions", requires = ["server", "audit", mcp_current_tenant, mcp_caller_kind, mcp_redact_text, mcp_redact_json]);
+extension_sql_file!(
+    "../sql/server_functions.sql",
+    name = "server_functions",
+    requires = [
+        "server",
+        "audit",
+        mcp_current_tenant,
+        mcp_caller_kind,
+        mcp_redact_text,
+        mcp_redact_json
+    ]
+);
 extension_sql_file!("../sql/security.sql", name = "security", finalize);
 
 #[pg_guard]

@@ -10,7 +10,7 @@
 use crate::access;
 use crate::errors;
 use crate::keys;
-use crate::spi::{self, col, Statement, INT4, UUID};
+use crate::spi::{self, col, Statement, INT4, INT8, UUID};
 use pgrx::datum::TimestampWithTimeZone;
 use pgrx::prelude::*;
 use pgrx::Uuid;
@@ -31,36 +31,43 @@ const LOCK: Statement = Statement {
 };
 
 // Read-write, so the snapshot is taken after the lock and sees every earlier decision.
-// Also drops this key's calls that have left the window.
+// Returns the time of the decision, the key's running total, and the cost accepted
+// in the window (running total minus the total before the window's oldest call);
+// also drops this key's calls that have left the window.
 const USED: Statement = Statement {
     sql: "WITH t AS (SELECT pg_catalog.clock_timestamp() AS now),
           gone AS (DELETE FROM @s.mcp_rate_limit_events e USING t
-                    WHERE e.key_id = $1 AND e.at <= t.now - interval '60 seconds')
+                    WHERE e.key_id = $1 AND e.at <= t.now - interval '60 seconds'),
+          last AS (SELECT e.cum FROM @s.mcp_rate_limit_events e
+                    WHERE e.key_id = $1 ORDER BY e.cum DESC LIMIT 1),
+          oldest AS (SELECT e.cum - e.cost AS base FROM @s.mcp_rate_limit_events e, t
+                      WHERE e.key_id = $1 AND e.at > t.now - interval '60 seconds'
+                      ORDER BY e.at, e.cum LIMIT 1)
           SELECT t.now,
-                 (SELECT COALESCE(sum(e.cost), 0)::int FROM @s.mcp_rate_limit_events e
-                   WHERE e.key_id = $1 AND e.at > t.now - interval '60 seconds')
+                 COALESCE((SELECT cum FROM last), 0),
+                 COALESCE((SELECT cum FROM last) - (SELECT base FROM oldest), 0)
             FROM t",
     args: &[UUID],
     writes: true,
 };
 
 const ACCEPT: Statement = Statement {
-    sql: "INSERT INTO @s.mcp_rate_limit_events (key_id, at, cost, tenant_id) VALUES ($1, $2, $3, $4)",
-    args: &[UUID, spi::TIMESTAMPTZ, INT4, UUID],
+    sql: "INSERT INTO @s.mcp_rate_limit_events (key_id, cum, at, cost, tenant_id)
+          VALUES ($1, $2 + $3, $4, $3, $5)",
+    args: &[UUID, INT8, INT4, spi::TIMESTAMPTZ, UUID],
     writes: true,
 };
 
-// When enough of the window will have expired for `cost` to fit: the oldest accepted
-// call whose expiry brings the used amount down to `limit - cost`.
+// When `cost` will fit: once the calls up to the first one whose running total
+// reaches `last + cost - limit` have left the window (the window then holds
+// `last - cum` units).
 const RETRY_AFTER: Statement = Statement {
-    sql: "SELECT GREATEST(1, ceil(extract(epoch FROM (s.at + interval '60 seconds' - $2)) * 1000))::int
-            FROM (SELECT e.at, sum(e.cost) OVER (ORDER BY e.at, e.ctid) AS expired
-                    FROM @s.mcp_rate_limit_events e
-                   WHERE e.key_id = $1 AND e.at > $2 - interval '60 seconds') s
-           WHERE $3 - s.expired + $4 <= $5
-           ORDER BY s.at LIMIT 1",
-    args: &[UUID, spi::TIMESTAMPTZ, INT4, INT4, INT4],
-    writes: false,
+    sql: "SELECT GREATEST(1, ceil(extract(epoch FROM (e.at + interval '60 seconds' - $2)) * 1000))::int
+            FROM @s.mcp_rate_limit_events e
+           WHERE e.key_id = $1 AND e.at > $2 - interval '60 seconds' AND e.cum >= $3
+           ORDER BY e.cum LIMIT 1",
+    args: &[UUID, spi::TIMESTAMPTZ, INT8],
+    writes: true,
 };
 
 /// Decides one call of `key` costing `cost` units, consuming them when allowed.
@@ -72,32 +79,44 @@ pub fn decide(key: &keys::KeyInfo, cost: i32) -> Decision {
     }
     let limit = key.rate_limit;
     spi::run(&LOCK, &[key.id.into()], |_| ());
-    let (now, used): (TimestampWithTimeZone, i32) = spi::run(&USED, &[key.id.into()], |t| {
-        let r = t.first();
-        (col(&r, 1).expect("clock"), col(&r, 2).unwrap_or(0))
-    });
-    if used + cost <= limit {
+    let (now, last, used): (TimestampWithTimeZone, i64, i64) =
+        spi::run(&USED, &[key.id.into()], |t| {
+            let r = t.first();
+            (
+                col(&r, 1).expect("clock_timestamp() is never NULL"),
+                col(&r, 2).unwrap_or(0),
+                col(&r, 3).unwrap_or(0),
+            )
+        });
+    let (cost64, limit64) = (i64::from(cost), i64::from(limit));
+    if used + cost64 <= limit64 {
         spi::run(
             &ACCEPT,
-            &[key.id.into(), now.into(), cost.into(), key.tenant_id.into()],
+            &[
+                key.id.into(),
+                last.into(),
+                cost.into(),
+                now.into(),
+                key.tenant_id.into(),
+            ],
             |_| (),
         );
         return Decision {
             allowed: true,
             rate_limit: limit,
-            remaining: limit - used - cost,
+            remaining: (limit64 - used - cost64) as i32,
             retry_after_ms: 0,
         };
     }
     let retry = spi::one::<i32>(
         &RETRY_AFTER,
-        &[key.id.into(), now.into(), used.into(), cost.into(), limit.into()],
+        &[key.id.into(), now.into(), (last + cost64 - limit64).into()],
     )
     .unwrap_or(60_000);
     Decision {
         allowed: false,
         rate_limit: limit,
-        remaining: (limit - used).max(0),
+        remaining: (limit64 - used).max(0) as i32,
         retry_after_ms: retry,
     }
 }
@@ -127,7 +146,10 @@ fn check_mcp_rate_limit(
     if cost > key.rate_limit {
         errors::bad_param(
             "p_cost",
-            format!("{cost} exceeds the key's rate limit of {} per minute", key.rate_limit),
+            format!(
+                "{cost} exceeds the key's rate limit of {} per minute",
+                key.rate_limit
+            ),
         );
     }
     let d = decide(&key, cost);

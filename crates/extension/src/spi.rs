@@ -124,6 +124,7 @@ pub fn col<T: FromDatum + IntoDatum>(row: &SpiTupleTable<'_>, n: usize) -> Optio
 pub const UUID: PgOid = PgOid::BuiltIn(PgBuiltInOids::UUIDOID);
 pub const TEXT: PgOid = PgOid::BuiltIn(PgBuiltInOids::TEXTOID);
 pub const INT4: PgOid = PgOid::BuiltIn(PgBuiltInOids::INT4OID);
+pub const INT8: PgOid = PgOid::BuiltIn(PgBuiltInOids::INT8OID);
 pub const JSONB: PgOid = PgOid::BuiltIn(PgBuiltInOids::JSONBOID);
 pub const TIMESTAMPTZ: PgOid = PgOid::BuiltIn(PgBuiltInOids::TIMESTAMPTZOID);
 pub const INTERVAL: PgOid = PgOid::BuiltIn(PgBuiltInOids::INTERVALOID);

@@ -63,6 +63,8 @@ type Stats = (
 
 /// Usage statistics of one key: totals, successes, failures, average response time,
 /// requests in the last 24 hours, the five most used tools, and the last use.
+// The return type spells out the contract's columns; name!() cannot be aliased.
+#[allow(clippy::type_complexity)]
 #[pg_extern(security_definer, stable)]
 #[search_path(pg_catalog, @extschema@, pg_temp)]
 fn get_mcp_key_stats(

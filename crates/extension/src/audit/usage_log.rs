@@ -132,7 +132,10 @@ fn log_mcp_key_usage(
         errors::bad_param("p_tool_name", "must be 1 to 200 characters");
     }
     if let Some(ms) = p_response_time_ms.filter(|ms| *ms < 0) {
-        errors::bad_param("p_response_time_ms", format!("must not be negative (got {ms})"));
+        errors::bad_param(
+            "p_response_time_ms",
+            format!("must not be negative (got {ms})"),
+        );
     }
     record(Usage {
         tenant_id,

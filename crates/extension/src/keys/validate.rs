@@ -139,7 +139,11 @@ pub fn authenticate(api_key: &str) -> Result<Authenticated, Refused> {
     if !unsafe { pg_sys::XactReadOnly } {
         spi::run(
             &COUNT_USE,
-            &[row.id.into(), spi::backend_slot().into(), row.tenant_id.into()],
+            &[
+                row.id.into(),
+                spi::backend_slot().into(),
+                row.tenant_id.into(),
+            ],
             |_| (),
         );
     }

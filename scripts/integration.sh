@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Client-side tests over many real connections (tests/integration), against a fresh
+# private cluster with the installed extension.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+cluster=integration
+scripts/cluster.sh destroy "$cluster"
+scripts/cluster.sh start "$cluster" "${INTEGRATION_PORT:-54334}"
+trap 'scripts/cluster.sh stop "$cluster"' EXIT
+eval "$(scripts/cluster.sh env "$cluster")"
+psql -X -q -d postgres -c "CREATE DATABASE mcp_it"
+psql -X -q -d mcp_it -c "CREATE EXTENSION mcp_auth"
+export MCP_AUTH_TEST_URL="host=$PGHOST port=$PGPORT user=postgres dbname=mcp_it"
+cargo test -p mcp_auth_integration -- --test-threads=8 "$@"

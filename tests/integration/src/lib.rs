@@ -1,0 +1,46 @@
+//! Helpers for the client-side tests: connections to the database named by
+//! `MCP_AUTH_TEST_URL` (scripts/integration.sh starts a private cluster for it),
+//! and fresh tenants and keys so that tests running in parallel never share rows.
+
+use postgres::{Client, NoTls};
+
+pub fn url() -> String {
+    std::env::var("MCP_AUTH_TEST_URL")
+        .expect("MCP_AUTH_TEST_URL: run these tests through scripts/integration.sh")
+}
+
+/// A superuser connection (the private test cluster trusts local connections).
+pub fn connect() -> Client {
+    Client::connect(&url(), NoTls).expect("connect to the test database")
+}
+
+/// A connection as another login role.
+pub fn connect_as(role: &str) -> Client {
+    Client::connect(&format!("{} user={role}", url()), NoTls).expect("connect as role")
+}
+
+/// A new random tenant id, as text.
+pub fn tenant() -> String {
+    let bytes: [u8; 16] = rand::random();
+    let h: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-4{}-8{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[13..16],
+        &h[17..20],
+        &h[20..32]
+    )
+}
+
+/// A key for `tenant` (bcrypt cost 4: these tests measure behaviour, not hashing).
+pub fn key(db: &mut Client, tenant: &str, name: &str, rate_limit: i32) -> (String, String) {
+    db.batch_execute("SET mcp_auth.bcrypt_cost = 4").unwrap();
+    let row = db
+        .query_one(
+            "SELECT key_id::text, api_key FROM generate_mcp_key($1::text::uuid, $2, p_rate_limit := $3)",
+            &[&tenant, &name, &rate_limit],
+        )
+        .unwrap();
+    (row.get(0), row.get(1))
+}

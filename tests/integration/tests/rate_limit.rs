@@ -1,0 +1,103 @@
+//! The rate limiter over many real connections.
+
+use mcp_auth_integration::{connect, key, tenant};
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::Duration;
+
+fn allowed(db: &mut postgres::Client, key_id: &str) -> bool {
+    db.query_one(
+        "SELECT allowed FROM check_mcp_rate_limit($1::text::uuid)",
+        &[&key_id],
+    )
+    .unwrap()
+    .get(0)
+}
+
+#[test]
+fn eight_connections_400_calls_limit_100_exactly_100_allowed() {
+    let mut db = connect();
+    let (key_id, _) = key(&mut db, &tenant(), "burst", 100);
+    let start = Arc::new(Barrier::new(8));
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let (key_id, start) = (key_id.clone(), start.clone());
+            thread::spawn(move || {
+                let mut db = connect();
+                start.wait();
+                (0..50).filter(|_| allowed(&mut db, &key_id)).count()
+            })
+        })
+        .collect();
+    let accepted: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    assert_eq!(accepted, 100);
+    // The refusals say when to retry: within the minute, never zero.
+    let row = db
+        .query_one(
+            "SELECT allowed, remaining, retry_after_ms FROM check_mcp_rate_limit($1::text::uuid)",
+            &[&key_id],
+        )
+        .unwrap();
+    let (ok, remaining, retry): (bool, i32, i32) = (row.get(0), row.get(1), row.get(2));
+    assert!(!ok);
+    assert_eq!(remaining, 0);
+    assert!((1..=60_000).contains(&retry), "retry_after_ms = {retry}");
+}
+
+#[test]
+fn a_client_at_or_under_its_limit_is_never_refused() {
+    // Two clients for two minutes: once a second against 100/min, and exactly at the
+    // limit (one call every 6 s against 10/min).
+    let mut db = connect();
+    let t = tenant();
+    let (under, _) = key(&mut db, &t, "once a second", 100);
+    let (at_limit, _) = key(&mut db, &t, "at the limit", 10);
+    let run = |key_id: String, every: Duration, calls: usize| {
+        thread::spawn(move || {
+            let mut db = connect();
+            let mut refused = 0;
+            for _ in 0..calls {
+                if !allowed(&mut db, &key_id) {
+                    refused += 1;
+                }
+                thread::sleep(every);
+            }
+            refused
+        })
+    };
+    let a = run(under, Duration::from_secs(1), 120);
+    let b = run(at_limit, Duration::from_secs(6), 20);
+    assert_eq!(a.join().unwrap(), 0, "refused calls at 1/s against 100/min");
+    assert_eq!(
+        b.join().unwrap(),
+        0,
+        "refused calls at 10/min against 10/min"
+    );
+}
+
+#[test]
+fn a_changed_limit_applies_to_the_next_call() {
+    let mut db = connect();
+    let (key_id, _) = key(&mut db, &tenant(), "changed", 2);
+    assert!(allowed(&mut db, &key_id));
+    assert!(allowed(&mut db, &key_id));
+    assert!(!allowed(&mut db, &key_id));
+    db.execute(
+        "UPDATE mcp_authentication_keys SET rate_limit = 3 WHERE id = $1::text::uuid",
+        &[&key_id],
+    )
+    .unwrap();
+    assert!(allowed(&mut db, &key_id));
+    assert!(!allowed(&mut db, &key_id));
+}
+
+#[test]
+fn keys_do_not_share_a_budget() {
+    let mut db = connect();
+    let t = tenant();
+    let (a, _) = key(&mut db, &t, "a", 1);
+    let (b, _) = key(&mut db, &t, "b", 1);
+    assert!(allowed(&mut db, &a));
+    assert!(!allowed(&mut db, &a));
+    assert!(allowed(&mut db, &b));
+}
