@@ -11,6 +11,7 @@ scripts/cluster.sh start "$cluster" "${BENCH_PORT:-54333}"
 trap 'scripts/cluster.sh destroy "$cluster"' EXIT
 eval "$(scripts/cluster.sh env "$cluster")"
 psql -X -q -d postgres -c "CREATE DATABASE mcp_bench"
+export PGDATABASE=mcp_bench
 export BENCH_WHEN="$(date -u '+%Y-%m-%d %H:%M UTC')"
 export BENCH_MACHINE="$(nproc) cores, $(free -g | awk '/^Mem:/ {print $2}') GiB, $(. /etc/os-release; echo "$PRETTY_NAME"), $("$PGBIN/postgres" --version)"
 target/release/mcp-auth-bench "host=$PGHOST port=$PGPORT user=postgres dbname=mcp_bench" bench/RESULTS.md

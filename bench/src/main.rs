@@ -13,6 +13,7 @@ const WARM_CALLS: i32 = 2_000;
 const CLIENT_CALLS: usize = 2_000;
 const NAIVE_KEYS: usize = 50;
 const NAIVE_SAMPLES: usize = 6;
+const PGBENCH_SECONDS: u32 = 15;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -144,6 +145,117 @@ fn naive_validate(db: &mut Client, key: &str) -> Result<(Duration, bool)> {
     Ok((t.elapsed(), found))
 }
 
+/// TPS of `script` run by pgbench with `clients` connections for `seconds`.
+fn pgbench(script: &str, clients: u32, seconds: u32) -> Result<f64> {
+    let dir = std::env::temp_dir().join(format!("mcp-auth-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let file = dir.join("script.sql");
+    std::fs::write(&file, script)?;
+    let bin = std::env::var("PGBIN")
+        .map(|b| format!("{b}/pgbench"))
+        .unwrap_or("pgbench".into());
+    let out = std::process::Command::new(bin)
+        .args([
+            "-n",
+            "-M",
+            "prepared",
+            "-c",
+            &clients.to_string(),
+            "-j",
+            "2",
+        ])
+        .args(["-T", &seconds.to_string(), "-f"])
+        .arg(&file)
+        .arg(std::env::var("PGDATABASE").unwrap_or("mcp_bench".into()))
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let tps = text
+        .lines()
+        .find(|l| l.starts_with("tps = "))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| {
+            format!(
+                "pgbench failed: {text}{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })?;
+    if text.contains("number of failed transactions: 0") || !text.contains("failed transactions") {
+        Ok(tps)
+    } else {
+        Err(format!("pgbench reported failed transactions: {text}").into())
+    }
+}
+
+/// Per-call milliseconds of `sql` (one call, run `n` times in a server-side loop).
+fn server_loop_ms(db: &mut Client, sql: &str, n: i32) -> Result<f64> {
+    db.batch_execute(&format!(
+        "CREATE OR REPLACE FUNCTION pg_temp.bench_loop(n int) RETURNS float8 LANGUAGE plpgsql AS $$
+         DECLARE t0 timestamptz := clock_timestamp(); BEGIN
+             FOR i IN 1..n LOOP PERFORM * FROM ({sql}) q; END LOOP;
+             RETURN extract(epoch FROM clock_timestamp() - t0) * 1000 / n;
+         END $$"
+    ))?;
+    Ok(db.query_one("SELECT pg_temp.bench_loop($1)", &[&n])?.get(0))
+}
+
+const PIPELINE_SETUP: &str = "
+    SET mcp_auth.bcrypt_cost = 4;
+    CREATE TABLE bench_keys (i int PRIMARY KEY, api_key text NOT NULL);
+    INSERT INTO bench_keys
+        SELECT g, k.api_key FROM generate_series(0, 7) g,
+               generate_mcp_key('b0000000-0000-4000-8000-0000000000b2', 'pipeline ' || g,
+                                p_rate_limit := 2000000000) k;
+    CREATE TABLE bench_rows (id bigserial PRIMARY KEY, client int, at timestamptz DEFAULT now());
+    -- The seed's request pipeline as one round trip: validate, permission, rate limit, log.
+    CREATE FUNCTION bench_pipeline(p_client int, p_tool text) RETURNS boolean LANGUAGE plpgsql AS $$
+    DECLARE k text; v record; rl record; t0 timestamptz := clock_timestamp();
+    BEGIN
+        SELECT api_key INTO k FROM bench_keys WHERE i = p_client;
+        SELECT * INTO v FROM validate_mcp_key(k);
+        IF NOT check_mcp_tool_permission(v.key_id, p_tool) THEN
+            RAISE EXCEPTION 'Tool not allowed for this key';
+        END IF;
+        SELECT * INTO rl FROM check_mcp_rate_limit(v.key_id);
+        PERFORM log_mcp_key_usage(v.tenant_id, v.key_id, p_tool, '{\"limit\": 50}', rl.allowed,
+                                  NULL, (extract(epoch FROM clock_timestamp() - t0) * 1000)::int);
+        RETURN rl.allowed;
+    END $$;
+    RESET mcp_auth.bcrypt_cost;
+";
+
+const STATS_SETUP: &str = "
+    SET mcp_auth.bcrypt_cost = 4;
+    CREATE TABLE bench_stats_key AS
+        SELECT key_id, 'b0000000-0000-4000-8000-0000000000b3'::uuid AS tenant_id
+          FROM generate_mcp_key('b0000000-0000-4000-8000-0000000000b3', 'stats');
+    -- A million requests over 30 days, as log_mcp_key_usage writes them: the log rows,
+    -- and the per-slot totals and per-minute counts derived from them.
+    CREATE TEMP TABLE gen AS
+        SELECT k.key_id, k.tenant_id,
+               (ARRAY['fetch_jobs','fetch_parts','fetch_tasks','create_job','update_job',
+                      'get_dashboard_stats','get_qrm_data'])[1 + (g % 7)] AS tool,
+               (g % 10) <> 0 AS success,
+               ((g::bigint * 7919) % 500)::int AS ms,
+               (g % 8) AS slot,
+               now() - (g::float8 / 1000000) * interval '30 days' AS at
+          FROM bench_stats_key k, generate_series(1, 1000000) g;
+    INSERT INTO mcp_key_usage_logs (tenant_id, key_id, tool_name, tool_arguments, success,
+                                    error_message, response_time_ms, created_at)
+        SELECT tenant_id, key_id, tool, '{}', success,
+               CASE WHEN success THEN NULL ELSE 'boom' END, ms, at FROM gen;
+    INSERT INTO mcp_key_usage_totals
+        SELECT key_id, tool, slot, tenant_id, count(*), count(*) FILTER (WHERE NOT success),
+               sum(ms), count(ms), max(at)
+          FROM gen GROUP BY key_id, tool, slot, tenant_id;
+    INSERT INTO mcp_key_usage_minutes
+        SELECT key_id, date_trunc('minute', at), slot, tenant_id, count(*)
+          FROM gen WHERE at > now() - interval '25 hours'
+         GROUP BY key_id, date_trunc('minute', at), slot, tenant_id;
+    ANALYZE mcp_key_usage_logs; ANALYZE mcp_key_usage_totals; ANALYZE mcp_key_usage_minutes;
+    RESET mcp_auth.bcrypt_cost;
+";
+
 struct Row {
     what: String,
     figure: String,
@@ -245,6 +357,98 @@ fn main() -> Result<()> {
         ),
         goal: "(context)".into(),
         verdict: "",
+    });
+
+    eprintln!("statistics with 1,000,000 usage rows...");
+    db.batch_execute(STATS_SETUP)?;
+    let stats_key: String = db
+        .query_one("SELECT key_id::text FROM bench_stats_key", &[])?
+        .get(0);
+    let (ours, direct): (String, String) = {
+        let r = db.query_one(
+            "SELECT (SELECT row(total_requests, successful_requests, failed_requests,
+                                avg_response_time_ms, last_24h_requests)::text
+                       FROM get_mcp_key_stats($1::text::uuid)),
+                    (SELECT row(count(*), count(*) FILTER (WHERE success),
+                                count(*) FILTER (WHERE NOT success),
+                                round(avg(response_time_ms), 2),
+                                count(*) FILTER (WHERE created_at > statement_timestamp() - interval '24 hours'))::text
+                       FROM mcp_key_usage_logs WHERE key_id = $1::text::uuid)",
+            &[&stats_key],
+        )?;
+        (r.get(0), r.get(1))
+    };
+    assert_eq!(
+        ours, direct,
+        "statistics must equal the log's own aggregates"
+    );
+    let stats_ms = server_loop_ms(
+        &mut db,
+        &format!("SELECT * FROM get_mcp_key_stats('{stats_key}')"),
+        200,
+    )?;
+    let scan_ms = server_loop_ms(
+        &mut db,
+        &format!(
+            "SELECT count(*), count(*) FILTER (WHERE success), avg(response_time_ms)
+               FROM mcp_key_usage_logs WHERE key_id = '{stats_key}'"
+        ),
+        3,
+    )?;
+    rows.push(Row {
+        what: "get_mcp_key_stats, key with 1,000,000 usage rows (mean of 200)".into(),
+        figure: format!("{stats_ms:.3} ms"),
+        ratio: format!(
+            "{:.0} x faster than aggregating the log ({scan_ms:.1} ms); equal results",
+            scan_ms / stats_ms
+        ),
+        goal: "< 10 ms".into(),
+        verdict: verdict(stats_ms < 10.0),
+    });
+
+    eprintln!("pipeline against INSERT (pgbench)...");
+    db.batch_execute(PIPELINE_SETUP)?;
+    let insert_4 = pgbench(
+        "INSERT INTO bench_rows (client) VALUES (:client_id);",
+        4,
+        PGBENCH_SECONDS,
+    )?;
+    let pipeline_4 = pgbench(
+        "SELECT bench_pipeline(:client_id, 'fetch_jobs');",
+        4,
+        PGBENCH_SECONDS,
+    )?;
+    rows.push(Row {
+        what: format!(
+            "pipeline (validate + permission + rate limit + log), 4 clients, {PGBENCH_SECONDS} s"
+        ),
+        figure: format!("{pipeline_4:.0} TPS"),
+        ratio: format!(
+            "{:.0}% of a one-row INSERT with 4 clients ({insert_4:.0} TPS)",
+            100.0 * pipeline_4 / insert_4
+        ),
+        goal: "≥ 50%".into(),
+        verdict: verdict(pipeline_4 >= 0.5 * insert_4),
+    });
+    let spread_8 = pgbench(
+        "SELECT bench_pipeline(:client_id % 8, 'fetch_jobs');",
+        8,
+        PGBENCH_SECONDS,
+    )?;
+    let hot_8 = pgbench(
+        "SELECT bench_pipeline(0, 'fetch_jobs');",
+        8,
+        PGBENCH_SECONDS,
+    )?;
+    rows.push(Row {
+        what: format!("pipeline, 8 clients on ONE key, {PGBENCH_SECONDS} s"),
+        figure: format!("{hot_8:.0} TPS"),
+        ratio: format!(
+            "{:.0}% of 8 clients on 8 keys ({spread_8:.0} TPS)",
+            100.0 * hot_8 / spread_8
+        ),
+        goal: "≥ 70%".into(),
+        verdict: verdict(hot_8 >= 0.7 * spread_8),
     });
 
     eprintln!("naive validator with {NAIVE_KEYS} keys...");

@@ -12,6 +12,7 @@ mod access;
 mod audit;
 mod errors;
 mod keys;
+mod locks;
 mod rate_limit;
 mod settings;
 mod spi;

@@ -4,12 +4,14 @@
 //! plus its own cost fits the key's `rate_limit`, so no 60-second window ever holds
 //! more than `rate_limit` accepted units, and a client at or under its limit is never
 //! refused. Deciders of one key are serialised by a transaction-level advisory lock
+//! (class 'mcpr')
 //! and read each other's committed calls in a fresh snapshot; keys never wait on
 //! each other.
 
 use crate::access;
 use crate::errors;
 use crate::keys;
+use crate::locks;
 use crate::spi::{self, col, Statement, INT4, INT8, UUID};
 use pgrx::datum::TimestampWithTimeZone;
 use pgrx::prelude::*;
@@ -23,38 +25,34 @@ pub struct Decision {
     pub retry_after_ms: i32,
 }
 
-// Class 'mcpr' in the two-key advisory lock space; the second key is the key's hash.
-const LOCK: Statement = Statement {
-    sql: "SELECT pg_catalog.pg_advisory_xact_lock(1835233394, pg_catalog.hashtext($1::text))",
-    args: &[UUID],
-    writes: false,
-};
-
 // Read-write, so the snapshot is taken after the lock and sees every earlier decision.
-// Returns the time of the decision, the key's running total, and the cost accepted
-// in the window (running total minus the total before the window's oldest call);
-// also drops this key's calls that have left the window.
-const USED: Statement = Statement {
-    sql: "WITH t AS (SELECT pg_catalog.clock_timestamp() AS now),
-          gone AS (DELETE FROM @s.mcp_rate_limit_events e USING t
-                    WHERE e.key_id = $1 AND e.at <= t.now - interval '60 seconds'),
-          last AS (SELECT e.cum FROM @s.mcp_rate_limit_events e
-                    WHERE e.key_id = $1 ORDER BY e.cum DESC LIMIT 1),
-          oldest AS (SELECT e.cum - e.cost AS base FROM @s.mcp_rate_limit_events e, t
-                      WHERE e.key_id = $1 AND e.at > t.now - interval '60 seconds'
-                      ORDER BY e.at, e.cum LIMIT 1)
-          SELECT t.now,
-                 COALESCE((SELECT cum FROM last), 0),
-                 COALESCE((SELECT cum FROM last) - (SELECT base FROM oldest), 0)
-            FROM t",
-    args: &[UUID],
-    writes: true,
-};
-
-const ACCEPT: Statement = Statement {
-    sql: "INSERT INTO @s.mcp_rate_limit_events (key_id, cum, at, cost, tenant_id)
-          VALUES ($1, $2 + $3, $4, $3, $5)",
-    args: &[UUID, INT8, INT4, spi::TIMESTAMPTZ, UUID],
+// In one statement, at time $5: the key's running total; the cost
+// accepted in the window (running total minus the total before the window's oldest
+// call); and, when `cost` fits, the accepted call itself. Calls that have left the
+// window are deleted on the way, at most 64 a time in index order: more than one
+// per call keeps the table at the window's size, and a plain index scan marks the
+// dead entries so later scans skip them.
+const DECIDE: Statement = Statement {
+    sql: "WITH gone AS (
+              DELETE FROM @s.mcp_rate_limit_events
+               WHERE ctid = ANY (ARRAY(
+                   SELECT e.ctid FROM @s.mcp_rate_limit_events e
+                    WHERE e.key_id = $1 AND e.at <= $5 - interval '60 seconds'
+                    ORDER BY e.at LIMIT 64))),
+          d AS (
+              SELECT COALESCE(l.cum, 0) AS last, COALESCE(l.cum - o.base, 0) AS used
+                FROM (SELECT) one
+                LEFT JOIN LATERAL (SELECT e.cum FROM @s.mcp_rate_limit_events e
+                                    WHERE e.key_id = $1 ORDER BY e.cum DESC LIMIT 1) l ON true
+                LEFT JOIN LATERAL (SELECT e.cum - e.cost AS base FROM @s.mcp_rate_limit_events e
+                                    WHERE e.key_id = $1 AND e.at > $5 - interval '60 seconds'
+                                    ORDER BY e.at, e.cum LIMIT 1) o ON true),
+          accepted AS (
+              INSERT INTO @s.mcp_rate_limit_events (key_id, cum, at, cost, tenant_id)
+              SELECT $1, d.last + $2, $5, $2, $3 FROM d WHERE d.used + $2 <= $4
+              RETURNING 1)
+          SELECT d.last, d.used, EXISTS (SELECT FROM accepted) FROM d",
+    args: &[UUID, INT4, UUID, INT4, spi::TIMESTAMPTZ],
     writes: true,
 };
 
@@ -78,31 +76,32 @@ pub fn decide(key: &keys::KeyInfo, cost: i32) -> Decision {
         );
     }
     let limit = key.rate_limit;
-    spi::run(&LOCK, &[key.id.into()], |_| ());
-    let (now, last, used): (TimestampWithTimeZone, i64, i64) =
-        spi::run(&USED, &[key.id.into()], |t| {
+    locks::xact_lock(locks::RATE_LIMIT_CLASS, locks::uuid_key(&key.id));
+    // The clock is read after the lock, so decisions of one key are in time order.
+    let now = TimestampWithTimeZone::try_from(unsafe { pg_sys::GetCurrentTimestamp() })
+        .expect("the clock is within timestamptz range");
+    let (last, used, allowed): (i64, i64, bool) = spi::run(
+        &DECIDE,
+        &[
+            key.id.into(),
+            cost.into(),
+            key.tenant_id.into(),
+            limit.into(),
+            now.into(),
+        ],
+        |t| {
             let r = t.first();
             (
-                col(&r, 1).expect("clock_timestamp() is never NULL"),
+                col(&r, 1).unwrap_or(0),
                 col(&r, 2).unwrap_or(0),
-                col(&r, 3).unwrap_or(0),
+                col(&r, 3).unwrap_or(false),
             )
-        });
+        },
+    );
     let (cost64, limit64) = (i64::from(cost), i64::from(limit));
-    if used + cost64 <= limit64 {
-        spi::run(
-            &ACCEPT,
-            &[
-                key.id.into(),
-                last.into(),
-                cost.into(),
-                now.into(),
-                key.tenant_id.into(),
-            ],
-            |_| (),
-        );
+    if allowed {
         return Decision {
-            allowed: true,
+            allowed,
             rate_limit: limit,
             remaining: (limit64 - used - cost64) as i32,
             retry_after_ms: 0,
@@ -114,7 +113,7 @@ pub fn decide(key: &keys::KeyInfo, cost: i32) -> Decision {
     )
     .unwrap_or(60_000);
     Decision {
-        allowed: false,
+        allowed,
         rate_limit: limit,
         remaining: (limit64 - used).max(0) as i32,
         retry_after_ms: retry,

@@ -3,6 +3,7 @@
 
 use crate::access;
 use crate::errors;
+use crate::locks;
 use crate::settings;
 use crate::spi::{self, Statement, INT4, JSONB, TEXT, TIMESTAMPTZ, UUID};
 use mcp_auth_core::key::{self, Environment};
@@ -32,16 +33,9 @@ pub fn new_secret(environment: Environment) -> Secret {
     }
 }
 
-// Serialises creators of one (tenant, name), so that the second of two concurrent
-// calls sees the first one's key and gets the clear duplicate-name error. The first
-// key (0x6d637061, 'mcpa') is mcp_auth's class in the two-key advisory lock space.
-const LOCK_NAME: Statement = Statement {
-    sql: "SELECT pg_catalog.pg_advisory_xact_lock(1835233377,
-                 pg_catalog.hashtext($1::text || '/' || $2))",
-    args: &[UUID, TEXT],
-    writes: false,
-};
-
+// Creators of one (tenant, name) are serialised by an advisory lock, so that the
+// second of two concurrent calls sees the first one's key and gets the clear
+// duplicate-name error.
 const NAME_TAKEN: Statement = Statement {
     sql: "SELECT EXISTS (SELECT FROM @s.mcp_authentication_keys
                           WHERE tenant_id = $1 AND name = $2
@@ -131,10 +125,9 @@ fn generate_mcp_key(
             errors::bad_param("p_expires_at", "must be in the future");
         }
     }
-    spi::run(
-        &LOCK_NAME,
-        &[tenant_id.into(), name.as_str().into()],
-        |_| (),
+    locks::xact_lock(
+        locks::KEY_NAME_CLASS,
+        locks::uuid_key(&tenant_id) ^ crc32fast::hash(name.as_bytes()) as i32,
     );
     if spi::one::<bool>(&NAME_TAKEN, &[tenant_id.into(), name.as_str().into()]) == Some(true) {
         errors::duplicate(
