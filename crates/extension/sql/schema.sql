@@ -9,6 +9,12 @@ BEGIN
         CREATE ROLE mcp_client NOLOGIN;
         COMMENT ON ROLE mcp_client IS 'mcp_auth: MCP servers; may only call the MCP entry points, tenant only from a validated key';
     END IF;
+    -- Tool handlers run as this role: never a superuser, never a table owner, never
+    -- BYPASSRLS, so row-level security confines them to the key's tenant.
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'mcp_tool_runner') THEN
+        CREATE ROLE mcp_tool_runner NOLOGIN NOSUPERUSER NOBYPASSRLS NOINHERIT;
+        COMMENT ON ROLE mcp_tool_runner IS 'mcp_auth: the role tool handlers run as (RLS applies)';
+    END IF;
     IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'mcp_admin') THEN
         CREATE ROLE mcp_admin NOLOGIN;
         COMMENT ON ROLE mcp_admin IS 'mcp_auth: application admin connections; tenant from SET mcp_auth.tenant_id';

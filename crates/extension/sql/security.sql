@@ -97,8 +97,17 @@ GRANT EXECUTE ON FUNCTION
     @extschema@.get_mcp_key_stats(uuid),
     @extschema@.get_mcp_server_config(),
     @extschema@.record_mcp_server_health(text, integer, text, jsonb),
-    @extschema@.log_mcp_server_event(text, text, text, jsonb)
+    @extschema@.log_mcp_server_event(text, text, text, jsonb),
+    @extschema@.list_tools(text),
+    @extschema@.call_tool(text, text, jsonb, jsonb)
 TO mcp_client, mcp_admin;
+
+-- Tool handlers run as mcp_tool_runner: it needs the tenant of the validated key,
+-- and the EXECUTE right on each handler (granted by register_mcp_tool).
+GRANT USAGE ON SCHEMA @extschema@ TO mcp_tool_runner;
+GRANT EXECUTE ON FUNCTION @extschema@.mcp_current_tenant() TO mcp_tool_runner;
+REVOKE ALL ON mcp_tools FROM PUBLIC;
+GRANT SELECT ON mcp_tools TO mcp_admin;
 
 -- mcp_admin: its own tenant's keys (RLS), never the hash or lookup columns.
 GRANT EXECUTE ON FUNCTION

@@ -4,7 +4,8 @@
 //! log, activity log and statistics; `rate_limit` is the per-key window; `tenant` holds the
 //! tenant context that row-level security reads; `access` decides who the caller
 //! is; `spi` runs the extension's own prepared statements; `settings` declares
-//! the GUCs. Tables, policies and grants are SQL, in `sql/`.
+//! the GUCs; `tools/` is the registry and the MCP entry points list_tools and
+//! call_tool. Tables, policies and grants are SQL, in `sql/`.
 
 use pgrx::prelude::*;
 
@@ -17,6 +18,7 @@ mod rate_limit;
 mod settings;
 mod spi;
 mod tenant;
+mod tools;
 
 #[cfg(any(test, feature = "pg_test"))]
 mod tests;
@@ -38,6 +40,7 @@ extension_sql_file!(
         mcp_redact_json
     ]
 );
+extension_sql_file!("../sql/tools.sql", name = "tools", requires = ["schema"]);
 extension_sql_file!("../sql/security.sql", name = "security", finalize);
 
 #[pg_guard]

@@ -23,7 +23,7 @@ struct Installed {
 
 thread_local! {
     static INSTALLED: RefCell<Option<Installed>> = const { RefCell::new(None) };
-    static PLANS: RefCell<HashMap<&'static str, Rc<OwnedPreparedStatement>>> = RefCell::new(HashMap::new());
+    static PLANS: RefCell<HashMap<String, Rc<OwnedPreparedStatement>>> = RefCell::new(HashMap::new());
 }
 
 fn keys_table_in(namespace: pg_sys::Oid) -> pg_sys::Oid {
@@ -72,19 +72,24 @@ pub struct Statement {
     pub writes: bool,
 }
 
-fn plan(client: &pgrx::spi::SpiClient<'_>, stmt: &Statement) -> Rc<OwnedPreparedStatement> {
+fn plan(
+    client: &pgrx::spi::SpiClient<'_>,
+    sql: &str,
+    args: &[PgOid],
+    writes: bool,
+) -> Rc<OwnedPreparedStatement> {
     let schema = schema();
-    if let Some(p) = PLANS.with(|p| p.borrow().get(stmt.sql).cloned()) {
+    if let Some(p) = PLANS.with(|p| p.borrow().get(sql).cloned()) {
         return p;
     }
-    let sql = stmt.sql.replace("@s.", &format!("{schema}."));
-    let prepared = if stmt.writes {
-        client.prepare_mut(sql.as_str(), stmt.args)
+    let text = sql.replace("@s.", &format!("{schema}."));
+    let prepared = if writes {
+        client.prepare_mut(text.as_str(), args)
     } else {
-        client.prepare(sql.as_str(), stmt.args)
+        client.prepare(text.as_str(), args)
     };
     let kept = Rc::new(errors::spi(prepared).keep());
-    PLANS.with(|p| p.borrow_mut().insert(stmt.sql, kept.clone()));
+    PLANS.with(|p| p.borrow_mut().insert(sql.to_string(), kept.clone()));
     kept
 }
 
@@ -94,9 +99,21 @@ pub fn run<R>(
     args: &[DatumWithOid<'_>],
     read: impl FnOnce(SpiTupleTable<'_>) -> R,
 ) -> R {
+    run_sql(stmt.sql, stmt.args, stmt.writes, args, read)
+}
+
+/// Like `run`, for statements composed at run time (tool handler calls); each distinct
+/// text is prepared once per backend.
+pub fn run_sql<R>(
+    sql: &str,
+    types: &[PgOid],
+    writes: bool,
+    args: &[DatumWithOid<'_>],
+    read: impl FnOnce(SpiTupleTable<'_>) -> R,
+) -> R {
     Spi::connect_mut(|client| {
-        let p = plan(client, stmt);
-        let table = if stmt.writes {
+        let p = plan(client, sql, types, writes);
+        let table = if writes {
             client.update(&*p, None, args)
         } else {
             client.select(&*p, None, args)

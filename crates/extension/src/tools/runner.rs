@@ -1,0 +1,82 @@
+//! Runs a tool handler the way PL/pgSQL runs an exception block: in a subtransaction
+//! (so a failing handler's writes are rolled back while the caller goes on to audit
+//! the failure), and as the role mcp_tool_runner, which row-level security applies
+//! to: the handler sees and changes only the key's tenant, whatever SQL it runs.
+
+use crate::spi::{self, JSONB};
+use pgrx::pg_sys::panic::CaughtError;
+use pgrx::prelude::*;
+use pgrx::JsonB;
+use serde_json::Value;
+
+/// How a handler ended.
+pub enum Outcome {
+    Done(Value),
+    /// The handler raised: its SQLSTATE and message.
+    Raised { sqlstate: String, message: String },
+}
+
+fn runner_role() -> pg_sys::Oid {
+    unsafe { pg_sys::get_role_oid(c"mcp_tool_runner".as_ptr(), false) }
+}
+
+fn sqlstate(code: PgSqlErrorCode) -> String {
+    unsafe {
+        let p = pg_sys::unpack_sql_state(code as i32);
+        std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned()
+    }
+}
+
+/// Calls `handler(args)` (a qualified function name) in a subtransaction as
+/// mcp_tool_runner; the subtransaction is committed only when the handler returns.
+pub fn run(handler: &str, args: &Value) -> Outcome {
+    let sql = format!("SELECT {handler}($1)");
+    let runner = runner_role();
+    unsafe {
+        let caller_context = pg_sys::CurrentMemoryContext;
+        let caller_owner = pg_sys::CurrentResourceOwner;
+        let (mut user, mut security) = (pg_sys::InvalidOid, 0);
+        pg_sys::GetUserIdAndSecContext(&mut user, &mut security);
+
+        pg_sys::BeginInternalSubTransaction(std::ptr::null());
+        pg_sys::MemoryContextSwitchTo(caller_context);
+        pg_sys::SetUserIdAndSecContext(
+            runner,
+            security
+                | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32
+                | pg_sys::SECURITY_RESTRICTED_OPERATION as i32,
+        );
+        let args = JsonB(args.clone());
+        let outcome = PgTryBuilder::new(|| {
+            let v: Option<JsonB> = spi::run_sql(&sql, &[JSONB], true, &[args.into()], |t| {
+                if t.is_empty() {
+                    None
+                } else {
+                    spi::col(&t.first(), 1)
+                }
+            });
+            Outcome::Done(v.map(|j| j.0).unwrap_or(Value::Null))
+        })
+        .catch_others(|e| {
+            let report = match &e {
+                CaughtError::PostgresError(r)
+                | CaughtError::ErrorReport(r)
+                | CaughtError::RustPanic { ereport: r, .. } => r,
+            };
+            Outcome::Raised {
+                sqlstate: sqlstate(report.sql_error_code()),
+                message: report.message().to_string(),
+            }
+        })
+        .execute();
+
+        match outcome {
+            Outcome::Done(_) => pg_sys::ReleaseCurrentSubTransaction(),
+            Outcome::Raised { .. } => pg_sys::RollbackAndReleaseCurrentSubTransaction(),
+        }
+        pg_sys::SetUserIdAndSecContext(user, security);
+        pg_sys::MemoryContextSwitchTo(caller_context);
+        pg_sys::CurrentResourceOwner = caller_owner;
+        outcome
+    }
+}
