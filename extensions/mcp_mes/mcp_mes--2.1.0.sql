@@ -529,6 +529,11 @@ BEGIN
                                                    ('Paint', 6), ('Assembly', 8)) c(name, wip)
     ON CONFLICT (tenant_id, name) DO NOTHING;
     SELECT count(*) INTO base FROM jobs WHERE tenant_id = p_tenant_id;
+    -- Working sets of this call (a second call in the same transaction starts afresh).
+    IF EXISTS (SELECT FROM pg_class c WHERE c.relname = 'mes_seed_jobs' AND c.relpersistence = 't'
+                  AND c.relnamespace = pg_my_temp_schema()) THEN
+        DROP TABLE pg_temp.mes_seed_jobs, pg_temp.mes_seed_parts, pg_temp.mes_seed_ops;
+    END IF;
 
     CREATE TEMP TABLE mes_seed_jobs ON COMMIT DROP AS
     SELECT gen_random_uuid() AS id, g, statuses[1 + g % 4] AS status

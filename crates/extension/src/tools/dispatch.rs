@@ -83,7 +83,9 @@ fn client_of(p_client: &Value) -> Client {
             None => n,
         })
     });
-    let ip = text("ip").filter(|ip| ip.parse::<std::net::IpAddr>().is_ok()).map(Inet);
+    let ip = text("ip")
+        .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok())
+        .map(Inet);
     Client { ip, user_agent }
 }
 
@@ -115,7 +117,10 @@ fn call_tool(
                     info,
                     &tool_name,
                     None,
-                    Some(format!("authentication failed: {}", refused.refusal.reason())),
+                    Some(format!(
+                        "authentication failed: {}",
+                        refused.refusal.reason()
+                    )),
                     start,
                     &client,
                 );
@@ -132,16 +137,42 @@ fn call_tool(
     };
     let arguments = p_arguments.map(|j| j.0).unwrap_or_else(|| json!({}));
     let refuse = |kind: Kind, message: String, retry: Option<i32>, info: keys::KeyInfo| {
-        audit(key.tenant_id, info, &tool_name, Some(&arguments), Some(message.clone()), start, &client);
+        audit(
+            key.tenant_id,
+            info,
+            &tool_name,
+            Some(&arguments),
+            Some(message.clone()),
+            start,
+            &client,
+        );
         failure(kind, &message, retry)
     };
 
+    if tool_name.is_empty() {
+        return refuse(
+            Kind::Validation,
+            "p_tool: must name a tool".into(),
+            None,
+            info,
+        );
+    }
     // Authorization, before existence: a key learns nothing about tools it may not call.
     if !tools::allows(&keys::stored_patterns(&key.allowed_tools), &tool_name) {
-        return refuse(Kind::Permission, "Tool not allowed for this key".into(), None, info);
+        return refuse(
+            Kind::Permission,
+            "Tool not allowed for this key".into(),
+            None,
+            info,
+        );
     }
     let Some(tool) = registry::find(&tool_name) else {
-        return refuse(Kind::NotFound, format!("Unknown tool: {tool_name}"), None, info);
+        return refuse(
+            Kind::NotFound,
+            format!("Unknown tool: {tool_name}"),
+            None,
+            info,
+        );
     };
     let decision = rate_limit::decide(&info, 1);
     if !decision.allowed {
@@ -153,15 +184,33 @@ fn call_tool(
         );
     }
     if !arguments.is_object() {
-        return refuse(Kind::Validation, "arguments: must be a JSON object".into(), None, info);
+        return refuse(
+            Kind::Validation,
+            "arguments: must be a JSON object".into(),
+            None,
+            info,
+        );
     }
     if let Err(problem) = schema::check(&tool.name, &tool.input_schema, &arguments) {
-        return refuse(Kind::Validation, format!("Invalid arguments: {problem}"), None, info);
+        return refuse(
+            Kind::Validation,
+            format!("Invalid arguments: {problem}"),
+            None,
+            info,
+        );
     }
 
     match runner::run(&tool.handler, &arguments) {
         runner::Outcome::Done(result) => {
-            audit(key.tenant_id, info, &tool_name, Some(&arguments), None, start, &client);
+            audit(
+                key.tenant_id,
+                info,
+                &tool_name,
+                Some(&arguments),
+                None,
+                start,
+                &client,
+            );
             ok(result)
         }
         runner::Outcome::Raised { sqlstate, message } => {
@@ -172,7 +221,15 @@ fn call_tool(
             } else {
                 message.clone()
             };
-            audit(key.tenant_id, info, &tool_name, Some(&arguments), Some(message), start, &client);
+            audit(
+                key.tenant_id,
+                info,
+                &tool_name,
+                Some(&arguments),
+                Some(message),
+                start,
+                &client,
+            );
             failure(kind, &shown, None)
         }
     }
@@ -190,7 +247,11 @@ fn audit(
     usage_log::record(Usage {
         tenant_id,
         key,
-        tool: if tool.is_empty() { "(none)".into() } else { tool.to_string() },
+        tool: if tool.is_empty() {
+            "(none)".into()
+        } else {
+            tool.to_string()
+        },
         arguments: arguments.cloned(),
         success: error.is_none(),
         error,

@@ -107,7 +107,11 @@ fn creating_extension() -> Option<String> {
             return None;
         }
         let name = pg_sys::get_extension_name(pg_sys::CurrentExtensionObject);
-        (!name.is_null()).then(|| std::ffi::CStr::from_ptr(name).to_string_lossy().into_owned())
+        (!name.is_null()).then(|| {
+            std::ffi::CStr::from_ptr(name)
+                .to_string_lossy()
+                .into_owned()
+        })
     }
 }
 
@@ -129,7 +133,9 @@ fn register_mcp_tool(
     let name = p_name.unwrap_or_else(|| errors::required("p_name"));
     if name.is_empty()
         || name.len() > 128
-        || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
     {
         errors::bad_param("p_name", "must be 1 to 128 letters, digits, _ . or -");
     }

@@ -13,7 +13,10 @@ use serde_json::Value;
 pub enum Outcome {
     Done(Value),
     /// The handler raised: its SQLSTATE and message.
-    Raised { sqlstate: String, message: String },
+    Raised {
+        sqlstate: String,
+        message: String,
+    },
 }
 
 fn runner_role() -> pg_sys::Oid {

@@ -35,7 +35,8 @@ fn validator(tool: &str, schema: &Value) -> Result<Rc<jsonschema::Validator>, St
 /// Checks `args` against the tool's schema. The message names each offending field
 /// and the rule it broke: `status: "bogus" is not one of ["not_started", ...]`.
 pub fn check(tool: &str, schema: &Value, args: &Value) -> Result<(), String> {
-    let v = validator(tool, schema).map_err(|e| format!("the tool's input schema is invalid: {e}"))?;
+    let v =
+        validator(tool, schema).map_err(|e| format!("the tool's input schema is invalid: {e}"))?;
     let problems: Vec<String> = v
         .iter_errors(args)
         .take(5)

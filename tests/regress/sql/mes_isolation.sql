@@ -1,0 +1,99 @@
+-- Tenant isolation through every tool, as real login roles.
+SET mcp_auth.bcrypt_cost = 4;
+\set ta '''a6000000-0000-4000-8000-0000000000a6'''
+\set tb '''b6000000-0000-4000-8000-0000000000b6'''
+SELECT mes_seed_demo(:ta, 8)->'jobs' AS a_jobs;
+SELECT mes_seed_demo(:tb, 8)->'jobs' AS b_jobs;
+SELECT api_key AS key_b FROM generate_mcp_key(:tb, 'Tenant B') \gset
+SELECT id AS a_job, status AS a_status FROM jobs WHERE tenant_id = :ta AND status = 'in_progress' LIMIT 1 \gset
+SELECT id AS a_part FROM parts WHERE tenant_id = :ta LIMIT 1 \gset
+SELECT id AS a_op FROM operations WHERE tenant_id = :ta AND status = 'in_progress' LIMIT 1 \gset
+SELECT id AS a_task FROM tasks WHERE tenant_id = :ta LIMIT 1 \gset
+SELECT id AS a_cell FROM cells WHERE tenant_id = :ta LIMIT 1 \gset
+CREATE TABLE regress_a_ids AS
+    SELECT id FROM jobs WHERE tenant_id = :ta UNION ALL SELECT id FROM parts WHERE tenant_id = :ta
+    UNION ALL SELECT id FROM operations WHERE tenant_id = :ta UNION ALL SELECT id FROM tasks WHERE tenant_id = :ta
+    UNION ALL SELECT id FROM issues WHERE tenant_id = :ta UNION ALL SELECT id FROM cells WHERE tenant_id = :ta;
+CREATE TABLE regress_a_before AS SELECT md5(string_agg(x::text, ',' ORDER BY x::text)) AS h FROM (
+    SELECT j::text AS x FROM jobs j WHERE tenant_id = :ta UNION ALL SELECT p::text FROM parts p WHERE tenant_id = :ta
+    UNION ALL SELECT o::text FROM operations o WHERE tenant_id = :ta UNION ALL SELECT t::text FROM tasks t WHERE tenant_id = :ta) s;
+CREATE ROLE regress_mes_server LOGIN IN ROLE mcp_client;
+GRANT SELECT ON regress_a_ids TO regress_mes_server;
+
+\c - regress_mes_server
+-- Plain SQL: no rows at all without a validated key...
+SELECT (SELECT count(*) FROM jobs) AS jobs, (SELECT count(*) FROM parts) AS parts,
+       (SELECT count(*) FROM operations) AS operations, (SELECT count(*) FROM tasks) AS tasks,
+       (SELECT count(*) FROM issues) AS issues, (SELECT count(*) FROM cells) AS cells;
+-- ...and only the key's tenant with one; writing is for tools only.
+BEGIN;
+SELECT key_name FROM validate_mcp_key(:'key_b');
+SELECT count(*) AS jobs, count(*) FILTER (WHERE tenant_id = 'b6000000-0000-4000-8000-0000000000b6') AS own
+  FROM jobs;
+UPDATE jobs SET status = 'completed';
+ROLLBACK;
+INSERT INTO jobs (tenant_id, job_number, customer) VALUES ('a6000000-0000-4000-8000-0000000000a6', 'X', 'Y');
+
+-- Every read tool under B's key: none of A's ids appear.
+SELECT t AS tool,
+       (SELECT count(*) FROM regress_a_ids a WHERE position(a.id::text IN r::text) > 0) AS a_ids_seen,
+       r->'ok' AS ok
+  FROM unnest(ARRAY['fetch_jobs', 'fetch_parts', 'fetch_tasks', 'fetch_operations', 'fetch_issues',
+                    'fetch_ncrs', 'get_dashboard_stats', 'get_qrm_data']) t,
+       LATERAL call_tool(:'key_b', t, '{"limit": 500}'::jsonb - CASE WHEN t IN ('get_dashboard_stats', 'get_qrm_data') THEN 'limit' ELSE '' END) r
+ ORDER BY 1;
+SELECT call_tool(:'key_b', 'get_dashboard_stats', '{}')->'result'->'jobs' AS b_jobs_only;
+-- Every write tool given A's ids under B's key: not_found, and nothing changes.
+SELECT t AS tool, call_tool(:'key_b', t, args)->'error'->>'type' AS outcome
+  FROM (VALUES ('start_job', jsonb_build_object('job_id', :'a_job')),
+               ('stop_job', jsonb_build_object('job_id', :'a_job')),
+               ('complete_job', jsonb_build_object('job_id', :'a_job')),
+               ('resume_job', jsonb_build_object('job_id', :'a_job')),
+               ('update_job', jsonb_build_object('job_id', :'a_job', 'customer', 'Hijacked')),
+               ('update_part', jsonb_build_object('part_id', :'a_part', 'quantity_completed', 1)),
+               ('update_task', jsonb_build_object('task_id', :'a_task', 'assignee', 'Mallory')),
+               ('start_operation', jsonb_build_object('operation_id', :'a_op')),
+               ('pause_operation', jsonb_build_object('operation_id', :'a_op')),
+               ('complete_operation', jsonb_build_object('operation_id', :'a_op')),
+               ('update_operation', jsonb_build_object('operation_id', :'a_op', 'notes', 'x'))) v(t, args)
+ ORDER BY 1;
+SELECT call_tool(:'key_b', 'get_qrm_data', jsonb_build_object('cell_id', :'a_cell'))->'result' AS a_cell_for_b;
+SELECT call_tool(:'key_b', 'fetch_parts', jsonb_build_object('job_id', :'a_job'))->'result'->'count' AS a_job_parts;
+
+\c - postgres
+SELECT h = (SELECT md5(string_agg(x::text, ',' ORDER BY x::text)) FROM (
+    SELECT j::text AS x FROM jobs j WHERE tenant_id = :ta UNION ALL SELECT p::text FROM parts p WHERE tenant_id = :ta
+    UNION ALL SELECT o::text FROM operations o WHERE tenant_id = :ta UNION ALL SELECT t::text FROM tasks t WHERE tenant_id = :ta) s)
+    AS tenant_a_unchanged FROM regress_a_before;
+DROP TABLE regress_a_ids, regress_a_before;
+
+-- Handlers run as mcp_tool_runner, which RLS applies to: a handler that tries to
+-- read every tenant's rows sees only the key's.
+CREATE FUNCTION regress_spy(p_args jsonb) RETURNS jsonb LANGUAGE sql AS $$
+    SELECT jsonb_build_object(
+        'current_user', current_user,
+        'superuser', (SELECT rolsuper FROM pg_roles WHERE rolname = current_user),
+        'bypassrls', (SELECT rolbypassrls FROM pg_roles WHERE rolname = current_user),
+        'tenants_seen', (SELECT count(DISTINCT tenant_id) FROM public.jobs),
+        'jobs_seen', (SELECT count(*) FROM public.jobs))
+$$;
+SELECT register_mcp_tool('regress_spy', 'test', 'Reads every job it can', '{"type": "object"}', 'regress_spy(jsonb)'::regprocedure, true);
+SELECT api_key AS spy_key FROM generate_mcp_key(:tb, 'Spy') \gset
+SELECT call_tool(:'spy_key', 'regress_spy', '{}')->'result' AS spy;
+SELECT count(DISTINCT tenant_id) AS tenants_in_table FROM jobs;
+-- A handler cannot escape with SET ROLE either.
+CREATE FUNCTION regress_escape(p_args jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+BEGIN
+    SET ROLE postgres;
+    RETURN jsonb_build_object('jobs_seen', (SELECT count(*) FROM public.jobs));
+END $$;
+SELECT register_mcp_tool('regress_escape', 'test', 'Tries SET ROLE', '{"type": "object"}', 'regress_escape(jsonb)'::regprocedure);
+SELECT call_tool(:'spy_key', 'regress_escape', '{}')->'error'->>'type' AS escape;
+SELECT error_message FROM mcp_key_usage_logs WHERE tool_name = 'regress_escape';
+-- Registration checks its arguments.
+SELECT register_mcp_tool('bad tool', 'x', 'y', '{}', 'regress_spy(jsonb)'::regprocedure);
+SELECT register_mcp_tool('bad_schema', 'x', 'y', '{"type": 5}', 'regress_spy(jsonb)'::regprocedure);
+SELECT register_mcp_tool('bad_handler', 'x', 'y', '{}', 'mes_seed_demo(uuid, integer)'::regprocedure);
+DELETE FROM mcp_tools WHERE name LIKE 'regress_%';
+DROP FUNCTION regress_spy(jsonb), regress_escape(jsonb);
+DROP ROLE regress_mes_server;
