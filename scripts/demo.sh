@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `make demo`: a private cluster with mcp_auth, a demo tenant's key, and that key
-# validated the way an MCP server would. Leaves the cluster running for you.
+# `make demo`: a private cluster with mcp_auth and mcp_mes, a demo tenant with shop-floor
+# data, a full key and the guide's read-only key, and tool calls made the way an MCP
+# server makes them (one call_tool per request). Leaves the cluster running for you.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
@@ -13,42 +14,64 @@ bold "1. Private PostgreSQL cluster (.clusters/$cluster, port $port, run as post
 scripts/cluster.sh start "$cluster" "$port"
 eval "$(scripts/cluster.sh env "$cluster")"
 psql=(psql -X -q -v ON_ERROR_STOP=1 -d mcp_demo)
-psql -X -q -d postgres -tc "SELECT 1 FROM pg_database WHERE datname = 'mcp_demo'" | grep -q 1 \
-    || psql -X -q -d postgres -c "CREATE DATABASE mcp_demo"
-"${psql[@]}" -c "CREATE EXTENSION IF NOT EXISTS mcp_auth"
-"${psql[@]}" -c "\dx mcp_auth"
+# A fresh demo database each run, so it always shows the extensions as installed now.
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS mcp_demo" -c "CREATE DATABASE mcp_demo"
+"${psql[@]}" -c "CREATE EXTENSION mcp_auth" -c "CREATE EXTENSION mcp_mes"
+"${psql[@]}" -c "\dx mcp_*"
+"${psql[@]}" -c "SELECT mes_seed_demo('$tenant', 24) AS demo_data"
 
-bold "2. A key for tenant $tenant (shown once; only its bcrypt hash and SHA-256 are stored)"
-name="Demo Claude Desktop $(date +%Y%m%d-%H%M%S)"
+bold "2. Keys for tenant $tenant (shown once; only a bcrypt hash and a SHA-256 are stored)"
+stamp=$(date +%Y%m%d-%H%M%S)
 read -r key_id api_key key_prefix < <("${psql[@]}" -At -F ' ' -c "
     SELECT key_id, api_key, key_prefix FROM generate_mcp_key(
         p_tenant_id := '$tenant',
-        p_name := '$name',
+        p_name := 'Demo Claude Desktop $stamp',
         p_description := 'made by make demo',
         p_environment := 'live',
         p_allowed_tools := '[\"*\"]'::jsonb)")
-printf '  key id:     %s\n  key prefix: %s (safe to show and log)\n  API key:    %s\n' \
-    "$key_id" "$key_prefix" "$api_key"
+read -r ro_key < <("${psql[@]}" -At -c "
+    SELECT api_key FROM generate_mcp_key(
+        p_tenant_id := '$tenant',
+        p_name := 'Read-Only Analytics Key $stamp',
+        p_allowed_tools := '[\"fetch_jobs\", \"fetch_parts\", \"fetch_tasks\", \"get_dashboard_stats\"]'::jsonb)")
+printf '  full key:      %s  (prefix %s, safe to log)\n  read-only key: %s\n' "$api_key" "$key_prefix" "$ro_key"
 
-bold "3. Validating it, as the MCP server does on every call"
-"${psql[@]}" -c "\timing on" -c "BEGIN" \
-    -c "SELECT tenant_id, key_name, allowed_tools, rate_limit, environment FROM validate_mcp_key('$api_key')" \
-    -c "SELECT id AS tenant, key_name, source FROM get_tenant_info()" \
-    -c "SELECT check_mcp_tool_permission('$key_id', 'fetch_jobs') AS may_call_fetch_jobs" \
-    -c "COMMIT" \
-    -c "SELECT count(*) AS validated_again_from_cache FROM validate_mcp_key('$api_key')"
+bold "3. What each key may call (list_tools)"
+"${psql[@]}" -c "
+    SELECT 'full' AS key, jsonb_array_length(list_tools('$api_key')->'result'->'tools') AS tools
+    UNION ALL
+    SELECT 'read-only', jsonb_array_length(list_tools('$ro_key')->'result'->'tools')"
 
-bold "4. A wrong key gets the one answer every bad key gets"
-"${psql[@]}" -c "SELECT * FROM validate_mcp_key('${api_key%?????}XXXXX')" 2>&1 | sed 's/^/  /' || true
+bold "4. Tool calls, one round trip each: auth, permission, rate limit, arguments, tool, audit"
+"${psql[@]}" -c "\timing on" -c "
+    SELECT j->>'job_number' AS job, j->>'customer' AS customer, j->>'status' AS status, j->>'due_date' AS due
+      FROM jsonb_array_elements(
+             call_tool('$api_key', 'fetch_jobs', '{\"status\": \"in_progress\", \"limit\": 5}')->'result'->'jobs') j"
+"${psql[@]}" -c "SELECT call_tool('$api_key', 'get_dashboard_stats', '{}')->'result' AS dashboard"
+echo "  the read-only key asks for create_job:"
+"${psql[@]}" -At -c "SELECT call_tool('$ro_key', 'create_job', '{\"customer\": \"Globex\"}')" | sed 's/^/    /'
+echo "  a bad argument:"
+"${psql[@]}" -At -c "SELECT call_tool('$api_key', 'fetch_jobs', '{\"status\": \"bogus\"}')" | sed 's/^/    /'
+echo "  completing a job that has not started:"
+"${psql[@]}" -At -c "
+    SELECT call_tool('$api_key', 'complete_job', jsonb_build_object('job_id', id))
+      FROM jobs WHERE tenant_id = '$tenant' AND status = 'not_started' LIMIT 1" | sed 's/^/    /'
+echo "  a wrong key:"
+"${psql[@]}" -At -c "SELECT call_tool('${api_key%?????}XXXXX', 'fetch_jobs', '{}')" | sed 's/^/    /'
 
-bold "5. The tenant's keys as its admin sees them (RLS; no hash, no lookup value)"
+bold "5. The audit trail the admin panel shows (activity_log) and the key's statistics"
 "${psql[@]}" -c "SET ROLE mcp_admin" -c "SET mcp_auth.tenant_id = '$tenant'" \
-    -c "SELECT name, key_prefix, environment, allowed_tools, rate_limit, usage_count, status FROM mcp_keys ORDER BY created_at DESC LIMIT 3"
+    -c "SELECT created_at::time(0) AS at, action, entity_name AS tool, description
+          FROM activity_log ORDER BY created_at DESC LIMIT 6" \
+    -c "SELECT total_requests, successful_requests, failed_requests, avg_response_time_ms,
+               most_used_tools FROM get_mcp_key_stats('$key_id')"
 
 bold "Next"
 cat <<TXT
   The cluster keeps running. Connect with:
       psql "host=$PGHOST port=$PGPORT user=postgres dbname=mcp_demo"
+  and try, for example:
+      SELECT call_tool('$api_key', 'get_qrm_data', '{}');
   Stop it with:  scripts/cluster.sh stop $cluster
   Run every test: make test
 TXT

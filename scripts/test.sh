@@ -29,7 +29,7 @@ regress_counts() {
 }
 tap_counts() { awk '/^ok - / {p++} /^not ok - / {f++} END {print p+0, f+0}' "$1"; }
 
-layer unit cargo_counts cargo test --workspace --exclude mcp_auth
+layer unit cargo_counts cargo test --workspace --exclude mcp_auth --exclude mcp_auth_integration
 pgdata="$here/.clusters/pgrx-test"
 mkdir -p "$pgdata" && chown postgres:postgres "$pgdata"
 layer pg_test cargo_counts cargo pgrx test pg15 -p mcp_auth --runas postgres --pgdata "$pgdata/data"

@@ -66,14 +66,16 @@ COMMENT ON TABLE mcp_key_usage_minutes IS 'mcp_auth: requests per key and minute
 
 -- Calls accepted by check_mcp_rate_limit in the last 60 seconds. `cum` is the key's
 -- running total of accepted cost, so the cost inside the window is one subtraction
--- of two index lookups, whatever the key's limit. Rows that left the window are
--- deleted by the next check of the same key.
+-- of two index lookups, whatever the key's limit. `window_base` is the running total
+-- before the window when the call was accepted: the next check deletes exactly the
+-- calls between it and the new base, never walking over rows it deleted before.
 CREATE TABLE mcp_rate_limit_events (
-    key_id     uuid        NOT NULL,
-    cum        bigint      NOT NULL,
-    at         timestamptz NOT NULL,
-    cost       integer     NOT NULL CHECK (cost > 0),
-    tenant_id  uuid        NOT NULL,
+    key_id      uuid        NOT NULL,
+    cum         bigint      NOT NULL,
+    at          timestamptz NOT NULL,
+    cost        integer     NOT NULL CHECK (cost > 0),
+    window_base bigint      NOT NULL,
+    tenant_id   uuid        NOT NULL,
     PRIMARY KEY (key_id, cum)
 );
 CREATE INDEX mcp_rate_limit_events_key_at_idx ON mcp_rate_limit_events (key_id, at);

@@ -26,32 +26,27 @@ pub struct Decision {
 }
 
 // Read-write, so the snapshot is taken after the lock and sees every earlier decision.
-// In one statement, at time $5: the key's running total; the cost
-// accepted in the window (running total minus the total before the window's oldest
-// call); and, when `cost` fits, the accepted call itself. Calls that have left the
-// window are deleted on the way, at most 64 a time in index order: more than one
-// per call keeps the table at the window's size, and a plain index scan marks the
-// dead entries so later scans skip them.
+// In one statement, at time $5: the key's running total (`last`), the total before
+// the window (`base`: before the window's oldest call, or `last` when the window is
+// empty), the calls that left the window since the previous decision deleted, and,
+// when `cost` fits, the accepted call recorded.
 const DECIDE: Statement = Statement {
-    sql: "WITH gone AS (
-              DELETE FROM @s.mcp_rate_limit_events
-               WHERE ctid = ANY (ARRAY(
-                   SELECT e.ctid FROM @s.mcp_rate_limit_events e
-                    WHERE e.key_id = $1 AND e.at <= $5 - interval '60 seconds'
-                    ORDER BY e.at LIMIT 64))),
-          d AS (
-              SELECT COALESCE(l.cum, 0) AS last, COALESCE(l.cum - o.base, 0) AS used
-                FROM (SELECT) one
-                LEFT JOIN LATERAL (SELECT e.cum FROM @s.mcp_rate_limit_events e
-                                    WHERE e.key_id = $1 ORDER BY e.cum DESC LIMIT 1) l ON true
-                LEFT JOIN LATERAL (SELECT e.cum - e.cost AS base FROM @s.mcp_rate_limit_events e
-                                    WHERE e.key_id = $1 AND e.at > $5 - interval '60 seconds'
-                                    ORDER BY e.at, e.cum LIMIT 1) o ON true),
+    sql: "WITH l AS (SELECT e.cum, e.window_base FROM @s.mcp_rate_limit_events e
+                      WHERE e.key_id = $1 ORDER BY e.cum DESC LIMIT 1),
+          o AS (SELECT e.cum - e.cost AS base FROM @s.mcp_rate_limit_events e
+                 WHERE e.key_id = $1 AND e.at > $5 - interval '60 seconds'
+                 ORDER BY e.at, e.cum LIMIT 1),
+          d AS (SELECT COALESCE(l.cum, 0) AS last,
+                       COALESCE(l.window_base, 0) AS previous_base,
+                       COALESCE(o.base, l.cum, 0) AS base
+                  FROM (SELECT) one LEFT JOIN l ON true LEFT JOIN o ON true),
+          gone AS (DELETE FROM @s.mcp_rate_limit_events e USING d
+                    WHERE e.key_id = $1 AND e.cum > d.previous_base AND e.cum <= d.base),
           accepted AS (
-              INSERT INTO @s.mcp_rate_limit_events (key_id, cum, at, cost, tenant_id)
-              SELECT $1, d.last + $2, $5, $2, $3 FROM d WHERE d.used + $2 <= $4
+              INSERT INTO @s.mcp_rate_limit_events (key_id, cum, at, cost, window_base, tenant_id)
+              SELECT $1, d.last + $2, $5, $2, d.base, $3 FROM d WHERE d.last - d.base + $2 <= $4
               RETURNING 1)
-          SELECT d.last, d.used, EXISTS (SELECT FROM accepted) FROM d",
+          SELECT d.last, d.last - d.base, EXISTS (SELECT FROM accepted) FROM d",
     args: &[UUID, INT4, UUID, INT4, spi::TIMESTAMPTZ],
     writes: true,
 };

@@ -32,26 +32,29 @@ fn read(t: &pgrx::spi::SpiTupleTable<'_>) -> Option<Tool> {
     })
 }
 
+/// The registry joined with each handler's qualified name; `$tail` filters and orders.
+macro_rules! tools_query {
+    ($tail:literal) => {
+        concat!(
+            "SELECT t.name, t.title, t.description, t.input_schema,
+                    pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(p.proname),
+                    t.read_only, t.destructive
+               FROM @s.mcp_tools t
+               JOIN pg_catalog.pg_proc p ON p.oid = t.handler
+               JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace ",
+            $tail
+        )
+    };
+}
+
 const FIND: Statement = Statement {
-    sql: "SELECT t.name, t.title, t.description, t.input_schema,
-                 pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(p.proname),
-                 t.read_only, t.destructive
-            FROM @s.mcp_tools t
-            JOIN pg_catalog.pg_proc p ON p.oid = t.handler
-            JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
-           WHERE t.name = $1",
+    sql: tools_query!("WHERE t.name = $1"),
     args: &[TEXT],
     writes: false,
 };
 
 const ALL: Statement = Statement {
-    sql: "SELECT t.name, t.title, t.description, t.input_schema,
-                 pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(p.proname),
-                 t.read_only, t.destructive
-            FROM @s.mcp_tools t
-            JOIN pg_catalog.pg_proc p ON p.oid = t.handler
-            JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
-           ORDER BY t.domain, t.name",
+    sql: tools_query!("ORDER BY t.domain, t.name"),
     args: &[],
     writes: false,
 };
