@@ -36,13 +36,19 @@ read -r ro_key < <("${psql[@]}" -At -c "
         p_allowed_tools := '[\"fetch_jobs\", \"fetch_parts\", \"fetch_tasks\", \"get_dashboard_stats\"]'::jsonb)")
 printf '  full key:      %s  (prefix %s, safe to log)\n  read-only key: %s\n' "$api_key" "$key_prefix" "$ro_key"
 
-bold "3. What each key may call (list_tools)"
+bold "3. Validating the full key, as every call does first"
+"${psql[@]}" -c "BEGIN" \
+    -c "SELECT tenant_id, key_name, allowed_tools, rate_limit, environment FROM validate_mcp_key('$api_key')" \
+    -c "SELECT id AS tenant, key_name, source FROM get_tenant_info()" \
+    -c "COMMIT"
+
+bold "4. What each key may call (list_tools)"
 "${psql[@]}" -c "
     SELECT 'full' AS key, jsonb_array_length(list_tools('$api_key')->'result'->'tools') AS tools
     UNION ALL
     SELECT 'read-only', jsonb_array_length(list_tools('$ro_key')->'result'->'tools')"
 
-bold "4. Tool calls, one round trip each: auth, permission, rate limit, arguments, tool, audit"
+bold "5. Tool calls, one round trip each: auth, permission, rate limit, arguments, tool, audit"
 "${psql[@]}" -c "\timing on" -c "
     SELECT j->>'job_number' AS job, j->>'customer' AS customer, j->>'status' AS status, j->>'due_date' AS due
       FROM jsonb_array_elements(
@@ -59,7 +65,7 @@ echo "  completing a job that has not started:"
 echo "  a wrong key:"
 "${psql[@]}" -At -c "SELECT call_tool('${api_key%?????}XXXXX', 'fetch_jobs', '{}')" | sed 's/^/    /'
 
-bold "5. The audit trail the admin panel shows (activity_log) and the key's statistics"
+bold "6. The audit trail the admin panel shows (activity_log) and the key's statistics"
 "${psql[@]}" -c "SET ROLE mcp_admin" -c "SET mcp_auth.tenant_id = '$tenant'" \
     -c "SELECT created_at::time(0) AS at, action, entity_name AS tool, description
           FROM activity_log ORDER BY created_at DESC LIMIT 6" \
