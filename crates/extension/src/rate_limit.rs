@@ -4,9 +4,8 @@
 //! plus its own cost fits the key's `rate_limit`, so no 60-second window ever holds
 //! more than `rate_limit` accepted units, and a client at or under its limit is never
 //! refused. Deciders of one key are serialised by a transaction-level advisory lock
-//! (class 'mcpr')
-//! and read each other's committed calls in a fresh snapshot; keys never wait on
-//! each other.
+//! (class 'mcpr') and read each other's committed calls in a fresh snapshot; keys
+//! never wait on each other.
 
 use crate::access;
 use crate::errors;

@@ -29,6 +29,11 @@ SELECT tool_arguments #- '{auth,list}' AS tool_arguments,
        error_message = 'refused key ' || :'k_key_prefix' || '[redacted]' AS error_cut,
        user_agent = 'agent with ' || :'k_key_prefix' || '[redacted]' AS agent_cut
   FROM mcp_key_usage_logs WHERE tool_name = 'create_job';
+-- Even a key pasted as the tool name (logged under another key of the tenant).
+SELECT key_id AS p_key_id FROM generate_mcp_key(:tenant, 'Pasted') \gset
+SELECT log_mcp_key_usage(:tenant, :'p_key_id', :'k_api_key', NULL, false, 'Unknown tool: ' || :'k_api_key') IS NOT NULL AS logged;
+SELECT tool_name = :'k_key_prefix' || '[redacted]' AS tool_name_cut FROM mcp_key_usage_logs
+ WHERE key_id = :'p_key_id';
 SELECT count(*) AS rows_holding_the_key FROM (
     SELECT x::text AS t FROM mcp_key_usage_logs x UNION ALL SELECT x::text FROM activity_log x
 ) s WHERE position(:'k_api_key' IN t) > 0 OR t LIKE '%"pw"%' OR t LIKE '%"tok"%';

@@ -83,13 +83,15 @@ pub struct Usage {
 pub fn record(usage: Usage) -> Uuid {
     let arguments = usage.arguments.as_ref().map(|a| JsonB(redact::json(a)));
     let error = usage.error.as_deref().map(redact::text);
+    // A client that puts its key in the tool name must not get it stored either.
+    let tool = redact::text(&usage.tool);
     let user_agent = usage.user_agent.as_deref().map(redact::text);
     spi::one(
         &WRITE,
         &[
             usage.tenant_id.into(),
             usage.key.id.into(),
-            usage.tool.as_str().into(),
+            tool.as_str().into(),
             arguments.into(),
             usage.success.into(),
             error.into(),
