@@ -17,7 +17,10 @@ install-extensions: bootstrap
 	cargo pgrx install --release -p mcp_auth --pg-config $(PG_CONFIG)
 	$(MAKE) --no-print-directory -C extensions/mcp_mes install PG_CONFIG=$(PG_CONFIG)
 
+## Both extensions, and the mcp-auth binary into /usr/local/bin.
 install: install-extensions
+	cargo build --release -p mcp-auth
+	install -m 755 target/release/mcp-auth /usr/local/bin/mcp-auth
 
 ## Every test layer (unit, #[pg_test], pg_regress, isolation, dump/restore).
 test: bootstrap

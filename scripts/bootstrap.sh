@@ -33,6 +33,11 @@ if ! grep -qs "pg$PG_MAJOR = \"$PG_CONFIG\"" "$pgrx_home/config.toml"; then
 fi
 
 if [ "${1:-}" = "--python" ]; then
+    if ! python3 -m venv --help >/dev/null 2>&1; then
+        say "installing python3-venv"
+        sudo_if_needed apt-get update -q
+        sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv
+    fi
     venv="$here/.venv"
     if [ ! -x "$venv/bin/python" ] || ! cmp -s "$here/tests/e2e/requirements.txt" "$venv/.requirements"; then
         say "creating $venv for the end-to-end tests"

@@ -1,0 +1,143 @@
+"""End-to-end: the official Python MCP SDK drives `mcp-auth serve` over stdio.
+
+Run by scripts/e2e.sh, which starts a private cluster, installs both extensions,
+seeds a tenant, makes a login role in mcp_client and two keys, and passes them in
+the environment. Prints one `ok - ...` / `not ok - ...` line per check.
+"""
+
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import traceback
+
+from mcp import ClientSession, StdioServerParameters, types
+from mcp.client.stdio import stdio_client
+from mcp.shared.exceptions import McpError
+
+SERVER = os.environ["MCP_AUTH_BIN"]
+DB_URL = os.environ["E2E_DATABASE_URL"]
+ADMIN_PSQL = os.environ["E2E_ADMIN_PSQL"].split()
+FULL_KEY = os.environ["E2E_FULL_KEY"]
+RO_KEY = os.environ["E2E_RO_KEY"]
+WRONG_KEY = FULL_KEY[:-5] + "XXXXX"
+
+results = []
+
+
+def check(name, condition, detail=""):
+    results.append(bool(condition))
+    print(("ok - " if condition else "not ok - ") + name + ("" if condition else f"  ({detail})"), flush=True)
+
+
+def psql(sql):
+    return subprocess.run(ADMIN_PSQL + ["-Atc", sql], check=True, capture_output=True, text=True).stdout.strip()
+
+
+async def session(env_key, body, stderr_path):
+    env = {"DATABASE_URL": DB_URL, "PATH": os.environ.get("PATH", "")}
+    if env_key is not None:
+        env["MCP_API_KEY"] = env_key
+    params = StdioServerParameters(command=SERVER, args=["serve"], env=env)
+    with open(stderr_path, "a") as errlog:
+        async with stdio_client(params, errlog=errlog) as (read, write):
+            async with ClientSession(read, write) as s:
+                init = await s.initialize()
+                await body(s, init)
+
+
+async def expect_error(coro):
+    try:
+        await coro
+    except McpError as e:
+        return e.error
+    return None
+
+
+async def main():
+    stderr_path = tempfile.mktemp(prefix="mcp-auth-e2e-", suffix=".log")
+
+    async def with_env_key(s, init):
+        check("initialize names the server", init.serverInfo.name == "eryxon-flow-mcp", init.serverInfo)
+        tools = (await s.list_tools()).tools
+        check("the full key lists 20 tools", len(tools) == 20, len(tools))
+        fetch = next(t for t in tools if t.name == "fetch_jobs")
+        check("tools carry schemas and annotations",
+              fetch.inputSchema["properties"]["limit"]["maximum"] == 500 and fetch.annotations.readOnlyHint is True,
+              fetch)
+        r = await s.call_tool("fetch_jobs", {"status": "in_progress", "limit": 50})
+        jobs = (r.structuredContent or {}).get("jobs", [])
+        check("fetch_jobs returns the tenant's in-progress jobs",
+              not r.isError and jobs and all(j["status"] == "in_progress" for j in jobs), r)
+        check("results also carry a text block", r.content and r.content[0].type == "text", r.content)
+        r = await s.call_tool("fetch_jobs", {"status": "bogus"})
+        check("a bad argument is an isError result naming the field",
+              r.isError and "status" in r.content[0].text, r)
+        job = psql("SELECT id FROM jobs WHERE status = 'not_started' LIMIT 1")
+        r = await s.call_tool("complete_job", {"job_id": job})
+        check("an invalid lifecycle move is an isError result",
+              r.isError and "status is not_started" in r.content[0].text, r)
+        err = await expect_error(s.call_tool("create_job", {"customer": "Globex"}, meta={"apiKey": RO_KEY}))
+        check("_meta.apiKey wins: the read-only key may not create_job",
+              err and err.code == -32000 and err.message == "Tool not allowed for this key"
+              and err.data["type"] == "permission_error", err)
+        err = await expect_error(s.call_tool("fetch_jobs", {}, meta={"apiKey": WRONG_KEY}))
+        check("an invalid _meta.apiKey fails and never falls back",
+              err and err.code == -32000 and err.message == "Invalid or disabled MCP key"
+              and err.data["type"] == "authentication_error", err)
+        r = await s.call_tool("fetch_jobs", {"limit": 1}, meta={"apiKey": ""})
+        check("an empty _meta.apiKey counts as unset", not r.isError, r)
+        # The server's connection is killed; the next call reconnects.
+        psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+             "WHERE usename = 'e2e_mcp_server' AND pid <> pg_backend_pid()")
+        await asyncio.sleep(0.5)
+        r = await s.call_tool("fetch_jobs", {"limit": 1})
+        check("after pg_terminate_backend the next call succeeds", not r.isError, r)
+
+    async def read_only_env(s, init):
+        tools = (await s.list_tools()).tools
+        check("the read-only key lists exactly its 4 tools",
+              sorted(t.name for t in tools) == ["fetch_jobs", "fetch_parts", "fetch_tasks", "get_dashboard_stats"],
+              [t.name for t in tools])
+        err = await expect_error(s.call_tool("create_job", {"customer": "Globex"}))
+        check("create_job with the read-only key: Tool not allowed for this key",
+              err and err.code == -32000 and err.message == "Tool not allowed for this key", err)
+
+    async def empty_env(s, init):
+        err = await expect_error(s.list_tools())
+        check("an empty MCP_API_KEY is unset: no key, authentication_error",
+              err and err.code == -32000 and err.data["type"] == "authentication_error", err)
+        # A raw request: the SDK's call_tool would first list tools without a key to
+        # learn output schemas, which this session cannot.
+        r = await s.send_request(
+            types.ClientRequest(types.CallToolRequest(params=types.CallToolRequestParams(
+                name="get_dashboard_stats", arguments={}, _meta={"apiKey": FULL_KEY}))),
+            types.CallToolResult)
+        check("...and _meta.apiKey alone works", not r.isError and "jobs" in r.structuredContent, r)
+
+    async def wrong_env(s, init):
+        err = await expect_error(s.list_tools())
+        check("an invalid MCP_API_KEY gives JSON-RPC -32000 Invalid or disabled MCP key",
+              err and err.code == -32000 and err.message == "Invalid or disabled MCP key", err)
+
+    for env_key, body in [(FULL_KEY, with_env_key), (RO_KEY, read_only_env), ("", empty_env), (WRONG_KEY, wrong_env)]:
+        try:
+            await session(env_key, body, stderr_path)
+        except Exception:
+            check(f"session {body.__name__} ran", False, traceback.format_exc())
+
+    stderr = open(stderr_path).read()
+    check("no key appears in the server's stderr",
+          all(k[16:] not in stderr for k in (FULL_KEY, RO_KEY, WRONG_KEY)), stderr[-500:])
+    audited = psql("SELECT count(*) FROM mcp_key_usage_logs")
+    leaked = psql(f"SELECT count(*) FROM mcp_key_usage_logs x WHERE x::text LIKE '%{FULL_KEY[16:]}%' "
+                  f"OR x::text LIKE '%{RO_KEY[16:]}%' OR x::text LIKE '%{WRONG_KEY[16:]}%'")
+    check("calls are audited and no stored row holds a key", int(audited) > 0 and leaked == "0", (audited, leaked))
+
+    passed = sum(results)
+    print(f"e2e: {passed} passed, {len(results) - passed} failed")
+    sys.exit(0 if passed == len(results) else 1)
+
+
+asyncio.run(main())
