@@ -65,12 +65,39 @@ echo "  completing a job that has not started:"
 echo "  a wrong key:"
 "${psql[@]}" -At -c "SELECT call_tool('${api_key%?????}XXXXX', 'fetch_jobs', '{}')" | sed 's/^/    /'
 
-bold "6. The audit trail the admin panel shows (activity_log) and the key's statistics"
+bold "6. A real MCP session: the Python MCP SDK talks to mcp-auth serve over stdio"
+scripts/bootstrap.sh --python >/dev/null
+cargo build -q --release -p mcp-auth
+"${psql[@]}" -c "DO \$\$ BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'demo_mcp_server') THEN
+        CREATE ROLE demo_mcp_server LOGIN IN ROLE mcp_client;
+    END IF; END \$\$"
+database_url="host=$PGHOST port=$PGPORT user=demo_mcp_server dbname=mcp_demo"
+MCP_AUTH_BIN="$here/target/release/mcp-auth" DEMO_DATABASE_URL="$database_url" \
+    DEMO_FULL_KEY="$api_key" DEMO_RO_KEY="$ro_key" .venv/bin/python scripts/demo_session.py
+
+bold "7. The audit trail the admin panel shows (activity_log) and the key's statistics"
 "${psql[@]}" -c "SET ROLE mcp_admin" -c "SET mcp_auth.tenant_id = '$tenant'" \
     -c "SELECT created_at::time(0) AS at, action, entity_name AS tool, description
           FROM activity_log ORDER BY created_at DESC LIMIT 6" \
     -c "SELECT total_requests, successful_requests, failed_requests, avg_response_time_ms,
                most_used_tools FROM get_mcp_key_stats('$key_id')"
+
+bold "Claude Desktop: paste into claude_desktop_config.json"
+cat <<JSON
+{
+  "mcpServers": {
+    "eryxon-flow": {
+      "command": "$here/target/release/mcp-auth",
+      "args": ["serve"],
+      "env": {
+        "DATABASE_URL": "$database_url",
+        "MCP_API_KEY": "$api_key"
+      }
+    }
+  }
+}
+JSON
 
 bold "Next"
 cat <<TXT
