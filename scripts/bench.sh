@@ -5,7 +5,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 cluster=bench
-cargo build --release -q -p mcp_auth_bench
+cargo build --release -q -p mcp_auth_bench -p mcp-auth
 scripts/cluster.sh destroy "$cluster"
 scripts/cluster.sh start "$cluster" "${BENCH_PORT:-54333}"
 trap 'scripts/cluster.sh destroy "$cluster"' EXIT

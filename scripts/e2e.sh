@@ -21,6 +21,8 @@ export E2E_FULL_KEY=$(key "SELECT api_key FROM generate_mcp_key('e2e00000-0000-4
 export E2E_RO_KEY=$(key "SELECT api_key FROM generate_mcp_key('e2e00000-0000-4000-8000-000000000001', 'E2E read-only',
     p_allowed_tools := '[\"fetch_jobs\", \"fetch_parts\", \"fetch_tasks\", \"get_dashboard_stats\"]')")
 export E2E_DATABASE_URL="host=$PGHOST port=$PGPORT user=e2e_mcp_server dbname=mcp_e2e"
+export E2E_ADMIN_URL="host=$PGHOST port=$PGPORT user=postgres dbname=mcp_e2e"
+export E2E_TENANT=e2e00000-0000-4000-8000-000000000001
 export E2E_ADMIN_PSQL="psql -X -h $PGHOST -p $PGPORT -U postgres -d mcp_e2e"
 export MCP_AUTH_BIN="$here/target/debug/mcp-auth"
 .venv/bin/python tests/e2e/test_stdio.py

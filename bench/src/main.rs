@@ -263,6 +263,81 @@ const STATS_SETUP: &str = "
     RESET mcp_auth.bcrypt_cost;
 ";
 
+const STDIO_CALLS: usize = 500;
+
+/// Warm `tools/call` round trips through the real server binary, timed from a
+/// minimal client that writes newline-delimited JSON-RPC to its stdin.
+fn stdio_latency(db: &mut Client, url: &str) -> Result<(Duration, Duration, u64)> {
+    use std::io::{BufRead, BufReader, Write};
+    db.batch_execute(
+        "DO $$ BEGIN
+             IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'bench_mcp_server') THEN
+                 CREATE ROLE bench_mcp_server LOGIN IN ROLE mcp_client;
+             END IF; END $$",
+    )?;
+    let key: String = db
+        .query_one("SELECT api_key FROM bench_keys WHERE i = 7", &[])?
+        .get(0);
+    let bin = std::env::var("MCP_AUTH_BIN").unwrap_or_else(|_| "target/release/mcp-auth".into());
+    let mut child = std::process::Command::new(bin)
+        .arg("serve")
+        .env("DATABASE_URL", format!("{url} user=bench_mcp_server"))
+        .env("MCP_API_KEY", &key)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let mut stdin = child.stdin.take().ok_or("no stdin")?;
+    let mut stdout = BufReader::new(child.stdout.take().ok_or("no stdout")?);
+    let mut line = String::new();
+    let send = |stdin: &mut std::process::ChildStdin, msg: &str| -> Result<()> {
+        stdin.write_all(msg.as_bytes())?;
+        stdin.write_all(b"\n")?;
+        Ok(stdin.flush()?)
+    };
+    send(
+        &mut stdin,
+        r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}"#,
+    )?;
+    stdout.read_line(&mut line)?;
+    send(
+        &mut stdin,
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+    )?;
+    let mut times = Vec::with_capacity(STDIO_CALLS);
+    for i in 0..(STDIO_CALLS + 50) {
+        let request = format!(
+            r#"{{"jsonrpc":"2.0","id":{},"method":"tools/call","params":{{"name":"fetch_jobs","arguments":{{"limit":1}}}}}}"#,
+            i + 1
+        );
+        let t = Instant::now();
+        send(&mut stdin, &request)?;
+        line.clear();
+        stdout.read_line(&mut line)?;
+        let elapsed = t.elapsed();
+        if !line.contains("\"structuredContent\"") {
+            return Err(format!("unexpected answer: {line}").into());
+        }
+        if i >= 50 {
+            times.push(elapsed); // the first 50 warm the connection and caches
+        }
+    }
+    let rss_kib = std::fs::read_to_string(format!("/proc/{}/status", child.id()))?
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    drop(stdin);
+    let _ = child.wait();
+    times.sort();
+    Ok((
+        times[times.len() / 2],
+        times[times.len() * 99 / 100],
+        rss_kib,
+    ))
+}
+
 struct Row {
     what: String,
     figure: String,
@@ -488,6 +563,16 @@ fn main() -> Result<()> {
         ),
         goal: "≥ 50%".into(),
         verdict: verdict(call_4 >= 0.5 * insert_again),
+    });
+
+    eprintln!("tools/call latency through mcp-auth serve...");
+    let (p50, p99, rss_kib) = stdio_latency(&mut db, &url)?;
+    rows.push(Row {
+        what: format!("tools/call fetch_jobs (limit 1) through mcp-auth serve over stdio, warm, {STDIO_CALLS} calls"),
+        figure: format!("p50 {} / p99 {}", ms(p50), ms(p99)),
+        ratio: format!("server memory (RSS) {:.1} MiB", rss_kib as f64 / 1024.0),
+        goal: "p50 < 2 ms, p99 < 10 ms".into(),
+        verdict: verdict(p50 < Duration::from_millis(2) && p99 < Duration::from_millis(10)),
     });
 
     eprintln!("naive validator with {NAIVE_KEYS} keys...");

@@ -6,7 +6,9 @@ the environment. Prints one `ok - ...` / `not ok - ...` line per check.
 """
 
 import asyncio
+import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -22,6 +24,8 @@ ADMIN_PSQL = os.environ["E2E_ADMIN_PSQL"].split()
 FULL_KEY = os.environ["E2E_FULL_KEY"]
 RO_KEY = os.environ["E2E_RO_KEY"]
 WRONG_KEY = FULL_KEY[:-5] + "XXXXX"
+ADMIN_URL = os.environ["E2E_ADMIN_URL"]
+TENANT = os.environ["E2E_TENANT"]
 
 results = []
 
@@ -126,6 +130,49 @@ async def main():
             await session(env_key, body, stderr_path)
         except Exception:
             check(f"session {body.__name__} ran", False, traceback.format_exc())
+
+    # Server events and health, recorded by the server for the key's tenant.
+    events = psql("SELECT string_agg(DISTINCT event_type, ',' ORDER BY event_type) FROM mcp_server_logs")
+    check("the server records connected and reconnected events", events == "connected,reconnected", events)
+    check("the server records health checks", int(psql("SELECT count(*) FROM mcp_server_health")) > 0)
+
+    # The operator CLI.
+    def cli(*args, url=ADMIN_URL, key=None):
+        env = {"DATABASE_URL": url, "PATH": os.environ.get("PATH", "")}
+        if key:
+            env["MCP_API_KEY"] = key
+        return subprocess.run([SERVER, *args], env=env, capture_output=True, text=True, timeout=30)
+
+    made = cli("keys", "create", "--tenant", TENANT, "--name", "CLI made", "--tools", '["fetch_*"]', "--json")
+    new_key = json.loads(made.stdout)[0]["api_key"] if made.returncode == 0 else ""
+    check("keys create prints a new key once", re.fullmatch(r"mcp_live_[0-9A-Za-z]{38}", new_key), made.stderr)
+    listed = cli("keys", "list", "--tenant", TENANT, "--json")
+    names = [k["name"] for k in json.loads(listed.stdout)] if listed.returncode == 0 else []
+    check("keys list shows the tenant's keys without hashes",
+          "CLI made" in names and "key_hash" not in listed.stdout and new_key not in listed.stdout, listed.stdout)
+    status = cli("status", "--tenant", TENANT, "--json")
+    check("status reports the indicator", status.returncode == 0 and json.loads(status.stdout)[0]["status"] == "online",
+          status.stdout + status.stderr)
+    doctor = cli("doctor", url=DB_URL, key=FULL_KEY)
+    check("doctor passes for the server's role and key", doctor.returncode == 0 and "✘" not in doctor.stdout,
+          doctor.stdout + doctor.stderr)
+    doctor = cli("doctor", url=ADMIN_URL, key=WRONG_KEY)
+    check("doctor flags a superuser login and a wrong key",
+          doctor.returncode == 1 and doctor.stdout.count("✘") == 2 and WRONG_KEY not in doctor.stdout + doctor.stderr,
+          doctor.stdout)
+    watcher = subprocess.Popen([SERVER, "watch", "--json", "--tenant", TENANT], stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, text=True,
+                               env={"DATABASE_URL": ADMIN_URL, "PATH": os.environ.get("PATH", "")})
+    try:
+        await asyncio.sleep(1.0)
+        psql(f"SELECT call_tool('{FULL_KEY}', 'fetch_parts', '{{\"limit\": 1}}')")
+        line = await asyncio.wait_for(asyncio.to_thread(watcher.stdout.readline), 10)
+        toast = json.loads(line)
+        check("watch shows the toast of a call", toast["tool"] == "fetch_parts" and toast["success"] is True, line)
+    except Exception:
+        check("watch shows the toast of a call", False, traceback.format_exc())
+    finally:
+        watcher.kill()
 
     stderr = open(stderr_path).read()
     check("no key appears in the server's stderr",

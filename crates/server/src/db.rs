@@ -9,17 +9,24 @@ use tokio_postgres::{Client, NoTls};
 pub struct Database {
     url: String,
     client: Mutex<Option<Client>>,
+    /// MCP_API_KEY: with it, each (re)connection is recorded as a server event and a
+    /// health check of the key's tenant (when that tenant's configuration enables them).
+    key: Option<String>,
+    connections: std::sync::atomic::AtomicU32,
 }
 
 impl Database {
-    pub fn new(url: String) -> Self {
+    pub fn new(url: String, key: Option<String>) -> Self {
         Self {
             url,
             client: Mutex::new(None),
+            key,
+            connections: std::sync::atomic::AtomicU32::new(0),
         }
     }
 
     async fn connect(&self) -> Result<Client, String> {
+        let started = std::time::Instant::now();
         let (client, connection) = tokio_postgres::connect(&self.url, NoTls)
             .await
             .map_err(|e| format!("cannot connect to PostgreSQL: {e}"))?;
@@ -28,6 +35,34 @@ impl Database {
                 eprintln!("mcp-auth: database connection closed: {e}");
             }
         });
+        let n = self
+            .connections
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let Some(key) = &self.key {
+            let (event, message) = if n == 0 {
+                ("connected", "mcp-auth serve connected to the database")
+            } else {
+                (
+                    "reconnected",
+                    "mcp-auth serve reconnected after a lost connection",
+                )
+            };
+            let ms = started.elapsed().as_millis().min(i32::MAX as u128) as i32;
+            // One transaction: the key's tenant exists only while it is validated.
+            let recorded = client
+                .query_one(
+                    "WITH k AS (SELECT * FROM validate_mcp_key($1))
+                     SELECT log_mcp_server_event($2, $3, 'info',
+                                jsonb_build_object('connect_ms', $4::int, 'version', $5::text)),
+                            record_mcp_server_health('online', $4::int)
+                       FROM k",
+                    &[key, &event, &message, &ms, &env!("CARGO_PKG_VERSION")],
+                )
+                .await;
+            if recorded.is_err() {
+                eprintln!("mcp-auth: MCP_API_KEY is not valid; requests need a valid _meta.apiKey");
+            }
+        }
         Ok(client)
     }
 

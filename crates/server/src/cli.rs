@@ -1,0 +1,334 @@
+//! The operator commands of `mcp-auth`, for a DBA or an admin connection
+//! (DATABASE_URL of a superuser or of a member of mcp_admin; `--tenant` sets
+//! mcp_auth.tenant_id). Each is a call of the extension's SQL API.
+
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+use tokio_postgres::{AsyncMessage, Client, NoTls};
+
+pub struct Cli {
+    url: String,
+    json: bool,
+}
+
+type Result<T> = std::result::Result<T, String>;
+
+fn arg<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
+    args.iter()
+        .position(|a| a == flag)
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str)
+}
+
+fn need<'a>(args: &'a [String], flag: &str) -> Result<&'a str> {
+    arg(args, flag).ok_or_else(|| format!("{flag} is required"))
+}
+
+impl Cli {
+    pub fn new(url: String, args: &[String]) -> Self {
+        Self {
+            url,
+            json: args.iter().any(|a| a == "--json"),
+        }
+    }
+
+    async fn connect(&self, tenant: Option<&str>) -> Result<Client> {
+        let (client, connection) = tokio_postgres::connect(&self.url, NoTls)
+            .await
+            .map_err(|e| format!("cannot connect to PostgreSQL: {e}"))?;
+        tokio::spawn(connection);
+        if let Some(t) = tenant {
+            client
+                .execute("SELECT set_config('mcp_auth.tenant_id', $1, false)", &[&t])
+                .await
+                .map_err(|e| format!("mcp_auth.tenant_id: {e}"))?;
+        }
+        Ok(client)
+    }
+
+    /// Runs `sql` (which returns one jsonb column per row) and prints the rows.
+    async fn rows(&self, client: &Client, sql: &str, params: &[&str]) -> Result<Vec<Value>> {
+        let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
+            .iter()
+            .map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync))
+            .collect();
+        let rows = client.query(sql, &params).await.map_err(|e| {
+            e.as_db_error()
+                .map(|d| d.message().to_string())
+                .unwrap_or(e.to_string())
+        })?;
+        rows.iter()
+            .map(|r| serde_json::from_str(&r.get::<_, String>(0)).map_err(|e| e.to_string()))
+            .collect()
+    }
+
+    fn print(&self, rows: &[Value]) {
+        if self.json {
+            println!("{}", Value::Array(rows.to_vec()));
+            return;
+        }
+        for row in rows {
+            if let Value::Object(map) = row {
+                let line: Vec<String> = map
+                    .iter()
+                    .map(|(k, v)| match v {
+                        Value::String(s) => format!("{k}: {s}"),
+                        other => format!("{k}: {other}"),
+                    })
+                    .collect();
+                println!("{}", line.join("  "));
+            }
+        }
+    }
+
+    pub async fn keys(&self, args: &[String]) -> Result<()> {
+        let tenant = arg(args, "--tenant");
+        let client = self.connect(tenant).await?;
+        match args.first().map(String::as_str) {
+            Some("create") => {
+                let tools = arg(args, "--tools").unwrap_or(r#"["*"]"#);
+                let rows = self
+                    .rows(
+                        &client,
+                        "SELECT to_jsonb(k)::text FROM generate_mcp_key(
+                             p_tenant_id := $1::text::uuid, p_name := $2,
+                             p_environment := $3, p_allowed_tools := $4::text::jsonb,
+                             p_rate_limit := $5::text::int) k",
+                        &[
+                            need(args, "--tenant")?,
+                            need(args, "--name")?,
+                            arg(args, "--env").unwrap_or("live"),
+                            tools,
+                            arg(args, "--rate-limit").unwrap_or("100"),
+                        ],
+                    )
+                    .await?;
+                self.print(&rows);
+                if !self.json {
+                    eprintln!("Copy the api_key now: it is shown only this once.");
+                }
+            }
+            Some("list") => {
+                let rows = self
+                    .rows(
+                        &client,
+                        "SELECT jsonb_build_object('id', id, 'name', name, 'key_prefix', key_prefix,
+                                'environment', environment, 'status', status, 'rate_limit', rate_limit,
+                                'usage_count', usage_count, 'last_used_at', last_used_at)::text
+                           FROM mcp_keys ORDER BY created_at",
+                        &[],
+                    )
+                    .await?;
+                self.print(&rows);
+            }
+            Some("rotate") => {
+                let id = args
+                    .get(1)
+                    .ok_or("keys rotate <key id> [--grace '1 hour']")?;
+                let rows = self
+                    .rows(
+                        &client,
+                        "SELECT to_jsonb(k)::text FROM rotate_mcp_key($1::text::uuid, $2::text::interval) k",
+                        &[id, arg(args, "--grace").unwrap_or("0")],
+                    )
+                    .await?;
+                self.print(&rows);
+            }
+            Some("disable") => {
+                let id = args.get(1).ok_or("keys disable <key id>")?;
+                let rows = self
+                    .rows(
+                        &client,
+                        "SELECT jsonb_build_object('disabled', disable_mcp_key($1::text::uuid))::text",
+                        &[id],
+                    )
+                    .await?;
+                self.print(&rows);
+            }
+            Some("stats") => {
+                let id = args.get(1).ok_or("keys stats <key id>")?;
+                let rows = self
+                    .rows(
+                        &client,
+                        "SELECT to_jsonb(s)::text FROM get_mcp_key_stats($1::text::uuid) s",
+                        &[id],
+                    )
+                    .await?;
+                self.print(&rows);
+            }
+            _ => return Err("keys create|list|rotate|disable|stats".into()),
+        }
+        Ok(())
+    }
+
+    /// The admin sidebar's indicator for a tenant.
+    pub async fn status(&self, args: &[String]) -> Result<()> {
+        let client = self.connect(Some(need(args, "--tenant")?)).await?;
+        let rows = self
+            .rows(
+                &client,
+                "SELECT to_jsonb(s)::text FROM get_mcp_server_status() s",
+                &[],
+            )
+            .await?;
+        if self.json {
+            self.print(&rows);
+            return Ok(());
+        }
+        let s = &rows[0];
+        let dot = match s["status"].as_str() {
+            Some("online") => "● online (green)",
+            Some("offline") => "● offline (red)",
+            Some("degraded") => "● degraded (yellow)",
+            _ => "● unknown (gray)",
+        };
+        println!("{dot}");
+        println!(
+            "  last check:    {}",
+            s["last_check"].as_str().unwrap_or("never")
+        );
+        if let Some(ms) = s["response_time_ms"].as_i64() {
+            println!("  response time: {ms} ms");
+        }
+        if let Some(e) = s["error_message"].as_str() {
+            println!("  error:         {e}");
+        }
+        Ok(())
+    }
+
+    /// Live toasts from NOTIFY mcp_activity, like the admin panel's.
+    pub async fn watch(&self, args: &[String]) -> Result<()> {
+        let tenant = arg(args, "--tenant").map(str::to_string);
+        let (client, mut connection) = tokio_postgres::connect(&self.url, NoTls)
+            .await
+            .map_err(|e| format!("cannot connect to PostgreSQL: {e}"))?;
+        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Some(Ok(m)) = messages.next().await {
+                if let AsyncMessage::Notification(n) = m {
+                    let _ = tx.send(n.payload().to_string());
+                }
+            }
+        });
+        client
+            .batch_execute("LISTEN mcp_activity")
+            .await
+            .map_err(|e| e.to_string())?;
+        eprintln!("watching mcp_activity (Ctrl-C to stop)");
+        while let Some(payload) = rx.recv().await {
+            let v: Value = serde_json::from_str(&payload).unwrap_or(json!({}));
+            if tenant
+                .as_deref()
+                .is_some_and(|t| v["tenant_id"].as_str() != Some(t))
+            {
+                continue;
+            }
+            if self.json {
+                println!("{v}");
+            } else if v["success"] == json!(true) {
+                println!("⚡ MCP Tool Executed\nTool \"{}\" executed successfully\nResponse time: {}ms\n",
+                         v["tool"].as_str().unwrap_or("?"), v["response_time_ms"]);
+            } else {
+                println!(
+                    "⚠ MCP Tool Failed\nTool \"{}\" execution failed\nError: {}\n",
+                    v["tool"].as_str().unwrap_or("?"),
+                    v["error"].as_str().unwrap_or("?")
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The guide's "Test Connection" checklist, run for real.
+    pub async fn doctor(&self, key: Option<String>) -> Result<()> {
+        let mut failed = false;
+        let mut report = |ok: bool, what: &str, detail: String| {
+            failed |= !ok;
+            println!(
+                "{} {what}{}",
+                if ok { "✔" } else { "✘" },
+                if detail.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {detail}")
+                }
+            );
+        };
+        let client = match self.connect(None).await {
+            Ok(c) => {
+                report(true, "database reachable", String::new());
+                c
+            }
+            Err(e) => {
+                report(false, "database reachable", e);
+                return Err("doctor found problems".into());
+            }
+        };
+        let ext = client
+            .query_opt(
+                "SELECT extversion FROM pg_extension WHERE extname = 'mcp_auth'",
+                &[],
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        report(
+            ext.is_some(),
+            "extension mcp_auth installed",
+            ext.map(|r| r.get::<_, String>(0))
+                .unwrap_or_else(|| "CREATE EXTENSION mcp_auth".into()),
+        );
+        let role = client
+            .query_one(
+                "SELECT current_user::text, pg_has_role(current_user, 'mcp_client', 'MEMBER'),
+                        (SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user)",
+                &[],
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        let (user, member, powerful): (String, bool, bool) =
+            (role.get(0), role.get(1), role.get(2));
+        report(
+            member && !powerful,
+            "login role is a member of mcp_client and bypasses nothing",
+            format!(
+                "{user}{}",
+                if powerful {
+                    " is a superuser or BYPASSRLS: use a mcp_client role"
+                } else {
+                    ""
+                }
+            ),
+        );
+        match key {
+            None => report(
+                false,
+                "MCP_API_KEY set",
+                "not set (requests must carry _meta.apiKey)".into(),
+            ),
+            Some(k) => {
+                let v = self
+                    .rows(&client, "SELECT list_tools($1)::text", &[&k])
+                    .await?
+                    .pop()
+                    .unwrap_or(Value::Null);
+                let ok = v["ok"] == json!(true);
+                let n = v["result"]["tools"].as_array().map_or(0, Vec::len);
+                report(
+                    ok,
+                    "MCP_API_KEY is valid",
+                    if ok {
+                        format!("{n} tools allowed")
+                    } else {
+                        "Invalid or disabled MCP key".into()
+                    },
+                );
+            }
+        }
+        if failed {
+            Err("doctor found problems".into())
+        } else {
+            Ok(())
+        }
+    }
+}
