@@ -38,11 +38,16 @@ if [ "${1:-}" = "--python" ]; then
         sudo_if_needed apt-get update -q
         sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv
     fi
-    venv="$here/.venv"
-    if [ ! -x "$venv/bin/python" ] || ! cmp -s "$here/tests/e2e/requirements.txt" "$venv/.requirements"; then
-        say "creating $venv for the end-to-end tests"
-        python3 -m venv "$venv"
-        "$venv/bin/pip" install -q --disable-pip-version-check -r "$here/tests/e2e/requirements.txt"
-        cp "$here/tests/e2e/requirements.txt" "$venv/.requirements"
-    fi
+    # Two client generations: SDK 1.x speaks the initialize handshake, 2.x the
+    # 2026-07-28 era (server/discover).
+    for pair in ".venv:requirements.txt" ".venv-modern:requirements-modern.txt"; do
+        venv="$here/${pair%%:*}"
+        req="$here/tests/e2e/${pair#*:}"
+        if [ ! -x "$venv/bin/python" ] || ! cmp -s "$req" "$venv/.requirements"; then
+            say "creating $venv for the end-to-end tests"
+            python3 -m venv "$venv"
+            "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
+            cp "$req" "$venv/.requirements"
+        fi
+    done
 fi

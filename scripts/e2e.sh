@@ -26,3 +26,19 @@ export E2E_TENANT=e2e00000-0000-4000-8000-000000000001
 export E2E_ADMIN_PSQL="psql -X -h $PGHOST -p $PGPORT -U postgres -d mcp_e2e"
 export MCP_AUTH_BIN="$here/target/debug/mcp-auth"
 .venv/bin/python tests/e2e/test_stdio.py
+.venv-modern/bin/python tests/e2e/test_stdio_modern.py
+
+# One call through the MCP Inspector CLI (npm), a third, independent client.
+inspector="$here/tests/e2e/inspector"
+[ -x "$inspector/node_modules/.bin/mcp-inspector" ] \
+    || (cd "$inspector" && npm ci --no-audit --no-fund --loglevel=error)
+out=$(cd "$inspector" && MCP_CATALOG_PATH="$here/.clusters/$cluster/inspector-catalog.json" \
+    timeout 60 node_modules/.bin/mcp-inspector --cli \
+    -e "DATABASE_URL=$E2E_DATABASE_URL" -e "MCP_API_KEY=$E2E_FULL_KEY" \
+    --method tools/call --tool-name fetch_jobs --tool-arg limit=2 -- "$MCP_AUTH_BIN" serve 2>&1) || true
+if python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); sys.exit(0 if r["structuredContent"]["count"] == 2 and not r.get("isError") else 1)' <<<"$out"; then
+    echo "ok - inspector: tools/call fetch_jobs through the MCP Inspector CLI"
+else
+    echo "not ok - inspector: tools/call fetch_jobs through the MCP Inspector CLI ($out)"
+    exit 1
+fi

@@ -131,6 +131,24 @@ async def main():
         except Exception:
             check(f"session {body.__name__} ran", False, traceback.format_exc())
 
+    # The oldest handshake this era still speaks: initialize at 2025-06-18, raw JSON-RPC.
+    raw = subprocess.Popen([SERVER, "serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL, text=True,
+                           env={"DATABASE_URL": DB_URL, "MCP_API_KEY": FULL_KEY})
+    raw.stdin.write(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "raw", "version": "0"}}}) + "\n")
+    raw.stdin.write(json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}) + "\n")
+    raw.stdin.write(json.dumps({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                                "params": {"name": "get_dashboard_stats", "arguments": {}}}) + "\n")
+    raw.stdin.flush()
+    init = json.loads(raw.stdout.readline())
+    call = json.loads(raw.stdout.readline())
+    raw.kill()
+    check("initialize at 2025-06-18 is answered in kind, and tools/call works",
+          init["result"]["protocolVersion"] == "2025-06-18" and "jobs" in call["result"]["structuredContent"],
+          (init, call))
+
     # Server events and health, recorded by the server for the key's tenant.
     events = psql("SELECT string_agg(DISTINCT event_type, ',' ORDER BY event_type) FROM mcp_server_logs")
     check("the server records connected and reconnected events", events == "connected,reconnected", events)
