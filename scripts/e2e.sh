@@ -15,7 +15,9 @@ psql=(psql -X -q -v ON_ERROR_STOP=1 -d mcp_e2e)
 psql -X -q -d postgres -c "CREATE DATABASE mcp_e2e"
 "${psql[@]}" -c "CREATE EXTENSION mcp_mes CASCADE" \
     -c "SELECT mes_seed_demo('e2e00000-0000-4000-8000-000000000001', 12)" \
-    -c "CREATE ROLE e2e_mcp_server LOGIN IN ROLE mcp_client" >/dev/null
+    -c "CREATE ROLE e2e_mcp_server LOGIN IN ROLE mcp_client" \
+    -c "SET mcp_auth.tenant_id = 'e2e00000-0000-4000-8000-000000000001'" \
+    -c "SELECT update_mcp_server_config(p_server_name := 'e2e-shop-floor')" >/dev/null
 key() { "${psql[@]}" -At -c "SET mcp_auth.bcrypt_cost = 4" -c "$1"; }
 export E2E_FULL_KEY=$(key "SELECT api_key FROM generate_mcp_key('e2e00000-0000-4000-8000-000000000001', 'E2E full')")
 export E2E_RO_KEY=$(key "SELECT api_key FROM generate_mcp_key('e2e00000-0000-4000-8000-000000000001', 'E2E read-only',

@@ -63,7 +63,8 @@ async def main():
     stderr_path = tempfile.mktemp(prefix="mcp-auth-e2e-", suffix=".log")
 
     async def with_env_key(s, init):
-        check("initialize names the server", init.serverInfo.name == "eryxon-flow-mcp", init.serverInfo)
+        check("initialize reports name and version from the tenant's server config",
+              init.serverInfo.name == "e2e-shop-floor" and init.serverInfo.version == "2.1.0", init.serverInfo)
         tools = (await s.list_tools()).tools
         check("the full key lists 20 tools", len(tools) == 20, len(tools))
         fetch = next(t for t in tools if t.name == "fetch_jobs")
@@ -196,9 +197,13 @@ async def main():
     check("no key appears in the server's stderr",
           all(k[16:] not in stderr for k in (FULL_KEY, RO_KEY, WRONG_KEY)), stderr[-500:])
     audited = psql("SELECT count(*) FROM mcp_key_usage_logs")
-    leaked = psql(f"SELECT count(*) FROM mcp_key_usage_logs x WHERE x::text LIKE '%{FULL_KEY[16:]}%' "
-                  f"OR x::text LIKE '%{RO_KEY[16:]}%' OR x::text LIKE '%{WRONG_KEY[16:]}%'")
-    check("calls are audited and no stored row holds a key", int(audited) > 0 and leaked == "0", (audited, leaked))
+    secrets = " OR ".join(f"t LIKE '%{k[16:]}%'" for k in (FULL_KEY, RO_KEY, WRONG_KEY))
+    leaked = psql("SELECT count(*) FROM (SELECT x::text AS t FROM mcp_key_usage_logs x "
+                  "UNION ALL SELECT x::text FROM activity_log x UNION ALL SELECT x::text FROM mcp_server_logs x "
+                  "UNION ALL SELECT x::text FROM mcp_server_health x UNION ALL SELECT x::text FROM mcp_authentication_keys x) s "
+                  f"WHERE {secrets}")
+    check("calls are audited and no stored row (usage, activity, server logs, health, keys) holds a key",
+          int(audited) > 0 and leaked == "0", (audited, leaked))
 
     passed = sum(results)
     print(f"e2e: {passed} passed, {len(results) - passed} failed")

@@ -14,6 +14,9 @@ pub struct McpAuthServer {
     db: Arc<Database>,
     /// MCP_API_KEY; a request's `_meta.apiKey` wins over it.
     default_key: Option<String>,
+    /// Server name and version from the key's tenant configuration, read at the
+    /// handshake (the first database use); the defaults until then or without a key.
+    identity: std::sync::Mutex<Implementation>,
 }
 
 impl McpAuthServer {
@@ -21,6 +24,34 @@ impl McpAuthServer {
         Self {
             db: Arc::new(db),
             default_key,
+            identity: std::sync::Mutex::new(
+                Implementation::new("eryxon-flow-mcp", env!("CARGO_PKG_VERSION"))
+                    .with_title("mcp_auth MCP server"),
+            ),
+        }
+    }
+
+    /// Reads server_name and server_version from mcp_server_config of the tenant
+    /// of MCP_API_KEY (in the same statement that validates the key).
+    async fn load_identity(&self) {
+        let Some(key) = &self.default_key else { return };
+        let config = self
+            .db
+            .call(
+                // The configuration is read after the key row: the tenant exists only then.
+                "WITH k AS MATERIALIZED (SELECT key_id FROM validate_mcp_key($1))
+                 SELECT (SELECT jsonb_build_object('name', c.server_name, 'version', c.server_version)
+                           FROM get_mcp_server_config() c)::text
+                   FROM k",
+                &[key],
+            )
+            .await;
+        if let Ok(v) = config {
+            if let (Some(name), Some(version)) = (v["name"].as_str(), v["version"].as_str()) {
+                let mut identity = self.identity.lock().expect("identity lock");
+                identity.name = name.to_string();
+                identity.version = version.to_string();
+            }
         }
     }
 
@@ -80,10 +111,30 @@ fn unavailable(detail: String) -> ErrorData {
 
 impl ServerHandler for McpAuthServer {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build()).with_server_info(
-            Implementation::new("eryxon-flow-mcp", env!("CARGO_PKG_VERSION"))
-                .with_title("mcp_auth MCP server"),
-        )
+        let identity = self.identity.lock().expect("identity lock").clone();
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(identity)
+    }
+
+    async fn initialize(
+        &self,
+        request: InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<InitializeResult, ErrorData> {
+        context.peer.set_peer_info(request.clone());
+        self.load_identity().await;
+        self.negotiate_initialize(&request)
+    }
+
+    async fn discover(
+        &self,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<DiscoverResult, ErrorData> {
+        self.load_identity().await;
+        Ok(DiscoverResult::from_server_info(
+            self.supported_protocol_versions().into_owned(),
+            self.get_info(),
+        ))
     }
 
     async fn list_tools(
