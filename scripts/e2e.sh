@@ -11,6 +11,13 @@ scripts/cluster.sh destroy "$cluster"
 scripts/cluster.sh start "$cluster" "${E2E_PORT:-54335}"
 trap 'scripts/cluster.sh stop "$cluster"' EXIT
 eval "$(scripts/cluster.sh env "$cluster")"
+# TLS on the cluster (a throwaway self-signed certificate), so the server's TLS is tested.
+data="$here/.clusters/$cluster/data"
+openssl req -new -x509 -days 2 -nodes -subj "/CN=localhost" \
+    -keyout "$data/server.key" -out "$data/server.crt" >/dev/null 2>&1
+chown postgres:postgres "$data/server.key" "$data/server.crt"
+chmod 600 "$data/server.key"
+psql -X -q -d postgres -c "ALTER SYSTEM SET ssl = on" -c "SELECT pg_reload_conf()" >/dev/null
 psql=(psql -X -q -v ON_ERROR_STOP=1 -d mcp_e2e)
 psql -X -q -d postgres -c "CREATE DATABASE mcp_e2e"
 "${psql[@]}" -c "CREATE EXTENSION mcp_mes CASCADE" \
@@ -23,6 +30,7 @@ export E2E_FULL_KEY=$(key "SELECT api_key FROM generate_mcp_key('e2e00000-0000-4
 export E2E_RO_KEY=$(key "SELECT api_key FROM generate_mcp_key('e2e00000-0000-4000-8000-000000000001', 'E2E read-only',
     p_allowed_tools := '[\"fetch_jobs\", \"fetch_parts\", \"fetch_tasks\", \"get_dashboard_stats\"]')")
 export E2E_DATABASE_URL="host=$PGHOST port=$PGPORT user=e2e_mcp_server dbname=mcp_e2e"
+export E2E_TLS_DATABASE_URL="host=127.0.0.1 port=$PGPORT user=e2e_mcp_server dbname=mcp_e2e sslmode=require"
 export E2E_ADMIN_URL="host=$PGHOST port=$PGPORT user=postgres dbname=mcp_e2e"
 export E2E_TENANT=e2e00000-0000-4000-8000-000000000001
 export E2E_ADMIN_PSQL="psql -X -h $PGHOST -p $PGPORT -U postgres -d mcp_e2e"

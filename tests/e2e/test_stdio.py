@@ -39,8 +39,8 @@ def psql(sql):
     return subprocess.run(ADMIN_PSQL + ["-Atc", sql], check=True, capture_output=True, text=True).stdout.strip()
 
 
-async def session(env_key, body, stderr_path):
-    env = {"DATABASE_URL": DB_URL, "PATH": os.environ.get("PATH", "")}
+async def session(env_key, body, stderr_path, url=DB_URL):
+    env = {"DATABASE_URL": url, "PATH": os.environ.get("PATH", "")}
     if env_key is not None:
         env["MCP_API_KEY"] = env_key
     params = StdioServerParameters(command=SERVER, args=["serve"], env=env)
@@ -125,6 +125,17 @@ async def main():
         err = await expect_error(s.list_tools())
         check("an invalid MCP_API_KEY gives JSON-RPC -32000 Invalid or disabled MCP key",
               err and err.code == -32000 and err.message == "Invalid or disabled MCP key", err)
+
+    async def over_tls(s, init):
+        r = await s.call_tool("fetch_jobs", {"limit": 1})
+        ssl = psql("SELECT bool_and(s.ssl) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) "
+                   "WHERE a.usename = 'e2e_mcp_server'")
+        check("with sslmode=require the server talks TLS to PostgreSQL", not r.isError and ssl == "t", (r, ssl))
+
+    try:
+        await session(FULL_KEY, over_tls, stderr_path, url=os.environ["E2E_TLS_DATABASE_URL"])
+    except Exception:
+        check("session over_tls ran", False, traceback.format_exc())
 
     for env_key, body in [(FULL_KEY, with_env_key), (RO_KEY, read_only_env), ("", empty_env), (WRONG_KEY, wrong_env)]:
         try:

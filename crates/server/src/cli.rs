@@ -4,7 +4,7 @@
 
 use futures_util::StreamExt;
 use serde_json::{json, Value};
-use tokio_postgres::{AsyncMessage, Client, NoTls};
+use tokio_postgres::{AsyncMessage, Client};
 
 pub struct Cli {
     url: String,
@@ -33,7 +33,7 @@ impl Cli {
     }
 
     async fn connect(&self, tenant: Option<&str>) -> Result<Client> {
-        let (client, connection) = tokio_postgres::connect(&self.url, NoTls)
+        let (client, connection) = tokio_postgres::connect(&self.url, crate::tls::connector())
             .await
             .map_err(|e| format!("cannot connect to PostgreSQL: {e}"))?;
         tokio::spawn(connection);
@@ -199,7 +199,7 @@ impl Cli {
     /// Live toasts from NOTIFY mcp_activity, like the admin panel's.
     pub async fn watch(&self, args: &[String]) -> Result<()> {
         let tenant = arg(args, "--tenant").map(str::to_string);
-        let (client, mut connection) = tokio_postgres::connect(&self.url, NoTls)
+        let (client, mut connection) = tokio_postgres::connect(&self.url, crate::tls::connector())
             .await
             .map_err(|e| format!("cannot connect to PostgreSQL: {e}"))?;
         let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 use tokio::sync::Mutex;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 pub struct Database {
     url: String,
@@ -27,7 +27,7 @@ impl Database {
 
     async fn connect(&self) -> Result<Client, String> {
         let started = std::time::Instant::now();
-        let (client, connection) = tokio_postgres::connect(&self.url, NoTls)
+        let (client, connection) = tokio_postgres::connect(&self.url, crate::tls::connector())
             .await
             .map_err(|e| format!("cannot connect to PostgreSQL: {e}"))?;
         tokio::spawn(async move {

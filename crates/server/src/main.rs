@@ -8,6 +8,7 @@
 mod cli;
 mod db;
 mod handler;
+mod tls;
 
 use rmcp::ServiceExt;
 
