@@ -120,6 +120,15 @@ async def main():
                 name="get_dashboard_stats", arguments={}, _meta={"apiKey": FULL_KEY}))),
             types.CallToolResult)
         check("...and _meta.apiKey alone works", not r.isError and "jobs" in r.structuredContent, r)
+        r = await s.send_request(
+            types.ClientRequest(types.CallToolRequest(params=types.CallToolRequestParams(
+                name="fetch_jobs", arguments={"status": "completed", "limit": 50}, _meta={"apiKey": FULL_KEY}))),
+            types.CallToolResult)
+        jobs = (r.structuredContent or {}).get("jobs", [])
+        tenant_jobs = psql(f"SELECT count(*) FROM jobs WHERE tenant_id = '{TENANT}' AND status = 'completed'")
+        check("fetch_jobs with meta={'apiKey': ...} returns the tenant's jobs",
+              not r.isError and len(jobs) == int(tenant_jobs) > 0
+              and all(j["tenant_id"] == TENANT and j["status"] == "completed" for j in jobs), r)
 
     async def wrong_env(s, init):
         err = await expect_error(s.list_tools())
