@@ -46,7 +46,7 @@ SELECT call_tool(:'full_key', 'fetch_jobs', '[1, 2]');
 SELECT call_tool(:'full_key', 'launch_rocket', '{}');
 SELECT call_tool(:'full_key', NULL, '{}');
 SELECT call_tool(NULL, 'fetch_jobs', '{}');
-SELECT call_tool(left(:'full_key', 46) || 'x', 'fetch_jobs', '{}');
+SELECT call_tool(left(:'full_key', 46) || CASE WHEN right(:'full_key', 1) = 'x' THEN 'y' ELSE 'x' END, 'fetch_jobs', '{}');
 
 -- Lifecycle: moves are atomic and checked.
 SELECT id AS job1, job_number AS job1_number FROM jobs
