@@ -10,7 +10,8 @@ PGRX_VERSION=0.18.0
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
-packages=(postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR libclang-dev sudo)
+# openssl: the end-to-end tests make a throwaway certificate to test TLS.
+packages=(postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR libclang-dev sudo openssl)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -33,10 +34,14 @@ if ! grep -qs "pg$PG_MAJOR = \"$PG_CONFIG\"" "$pgrx_home/config.toml"; then
 fi
 
 if [ "${1:-}" = "--python" ]; then
-    if ! python3 -m venv --help >/dev/null 2>&1; then
-        say "installing python3-venv"
+    # The end-to-end clients: Python venvs (mcp SDK) and npm (MCP Inspector CLI).
+    extra=()
+    python3 -m venv --help >/dev/null 2>&1 || extra+=(python3-venv)
+    command -v npm >/dev/null 2>&1 || extra+=(nodejs npm)
+    if [ ${#extra[@]} -gt 0 ]; then
+        say "installing ${extra[*]}"
         sudo_if_needed apt-get update -q
-        sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv
+        sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${extra[@]}"
     fi
     # Two client generations: SDK 1.x speaks the initialize handshake, 2.x the
     # 2026-07-28 era (server/discover).
