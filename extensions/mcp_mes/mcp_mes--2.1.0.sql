@@ -231,7 +231,8 @@ DECLARE
     t uuid := mes_tenant();
     rows jsonb;
 BEGIN
-    SELECT COALESCE(jsonb_agg(to_jsonb(j) ORDER BY j.created_at DESC, j.job_number), '[]') INTO rows
+    -- One encoding pass: the rows go straight into the result object.
+    SELECT jsonb_build_object('jobs', COALESCE(array_agg(j ORDER BY j.created_at DESC, j.job_number), '{}'), 'count', count(*)) INTO rows
       FROM (SELECT * FROM jobs
              WHERE tenant_id = t
                AND (p_args->>'status' IS NULL OR status = p_args->>'status')
@@ -240,7 +241,7 @@ BEGIN
                     OR description ILIKE '%' || (p_args->>'search') || '%')
              ORDER BY created_at DESC, job_number
              LIMIT mes_limit(p_args) OFFSET COALESCE((p_args->>'offset')::int, 0)) j;
-    RETURN jsonb_build_object('jobs', rows, 'count', jsonb_array_length(rows));
+    RETURN rows;
 END $$;
 
 CREATE FUNCTION mes_create_job(p_args jsonb) RETURNS jsonb
@@ -307,13 +308,14 @@ LANGUAGE plpgsql STABLE SET search_path FROM CURRENT AS $$
 DECLARE
     rows jsonb;
 BEGIN
-    SELECT COALESCE(jsonb_agg(to_jsonb(p) ORDER BY p.part_number), '[]') INTO rows
+    -- One encoding pass: the rows go straight into the result object.
+    SELECT jsonb_build_object('parts', COALESCE(array_agg(p ORDER BY p.part_number), '{}'), 'count', count(*)) INTO rows
       FROM (SELECT * FROM parts
              WHERE tenant_id = mes_tenant()
                AND (p_args->>'job_id' IS NULL OR job_id = (p_args->>'job_id')::uuid)
                AND (p_args->>'status' IS NULL OR status = p_args->>'status')
              ORDER BY part_number LIMIT mes_limit(p_args)) p;
-    RETURN jsonb_build_object('parts', rows, 'count', jsonb_array_length(rows));
+    RETURN rows;
 END $$;
 
 CREATE FUNCTION mes_update_part(p_args jsonb) RETURNS jsonb
@@ -349,14 +351,15 @@ LANGUAGE plpgsql STABLE SET search_path FROM CURRENT AS $$
 DECLARE
     rows jsonb;
 BEGIN
-    SELECT COALESCE(jsonb_agg(to_jsonb(t) ORDER BY t.created_at DESC), '[]') INTO rows
+    -- One encoding pass: the rows go straight into the result object.
+    SELECT jsonb_build_object('tasks', COALESCE(array_agg(t ORDER BY t.created_at DESC), '{}'), 'count', count(*)) INTO rows
       FROM (SELECT * FROM tasks
              WHERE tenant_id = mes_tenant()
                AND (p_args->>'status' IS NULL OR status = p_args->>'status')
                AND (p_args->>'assignee' IS NULL OR assignee ILIKE '%' || (p_args->>'assignee') || '%')
                AND (p_args->>'operation_id' IS NULL OR operation_id = (p_args->>'operation_id')::uuid)
              ORDER BY created_at DESC LIMIT mes_limit(p_args)) t;
-    RETURN jsonb_build_object('tasks', rows, 'count', jsonb_array_length(rows));
+    RETURN rows;
 END $$;
 
 CREATE FUNCTION mes_update_task(p_args jsonb) RETURNS jsonb
@@ -386,14 +389,15 @@ LANGUAGE plpgsql STABLE SET search_path FROM CURRENT AS $$
 DECLARE
     rows jsonb;
 BEGIN
-    SELECT COALESCE(jsonb_agg(to_jsonb(o) ORDER BY o.part_id, o.sequence), '[]') INTO rows
+    -- One encoding pass: the rows go straight into the result object.
+    SELECT jsonb_build_object('operations', COALESCE(array_agg(o ORDER BY o.part_id, o.sequence), '{}'), 'count', count(*)) INTO rows
       FROM (SELECT * FROM operations
              WHERE tenant_id = mes_tenant()
                AND (p_args->>'part_id' IS NULL OR part_id = (p_args->>'part_id')::uuid)
                AND (p_args->>'cell_id' IS NULL OR cell_id = (p_args->>'cell_id')::uuid)
                AND (p_args->>'status' IS NULL OR status = p_args->>'status')
              ORDER BY part_id, sequence LIMIT mes_limit(p_args)) o;
-    RETURN jsonb_build_object('operations', rows, 'count', jsonb_array_length(rows));
+    RETURN rows;
 END $$;
 
 CREATE FUNCTION mes_start_operation(p_args jsonb) RETURNS jsonb
@@ -441,14 +445,15 @@ DECLARE
     rows jsonb;
 BEGIN
     PERFORM mes_tenant();
-    SELECT COALESCE(jsonb_agg(to_jsonb(i) ORDER BY i.created_at DESC), '[]') INTO rows
+    -- One encoding pass: the rows go straight into the result object.
+    SELECT jsonb_build_object('issues', COALESCE(array_agg(i ORDER BY i.created_at DESC), '{}'), 'count', count(*)) INTO rows
       FROM (SELECT * FROM issues
              WHERE issue_type = 'issue'
                AND (p_args->>'status' IS NULL OR status = p_args->>'status')
                AND (p_args->>'severity' IS NULL OR severity = p_args->>'severity')
                AND (p_args->>'job_id' IS NULL OR job_id = (p_args->>'job_id')::uuid)
              ORDER BY created_at DESC LIMIT mes_limit(p_args)) i;
-    RETURN jsonb_build_object('issues', rows, 'count', jsonb_array_length(rows));
+    RETURN rows;
 END $$;
 
 CREATE FUNCTION mes_fetch_ncrs(p_args jsonb) RETURNS jsonb
@@ -457,13 +462,14 @@ DECLARE
     rows jsonb;
 BEGIN
     PERFORM mes_tenant();
-    SELECT COALESCE(jsonb_agg(to_jsonb(i) ORDER BY i.created_at DESC), '[]') INTO rows
+    -- One encoding pass: the rows go straight into the result object.
+    SELECT jsonb_build_object('ncrs', COALESCE(array_agg(i ORDER BY i.created_at DESC), '{}'), 'count', count(*)) INTO rows
       FROM (SELECT * FROM issues
              WHERE issue_type = 'ncr'
                AND (p_args->>'status' IS NULL OR status = p_args->>'status')
                AND (p_args->>'category' IS NULL OR category = p_args->>'category')
              ORDER BY created_at DESC LIMIT mes_limit(p_args)) i;
-    RETURN jsonb_build_object('ncrs', rows, 'count', jsonb_array_length(rows));
+    RETURN rows;
 END $$;
 
 ------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ use pgrx::prelude::*;
 mod access;
 mod audit;
 mod errors;
+mod jsonb_datum;
 mod keys;
 mod locks;
 mod rate_limit;

@@ -11,6 +11,7 @@ use super::{registry, runner, schema};
 use crate::access::Scope;
 use crate::audit::usage_log::{self, Usage};
 use crate::errors::INVALID_KEY;
+use crate::jsonb_datum::JsonbDatum;
 use crate::keys::{self, validate};
 use crate::rate_limit;
 use mcp_auth_core::tools;
@@ -46,16 +47,16 @@ impl Kind {
     }
 }
 
-fn ok(result: Value) -> JsonB {
-    JsonB(json!({"ok": true, "result": result}))
+fn ok(result: Value) -> JsonbDatum {
+    JsonB(json!({"ok": true, "result": result})).into()
 }
 
-fn failure(kind: Kind, message: &str, retry_after_ms: Option<i32>) -> JsonB {
+fn failure(kind: Kind, message: &str, retry_after_ms: Option<i32>) -> JsonbDatum {
     let mut error = json!({"type": kind.as_str(), "message": message});
     if let Some(ms) = retry_after_ms {
         error["retry_after_ms"] = json!(ms);
     }
-    JsonB(json!({"ok": false, "error": error}))
+    JsonB(json!({"ok": false, "error": error})).into()
 }
 
 /// What a handler's SQLSTATE means to a client.
@@ -101,7 +102,7 @@ fn call_tool(
     p_tool: Option<&str>,
     p_arguments: default!(Option<JsonB>, "'{}'"),
     p_client: default!(Option<JsonB>, "'{}'"),
-) -> JsonB {
+) -> JsonbDatum {
     let start = Instant::now();
     let client = client_of(&p_client.map(|j| j.0).unwrap_or(Value::Null));
     let tool_name: String = p_tool.unwrap_or("").chars().take(200).collect();
@@ -201,7 +202,7 @@ fn call_tool(
     }
 
     match runner::run(&tool.handler, &arguments) {
-        runner::Outcome::Done(result) => {
+        runner::Outcome::Done(envelope) => {
             audit(
                 key.tenant_id,
                 info,
@@ -211,7 +212,7 @@ fn call_tool(
                 start,
                 &client,
             );
-            ok(result)
+            envelope
         }
         runner::Outcome::Raised { sqlstate, message } => {
             let kind = classify(&sqlstate);
@@ -264,7 +265,7 @@ fn audit(
 /// The tools this key may call, as MCP Tool objects: `{"tools": [...]}`.
 #[pg_extern(security_definer)]
 #[search_path(pg_catalog, @extschema@, pg_temp)]
-fn list_tools(p_api_key: Option<&str>) -> JsonB {
+fn list_tools(p_api_key: Option<&str>) -> JsonbDatum {
     let key = match validate::authenticate(p_api_key.unwrap_or("")) {
         Ok(k) => k,
         Err(_) => return failure(Kind::Authentication, INVALID_KEY, None),

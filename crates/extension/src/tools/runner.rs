@@ -3,6 +3,7 @@
 //! the failure), and as the role mcp_tool_runner, which row-level security applies
 //! to: the handler sees and changes only the key's tenant, whatever SQL it runs.
 
+use crate::jsonb_datum::JsonbDatum;
 use crate::spi::{self, JSONB};
 use pgrx::pg_sys::panic::CaughtError;
 use pgrx::prelude::*;
@@ -11,12 +12,11 @@ use serde_json::Value;
 
 /// How a handler ended.
 pub enum Outcome {
-    Done(Value),
+    /// The success envelope `{"ok": true, "result": <the handler's jsonb>}`, built
+    /// by PostgreSQL so that the result never passes through text.
+    Done(JsonbDatum),
     /// The handler raised: its SQLSTATE and message.
-    Raised {
-        sqlstate: String,
-        message: String,
-    },
+    Raised { sqlstate: String, message: String },
 }
 
 fn runner_role() -> pg_sys::Oid {
@@ -33,7 +33,7 @@ fn sqlstate(code: PgSqlErrorCode) -> String {
 /// Calls `handler(args)` (a qualified function name) in a subtransaction as
 /// mcp_tool_runner; the subtransaction is committed only when the handler returns.
 pub fn run(handler: &str, args: &Value) -> Outcome {
-    let sql = format!("SELECT {handler}($1)");
+    let sql = format!("SELECT pg_catalog.jsonb_build_object('ok', true, 'result', {handler}($1))");
     let runner = runner_role();
     unsafe {
         let caller_context = pg_sys::CurrentMemoryContext;
@@ -51,14 +51,15 @@ pub fn run(handler: &str, args: &Value) -> Outcome {
         );
         let args = JsonB(args.clone());
         let outcome = PgTryBuilder::new(|| {
-            let v: Option<JsonB> = spi::run_sql(&sql, &[JSONB], true, &[args.into()], |t| {
-                if t.is_empty() {
-                    None
-                } else {
-                    spi::col(&t.first(), 1)
-                }
-            });
-            Outcome::Done(v.map(|j| j.0).unwrap_or(Value::Null))
+            let envelope: Option<JsonbDatum> =
+                spi::run_sql(&sql, &[JSONB], true, &[args.into()], |t| {
+                    if t.is_empty() {
+                        None
+                    } else {
+                        spi::col(&t.first(), 1)
+                    }
+                });
+            Outcome::Done(envelope.expect("jsonb_build_object returns a row"))
         })
         .catch_others(|e| {
             let report = match &e {
