@@ -81,6 +81,23 @@ CREATE TABLE mcp_rate_limit_events (
 CREATE INDEX mcp_rate_limit_events_key_at_idx ON mcp_rate_limit_events (key_id, at);
 COMMENT ON TABLE mcp_rate_limit_events IS 'mcp_auth: the sliding 60-second window of each key';
 
+-- Notifications of logged calls waiting for the notifier worker (audit/notifier.rs),
+-- which sends them as NOTIFY mcp_activity and deletes them. Queued here instead of
+-- notified in the caller's transaction: PostgreSQL serialises the commits of
+-- notifying transactions. Unlogged and not dumped, like PostgreSQL's own
+-- notification queue, which does not survive a crash either.
+CREATE UNLOGGED TABLE mcp_activity_outbox (
+    -- The worker reads from the oldest transaction that may still be running (an
+    -- index range), not over the dead rows of everything it already sent.
+    xid       xid8        NOT NULL DEFAULT pg_catalog.pg_current_xact_id(),
+    queued_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    tenant_id uuid        NOT NULL,
+    payload   text        NOT NULL
+);
+CREATE INDEX mcp_activity_outbox_xid_idx ON mcp_activity_outbox (xid);
+COMMENT ON TABLE mcp_activity_outbox IS
+    'mcp_auth: mcp_activity notifications not yet sent by the notifier worker';
+
 SELECT pg_catalog.pg_extension_config_dump('mcp_key_usage_logs', '');
 SELECT pg_catalog.pg_extension_config_dump('activity_log', '');
 SELECT pg_catalog.pg_extension_config_dump('mcp_key_usage_totals', '');

@@ -30,7 +30,8 @@ BEGIN
     FOREACH t IN ARRAY ARRAY['mcp_authentication_keys', 'mcp_key_usage_counters',
                              'mcp_key_usage_logs', 'activity_log', 'mcp_key_usage_totals',
                              'mcp_key_usage_minutes', 'mcp_rate_limit_events',
-                             'mcp_server_config', 'mcp_server_health', 'mcp_server_logs']
+                             'mcp_server_config', 'mcp_server_health', 'mcp_server_logs',
+                             'mcp_activity_outbox']
     LOOP
         EXECUTE pg_catalog.format('ALTER TABLE @extschema@.%I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE pg_catalog.format('ALTER TABLE @extschema@.%I FORCE ROW LEVEL SECURITY', t);

@@ -48,6 +48,7 @@ extension_sql_file!("../sql/security.sql", name = "security", finalize);
 pub extern "C-unwind" fn _PG_init() {
     settings::init();
     tenant::init();
+    audit::notifier::init();
 }
 
 /// Required by `cargo pgrx test`.

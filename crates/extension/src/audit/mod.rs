@@ -1,5 +1,7 @@
-//! The audit trail (usage log, activity log, NOTIFY) and per-key statistics.
+//! The audit trail (usage log, activity log, `mcp_activity` notifications sent by
+//! the notifier worker) and per-key statistics.
 
+pub mod notifier;
 pub mod redaction;
 pub mod stats;
 pub mod usage_log;

@@ -1,7 +1,9 @@
 //! `log_mcp_key_usage`: one statement writes the usage row, the statistics, the
-//! activity_log row (when the tenant's activity logging is on) and the
-//! `mcp_activity` notification. Arguments and texts are redacted first.
+//! activity_log row (when the tenant's activity logging is on) and queues the
+//! `mcp_activity` notification for the notifier worker. Arguments and texts are
+//! redacted first.
 
+use super::notifier;
 use crate::access;
 use crate::errors;
 use crate::keys;
@@ -54,14 +56,18 @@ const WRITE: Statement = Statement {
                          'key_id', $2, 'key_name', $11, 'key_prefix', $12, 'tool', $3,
                          'arguments', $4, 'success', $5, 'error', $6, 'response_time_ms', $7,
                          'usage_log_id', log.id)
-                FROM log, cfg WHERE cfg.activity_logging)
-          SELECT log.id,
-                 pg_catalog.pg_notify('mcp_activity', pg_catalog.jsonb_build_object(
-                     'id', log.id, 'tenant_id', $1, 'key_id', $2, 'key_prefix', $12,
-                     'key_name', $11, 'tool', $3, 'success', $5,
-                     'action', CASE WHEN $5 THEN 'mcp_execute' ELSE 'mcp_error' END,
-                     'response_time_ms', $7, 'error', $6, 'at', log.created_at)::text)
-            FROM log",
+                FROM log, cfg WHERE cfg.activity_logging),
+          -- The toast, for the notifier worker; bounded below NOTIFY's 8000-byte payload limit.
+          queued AS (
+              INSERT INTO @s.mcp_activity_outbox (tenant_id, payload)
+              SELECT $1, pg_catalog.jsonb_build_object(
+                         'id', log.id, 'tenant_id', $1, 'key_id', $2, 'key_prefix', $12,
+                         'key_name', pg_catalog.left($11, 200), 'tool', $3, 'success', $5,
+                         'action', CASE WHEN $5 THEN 'mcp_execute' ELSE 'mcp_error' END,
+                         'response_time_ms', $7, 'error', pg_catalog.left($6, 500),
+                         'at', log.created_at)::text
+                FROM log)
+          SELECT log.id FROM log",
     args: &[UUID, UUID, TEXT, JSONB, BOOL, TEXT, INT4, INET, TEXT, INT4, TEXT, TEXT],
     writes: true,
 };
@@ -86,6 +92,7 @@ pub fn record(usage: Usage) -> Uuid {
     // A client that puts its key in the tool name must not get it stored either.
     let tool = redact::text(&usage.tool);
     let user_agent = usage.user_agent.as_deref().map(redact::text);
+    notifier::queued();
     spi::one(
         &WRITE,
         &[
@@ -107,7 +114,8 @@ pub fn record(usage: Usage) -> Uuid {
 }
 
 /// Logs one MCP request: the usage row, the activity_log row (when the tenant's
-/// activity logging is on) and a `NOTIFY mcp_activity`. Arguments are stored with
+/// activity logging is on) and a `NOTIFY mcp_activity`, sent by the notifier worker
+/// once this transaction commits. Arguments are stored with
 /// secret-looking properties replaced by "[redacted]". An mcp_client session may only
 /// log for the key it validated in this transaction.
 #[allow(clippy::too_many_arguments)]

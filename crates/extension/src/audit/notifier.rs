@@ -1,0 +1,204 @@
+//! Delivers `NOTIFY mcp_activity` for logged calls from a background worker.
+//!
+//! PostgreSQL holds a database-wide lock from a notifying transaction's pre-commit
+//! until its commit record is flushed, so transactions that NOTIFY cannot share a
+//! WAL flush: with a notification in every call, calls commit one at a time. Instead
+//! `log_mcp_key_usage` queues the payload in the unlogged table `mcp_activity_outbox`,
+//! and one worker per database deletes queued rows and notifies them in its own
+//! transactions, a batch per commit, in queue order, every POLL.
+//!
+//! Exactly once: a row is deleted in the transaction that notifies it (a second
+//! worker's DELETE waits for the first and finds the row gone), and the worker only
+//! skips rows of transactions that ended before its previous delivery's snapshot,
+//! all of which that delivery saw. Never stranded: the worker holds
+//! a session advisory lock while it runs; after every commit that queued a row the
+//! backend tries that lock and, when it is free, starts a worker (dynamic, so no
+//! `shared_preload_libraries` is needed; not again for STARTUP_GRACE, so a burst of
+//! commits starts one worker per backend at most, and the extras exit at once). A worker idle for IDLE_AFTER lets the lock
+//! go, drains once more and exits, so whichever comes later, that drain or the
+//! backend's check, covers the row. An idle database keeps no worker (DROP DATABASE
+//! waits for connected sessions).
+
+use crate::locks;
+use crate::spi::{self, Statement};
+use pgrx::bgworkers::{
+    BackgroundWorker, BackgroundWorkerBuilder, BgWorkerStartTime, SignalWakeFlags,
+};
+use pgrx::prelude::*;
+use std::cell::Cell;
+use std::time::{Duration, Instant};
+
+const POLL: Duration = Duration::from_millis(10);
+const IDLE_AFTER: Duration = Duration::from_secs(1);
+const BATCH: i64 = 5000;
+
+/// Lock class 'mcpn': held (exclusive, session) by the database's running worker.
+const NOTIFIER_CLASS: i32 = 0x6d63_706e;
+
+/// After starting a worker, a backend leaves it this long to take its lock before
+/// checking again; without it, every commit in the worker's first milliseconds would
+/// start another one.
+const STARTUP_GRACE: Duration = Duration::from_millis(500);
+
+thread_local! {
+    /// This transaction queued a notification.
+    static QUEUED: Cell<bool> = const { Cell::new(false) };
+    /// When this backend last started a worker, or failed to.
+    static LAST_START: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+pub fn init() {
+    unsafe { pg_sys::RegisterXactCallback(Some(on_xact), std::ptr::null_mut()) };
+}
+
+/// Called by the statement that queues a notification.
+pub fn queued() {
+    QUEUED.with(|q| q.set(true));
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut core::ffi::c_void) {
+    use pg_sys::XactEvent::*;
+    match event {
+        // After the commit, so a worker that is just leaving has either seen the row
+        // in its last drain or released the lock this check takes.
+        XACT_EVENT_COMMIT if QUEUED.with(|q| q.replace(false)) => ensure_worker(),
+        XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT | XACT_EVENT_PREPARE => {
+            QUEUED.with(|q| q.set(false))
+        }
+        _ => {}
+    }
+}
+
+fn worker_lock(db: pg_sys::Oid) -> pg_sys::LOCKTAG {
+    locks::advisory_tag(db, NOTIFIER_CLASS, 0)
+}
+
+/// Takes the worker lock for the session without waiting; false when it is held.
+fn try_session_lock(mode: u32) -> bool {
+    let tag = worker_lock(unsafe { pg_sys::MyDatabaseId });
+    let got = unsafe {
+        pg_sys::LockAcquireExtended(&tag, mode as i32, true, true, true, std::ptr::null_mut())
+    };
+    got != pg_sys::LockAcquireResult::LOCKACQUIRE_NOT_AVAIL
+}
+
+fn release_session_lock(mode: u32) {
+    let tag = worker_lock(unsafe { pg_sys::MyDatabaseId });
+    unsafe { pg_sys::LockRelease(&tag, mode as i32, true) };
+}
+
+/// Starts this database's worker unless one is running (or this backend started
+/// one within STARTUP_GRACE).
+fn ensure_worker() {
+    if LAST_START.with(|t| t.get().is_some_and(|t| t.elapsed() < STARTUP_GRACE)) {
+        return;
+    }
+    if !try_session_lock(pg_sys::ShareLock) {
+        return; // a worker holds it
+    }
+    release_session_lock(pg_sys::ShareLock);
+    LAST_START.with(|t| t.set(Some(Instant::now())));
+    let db = unsafe { pg_sys::MyDatabaseId };
+    let started = BackgroundWorkerBuilder::new("mcp_auth notifier")
+        .set_type("mcp_auth notifier")
+        .set_library("mcp_auth")
+        .set_function("mcp_auth_notifier_main")
+        .set_argument(Some(pg_sys::Datum::from(db.to_u32())))
+        .enable_spi_access()
+        .set_start_time(BgWorkerStartTime::RecoveryFinished)
+        .set_restart_time(None)
+        .load_dynamic();
+    if started.is_err() {
+        // Server log only: the client's commit succeeded, and the rows wait in
+        // mcp_activity_outbox for the next worker that starts.
+        pgrx::log!(
+            "mcp_auth: could not start the notifier worker (no free background worker slot, \
+             see max_worker_processes); mcp_activity notifications stay queued until one starts"
+        );
+    }
+}
+
+// Deletes up to BATCH queued rows of transactions from xid $2 on and notifies them,
+// oldest first (volatile pg_notify is evaluated after the sort). Also returns this
+// snapshot's xmin: every transaction before it has ended, so once everything
+// visible now is sent, no row below it can appear later.
+const DELIVER: Statement = Statement {
+    sql: "WITH batch AS (
+              SELECT ctid FROM @s.mcp_activity_outbox
+               WHERE xid >= $2::text::pg_catalog.xid8
+               ORDER BY xid LIMIT $1 FOR UPDATE),
+          sent AS (
+              DELETE FROM @s.mcp_activity_outbox o USING batch WHERE o.ctid = batch.ctid
+              RETURNING o.queued_at, o.payload),
+          n AS (
+              SELECT pg_catalog.count(*)::bigint AS sent FROM (
+                  SELECT pg_catalog.pg_notify('mcp_activity', payload) FROM sent ORDER BY queued_at) x)
+          SELECT n.sent,
+                 pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())::text::bigint
+            FROM n",
+    args: &[spi::INT8, spi::INT8],
+    writes: true,
+};
+
+/// What one delivery did.
+struct Delivered {
+    sent: i64,
+    /// The xid the next delivery may start from.
+    from: i64,
+}
+
+/// One transaction: sends what is queued from xid `from` on, or None when the
+/// extension is not (or no longer) installed.
+fn deliver(from: i64) -> Option<Delivered> {
+    BackgroundWorker::transaction(|| {
+        let installed = Spi::get_one::<bool>(
+            "SELECT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'mcp_auth')",
+        );
+        if !matches!(installed, Ok(Some(true))) {
+            return None;
+        }
+        let (sent, xmin) = spi::run(&DELIVER, &[BATCH.into(), from.into()], |t| {
+            let r = t.first();
+            (
+                spi::col::<i64>(&r, 1).unwrap_or(0),
+                spi::col::<i64>(&r, 2).unwrap_or(from),
+            )
+        });
+        // A full batch may have left visible rows behind: start there again.
+        let from = if sent == BATCH { from } else { xmin.max(from) };
+        Some(Delivered { sent, from })
+    })
+}
+
+/// The worker: `arg` is the database's oid.
+#[pg_guard]
+#[no_mangle]
+pub extern "C-unwind" fn mcp_auth_notifier_main(arg: pg_sys::Datum) {
+    let db = pg_sys::Oid::from(arg.value() as u32);
+    BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
+    BackgroundWorker::connect_worker_to_spi_by_oid(Some(db), None);
+    if !try_session_lock(pg_sys::ExclusiveLock) {
+        return; // another worker serves this database
+    }
+    let idle_rounds = (IDLE_AFTER.as_millis() / POLL.as_millis()) as u32;
+    let (mut idle, mut from) = (0, 0);
+    loop {
+        let Some(d) = deliver(from) else { return };
+        from = d.from;
+        idle = if d.sent == 0 { idle + 1 } else { 0 };
+        if idle >= idle_rounds {
+            release_session_lock(pg_sys::ExclusiveLock);
+            // Rows committed before a backend saw the lock held are visible now.
+            match deliver(from) {
+                None => return,
+                Some(d) if d.sent == 0 => return,
+                Some(_) if !try_session_lock(pg_sys::ExclusiveLock) => return,
+                Some(d) => (idle, from) = (0, d.from),
+            }
+        }
+        if !BackgroundWorker::wait_latch(Some(POLL)) {
+            return; // SIGTERM: the server is stopping
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! The notifier worker as a LISTENer sees it: every logged call announced exactly
+//! once, from many connections at once, whether or not a worker was running; the
+//! worker leaves an idle database (so DROP DATABASE works) and comes back on demand.
+//! Runs in a database of its own, so no other test keeps its worker busy.
+
+use mcp_auth_integration::{connect, key, tenant, url};
+use postgres::fallible_iterator::FallibleIterator;
+use postgres::{Client, GenericClient, NoTls};
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+const DB: &str = "mcp_notifier_it";
+
+fn connect_db() -> Client {
+    Client::connect(&format!("{} dbname={DB}", url()), NoTls).expect("connect")
+}
+
+fn log_call(db: &mut impl GenericClient, tenant: &str, key_id: &str) -> String {
+    db.query_one(
+        "SELECT log_mcp_key_usage($1::text::uuid, $2::text::uuid, 'fetch_jobs')::text",
+        &[&tenant, &key_id],
+    )
+    .unwrap()
+    .get(0)
+}
+
+fn notifier_pids(db: &mut Client) -> i64 {
+    db.query_one(
+        "SELECT count(*) FROM pg_stat_activity
+          WHERE backend_type = 'mcp_auth notifier' AND datname = current_database()",
+        &[],
+    )
+    .unwrap()
+    .get(0)
+}
+
+/// Waits up to `limit` for the database to have no notifier; false if it still has one.
+fn wait_for_no_worker(db: &mut Client, limit: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if notifier_pids(db) == 0 {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+/// Collects the ids of this tenant's payloads until `want` arrived, then listens
+/// 500 ms more for anything extra.
+fn collect(listener: &mut Client, tenant: &str, want: usize) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut notes = listener.notifications();
+    {
+        let mut it = notes.timeout_iter(Duration::from_secs(10));
+        while let Some(n) = it.next().unwrap() {
+            let v: serde_json::Value = serde_json::from_str(n.payload()).unwrap();
+            if v["tenant_id"] == tenant {
+                ids.push(v["id"].as_str().unwrap().to_string());
+            }
+            if ids.len() == want {
+                break;
+            }
+        }
+    }
+    let mut extra = notes.timeout_iter(Duration::from_millis(500));
+    while let Some(n) = extra.next().unwrap() {
+        if n.payload().contains(tenant) {
+            ids.push(format!("extra: {}", n.payload()));
+        }
+    }
+    ids
+}
+
+#[test]
+fn every_logged_call_is_announced_exactly_once() {
+    let mut admin = connect();
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {DB} WITH (FORCE)"))
+        .unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE {DB}"))
+        .unwrap();
+    let mut db = connect_db();
+    db.batch_execute("CREATE EXTENSION mcp_auth").unwrap();
+    let t = tenant();
+    let (key_id, _) = key(&mut db, &t, "announced", 1000);
+    let mut listener = connect_db();
+    listener.batch_execute("LISTEN mcp_activity").unwrap();
+
+    // 1. No worker yet: the first commit starts one. 8 connections log 25 calls each.
+    assert_eq!(notifier_pids(&mut db), 0);
+    let logged: Vec<String> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..8)
+            .map(|_| {
+                let (t, key_id) = (t.clone(), key_id.clone());
+                s.spawn(move || {
+                    let mut c = connect_db();
+                    (0..25)
+                        .map(|_| log_call(&mut c, &t, &key_id))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+    let got = collect(&mut listener, &t, logged.len());
+    let unique: HashSet<&String> = got.iter().collect();
+    assert_eq!(got.len(), 200, "one payload per call, no more: {got:?}");
+    assert_eq!(unique.len(), 200, "no payload twice");
+    assert_eq!(
+        unique,
+        logged.iter().collect(),
+        "the payloads name the logged calls"
+    );
+    let queued: i64 = db
+        .query_one("SELECT count(*) FROM mcp_activity_outbox", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(queued, 0, "the outbox is empty once everything is sent");
+
+    // 2. An idle database keeps no worker: it leaves after about a second.
+    assert!(
+        wait_for_no_worker(&mut db, Duration::from_secs(10)),
+        "the notifier left an idle database"
+    );
+
+    // 3. The next call starts a new one, and is announced.
+    let id = log_call(&mut db, &t, &key_id);
+    assert_eq!(collect(&mut listener, &t, 1), vec![id]);
+
+    // 4. A call inside a transaction that rolls back is never announced; its
+    //    neighbour that commits is.
+    let mut tx = db.transaction().unwrap();
+    log_call(&mut tx, &t, &key_id);
+    tx.rollback().unwrap();
+    let id = log_call(&mut db, &t, &key_id);
+    assert_eq!(collect(&mut listener, &t, 1), vec![id]);
+
+    // 5. A stopped worker (pg_terminate_backend) is replaced by the next commit.
+    db.batch_execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+          WHERE backend_type = 'mcp_auth notifier' AND datname = current_database()",
+    )
+    .unwrap();
+    assert!(wait_for_no_worker(&mut db, Duration::from_secs(10)));
+    let id = log_call(&mut db, &t, &key_id);
+    assert_eq!(collect(&mut listener, &t, 1), vec![id]);
+
+    // 6. Once the worker has left, the database can be dropped.
+    assert!(wait_for_no_worker(&mut db, Duration::from_secs(10)));
+    drop((db, listener));
+    admin.batch_execute(&format!("DROP DATABASE {DB}")).unwrap();
+}
