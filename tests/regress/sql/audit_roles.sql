@@ -50,6 +50,9 @@ SELECT * FROM mcp_server_health;
 SELECT * FROM mcp_server_logs;
 SELECT * FROM mcp_key_usage_totals;
 SELECT * FROM mcp_rate_limit_events;
+-- Nor can a toast be read before it is sent, or forged for another tenant.
+SELECT * FROM mcp_activity_outbox;
+INSERT INTO mcp_activity_outbox (tenant_id, payload) VALUES ('b4000000-0000-0000-0000-0000000000b4', '{"tool": "forged"}');
 SELECT * FROM get_mcp_server_status();
 SELECT * FROM get_mcp_server_logs();
 SELECT purge_mcp_usage_logs('1 day');
@@ -71,6 +74,8 @@ INSERT INTO activity_log (tenant_id, user_name, action, entity_type)
 VALUES ('a4000000-0000-0000-0000-0000000000a4', 'Ada', 'job_created', 'job');
 INSERT INTO mcp_key_usage_logs (tenant_id, tool_name, success) VALUES ('a4000000-0000-0000-0000-0000000000a4', 'forged', true);
 DELETE FROM mcp_key_usage_logs;
+SELECT * FROM mcp_activity_outbox;
+INSERT INTO mcp_activity_outbox (tenant_id, payload) VALUES ('a4000000-0000-0000-0000-0000000000a4', '{"tool": "forged"}');
 SELECT total_requests FROM get_mcp_key_stats(:'ka');
 SELECT status FROM get_mcp_server_status();
 
