@@ -249,11 +249,22 @@ LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 DECLARE
     t uuid := mes_tenant();
     j jobs;
+    n bigint;
+    number text := p_args->>'job_number';
 BEGIN
+    IF number IS NULL THEN
+        -- The next free J-number. Creators of one tenant take turns until they commit,
+        -- so two concurrent calls never pick the same number.
+        PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('mcp_mes.job_number'),
+                                                 pg_catalog.hashtext(t::text));
+        n := 1001 + (SELECT count(*) FROM jobs);
+        WHILE EXISTS (SELECT FROM jobs WHERE tenant_id = t AND job_number = 'J-' || n) LOOP
+            n := n + 1;
+        END LOOP;
+        number := 'J-' || n;
+    END IF;
     INSERT INTO jobs (tenant_id, job_number, customer, description, priority, due_date)
-    VALUES (t,
-            COALESCE(p_args->>'job_number',
-                     'J-' || (1001 + (SELECT count(*) FROM jobs))::text),
+    VALUES (t, number,
             p_args->>'customer', p_args->>'description',
             COALESCE((p_args->>'priority')::int, 3), (p_args->>'due_date')::date)
     RETURNING * INTO j;
