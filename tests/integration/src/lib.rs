@@ -44,3 +44,15 @@ pub fn key(db: &mut Client, tenant: &str, name: &str, rate_limit: i32) -> (Strin
         .unwrap();
     (row.get(0), row.get(1))
 }
+
+/// Runs `each(i)` for i in 0..n on n threads at once and gathers what they return.
+pub fn in_parallel<T: Send>(n: usize, each: impl Fn(usize) -> Vec<T> + Sync) -> Vec<T> {
+    std::thread::scope(|s| {
+        let each = &each;
+        let threads: Vec<_> = (0..n).map(|i| s.spawn(move || each(i))).collect();
+        threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect()
+    })
+}

@@ -1,6 +1,6 @@
 //! mcp_mes under concurrency: tools called through call_tool from many connections.
 
-use mcp_auth_integration::{connect, key, tenant};
+use mcp_auth_integration::{connect, in_parallel, key, tenant};
 use std::collections::HashSet;
 
 #[test]
@@ -13,36 +13,25 @@ fn concurrent_create_job_calls_get_distinct_numbers() {
     let keys: Vec<String> = (0..8)
         .map(|i| key(&mut db, &t, &format!("creator {i}"), 10_000).1)
         .collect();
-    let numbers: Vec<String> = std::thread::scope(|s| {
-        let workers: Vec<_> = keys
-            .iter()
-            .map(|api_key| {
-                s.spawn(move || {
-                    let mut c = connect();
-                    (0..5)
-                        .map(|_| {
-                            let envelope: serde_json::Value = serde_json::from_str(
-                                &c.query_one(
-                                    "SELECT call_tool($1, 'create_job', '{\"customer\": \"Acme\"}')::text",
-                                    &[api_key],
-                                )
-                                .unwrap()
-                                .get::<_, String>(0),
-                            )
-                            .unwrap();
-                            assert_eq!(envelope["ok"], true, "{envelope}");
-                            envelope["result"]["job"]["job_number"]
-                                .as_str()
-                                .unwrap()
-                                .to_string()
-                        })
-                        .collect::<Vec<_>>()
-                })
+    let numbers = in_parallel(keys.len(), |i| {
+        let mut c = connect();
+        (0..5)
+            .map(|_| {
+                let envelope: serde_json::Value = serde_json::from_str(
+                    &c.query_one(
+                        "SELECT call_tool($1, 'create_job', '{\"customer\": \"Acme\"}')::text",
+                        &[&keys[i]],
+                    )
+                    .unwrap()
+                    .get::<_, String>(0),
+                )
+                .unwrap();
+                assert_eq!(envelope["ok"], true, "{envelope}");
+                envelope["result"]["job"]["job_number"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
             })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().unwrap())
             .collect()
     });
     let distinct: HashSet<&String> = numbers.iter().collect();

@@ -3,7 +3,7 @@
 //! worker leaves an idle database (so DROP DATABASE works) and comes back on demand.
 //! Runs in a database of its own, so no other test keeps its worker busy.
 
-use mcp_auth_integration::{connect, key, tenant, url};
+use mcp_auth_integration::{connect, in_parallel, key, tenant, url};
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, GenericClient, NoTls};
 use std::collections::HashSet;
@@ -90,22 +90,9 @@ fn every_logged_call_is_announced_exactly_once() {
 
     // 1. No worker yet: the first commit starts one. 8 connections log 25 calls each.
     assert_eq!(notifier_pids(&mut db), 0);
-    let logged: Vec<String> = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..8)
-            .map(|_| {
-                let (t, key_id) = (t.clone(), key_id.clone());
-                s.spawn(move || {
-                    let mut c = connect_db();
-                    (0..25)
-                        .map(|_| log_call(&mut c, &t, &key_id))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().unwrap())
-            .collect()
+    let logged = in_parallel(8, |_| {
+        let mut c = connect_db();
+        (0..25).map(|_| log_call(&mut c, &t, &key_id)).collect()
     });
     let got = collect(&mut listener, &t, logged.len());
     let unique: HashSet<&String> = got.iter().collect();
