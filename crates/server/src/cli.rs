@@ -2,6 +2,7 @@
 //! (DATABASE_URL of a superuser or of a member of mcp_admin; `--tenant` sets
 //! mcp_auth.tenant_id). Each is a call of the extension's SQL API.
 
+use crate::{Env, KeyAction};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 use tokio_postgres::{AsyncMessage, Client};
@@ -13,23 +14,9 @@ pub struct Cli {
 
 type Result<T> = std::result::Result<T, String>;
 
-fn arg<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
-    args.iter()
-        .position(|a| a == flag)
-        .and_then(|i| args.get(i + 1))
-        .map(String::as_str)
-}
-
-fn need<'a>(args: &'a [String], flag: &str) -> Result<&'a str> {
-    arg(args, flag).ok_or_else(|| format!("{flag} is required"))
-}
-
 impl Cli {
-    pub fn new(url: String, args: &[String]) -> Self {
-        Self {
-            url,
-            json: args.iter().any(|a| a == "--json"),
-        }
+    pub fn new(url: String, json: bool) -> Self {
+        Self { url, json }
     }
 
     async fn connect(&self, tenant: Option<&str>) -> Result<Client> {
@@ -81,89 +68,71 @@ impl Cli {
         }
     }
 
-    pub async fn keys(&self, args: &[String]) -> Result<()> {
-        let tenant = arg(args, "--tenant");
-        let client = self.connect(tenant).await?;
-        match args.first().map(String::as_str) {
-            Some("create") => {
-                let tools = arg(args, "--tools").unwrap_or(r#"["*"]"#);
-                let rows = self
-                    .rows(
-                        &client,
-                        "SELECT to_jsonb(k)::text FROM generate_mcp_key(
-                             p_tenant_id := $1::text::uuid, p_name := $2,
-                             p_environment := $3, p_allowed_tools := $4::text::jsonb,
-                             p_rate_limit := $5::text::int) k",
-                        &[
-                            need(args, "--tenant")?,
-                            need(args, "--name")?,
-                            arg(args, "--env").unwrap_or("live"),
-                            tools,
-                            arg(args, "--rate-limit").unwrap_or("100"),
-                        ],
-                    )
-                    .await?;
-                self.print(&rows);
-                if !self.json {
-                    eprintln!("Copy the api_key now: it is shown only this once.");
-                }
-            }
-            Some("list") => {
-                let rows = self
-                    .rows(
-                        &client,
-                        "SELECT jsonb_build_object('id', id, 'name', name, 'key_prefix', key_prefix,
-                                'environment', environment, 'status', status, 'rate_limit', rate_limit,
-                                'usage_count', usage_count, 'last_used_at', last_used_at)::text
-                           FROM mcp_keys ORDER BY created_at",
-                        &[],
-                    )
-                    .await?;
-                self.print(&rows);
-            }
-            Some("rotate") => {
-                let id = args
-                    .get(1)
-                    .ok_or("keys rotate <key id> [--grace '1 hour']")?;
-                let rows = self
-                    .rows(
-                        &client,
-                        "SELECT to_jsonb(k)::text FROM rotate_mcp_key($1::text::uuid, $2::text::interval) k",
-                        &[id, arg(args, "--grace").unwrap_or("0")],
-                    )
-                    .await?;
-                self.print(&rows);
-            }
-            Some("disable") => {
-                let id = args.get(1).ok_or("keys disable <key id>")?;
-                let rows = self
-                    .rows(
-                        &client,
-                        "SELECT jsonb_build_object('disabled', disable_mcp_key($1::text::uuid))::text",
-                        &[id],
-                    )
-                    .await?;
-                self.print(&rows);
-            }
-            Some("stats") => {
-                let id = args.get(1).ok_or("keys stats <key id>")?;
-                let rows = self
-                    .rows(
-                        &client,
-                        "SELECT to_jsonb(s)::text FROM get_mcp_key_stats($1::text::uuid) s",
-                        &[id],
-                    )
-                    .await?;
-                self.print(&rows);
-            }
-            _ => return Err("keys create|list|rotate|disable|stats".into()),
+    pub async fn keys(&self, action: KeyAction) -> Result<()> {
+        let tenant = match &action {
+            KeyAction::Create { tenant, .. } => Some(tenant.clone()),
+            KeyAction::List { tenant }
+            | KeyAction::Rotate { tenant, .. }
+            | KeyAction::Disable { tenant, .. }
+            | KeyAction::Stats { tenant, .. } => tenant.clone(),
+        };
+        let client = self.connect(tenant.as_deref()).await?;
+        let (sql, params): (&str, Vec<String>) = match action {
+            KeyAction::Create {
+                tenant,
+                name,
+                tools,
+                env,
+                rate_limit,
+            } => (
+                "SELECT to_jsonb(k)::text FROM generate_mcp_key(
+                     p_tenant_id := $1::text::uuid, p_name := $2,
+                     p_environment := $3, p_allowed_tools := $4::text::jsonb,
+                     p_rate_limit := $5::text::int) k",
+                vec![
+                    tenant,
+                    name,
+                    match env {
+                        Env::Live => "live",
+                        Env::Test => "test",
+                    }
+                    .into(),
+                    tools,
+                    rate_limit.to_string(),
+                ],
+            ),
+            KeyAction::List { .. } => (
+                "SELECT jsonb_build_object('id', id, 'name', name, 'key_prefix', key_prefix,
+                        'environment', environment, 'status', status, 'rate_limit', rate_limit,
+                        'usage_count', usage_count, 'last_used_at', last_used_at)::text
+                   FROM mcp_keys ORDER BY created_at",
+                vec![],
+            ),
+            KeyAction::Rotate { key_id, grace, .. } => (
+                "SELECT to_jsonb(k)::text FROM rotate_mcp_key($1::text::uuid, $2::text::interval) k",
+                vec![key_id, grace],
+            ),
+            KeyAction::Disable { key_id, .. } => (
+                "SELECT jsonb_build_object('disabled', disable_mcp_key($1::text::uuid))::text",
+                vec![key_id],
+            ),
+            KeyAction::Stats { key_id, .. } => (
+                "SELECT to_jsonb(s)::text FROM get_mcp_key_stats($1::text::uuid) s",
+                vec![key_id],
+            ),
+        };
+        let params: Vec<&str> = params.iter().map(String::as_str).collect();
+        let rows = self.rows(&client, sql, &params).await?;
+        self.print(&rows);
+        if !self.json && sql.contains("generate_mcp_key") {
+            eprintln!("Copy the api_key now: it is shown only this once.");
         }
         Ok(())
     }
 
     /// The admin sidebar's indicator for a tenant.
-    pub async fn status(&self, args: &[String]) -> Result<()> {
-        let client = self.connect(Some(need(args, "--tenant")?)).await?;
+    pub async fn status(&self, tenant: &str) -> Result<()> {
+        let client = self.connect(Some(tenant)).await?;
         let rows = self
             .rows(
                 &client,
@@ -197,8 +166,7 @@ impl Cli {
     }
 
     /// Live toasts from NOTIFY mcp_activity, like the admin panel's.
-    pub async fn watch(&self, args: &[String]) -> Result<()> {
-        let tenant = arg(args, "--tenant").map(str::to_string);
+    pub async fn watch(&self, tenant: Option<String>) -> Result<()> {
         let (client, mut connection) = tokio_postgres::connect(&self.url, crate::tls::connector())
             .await
             .map_err(|e| format!("cannot connect to PostgreSQL: {e}"))?;

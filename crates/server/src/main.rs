@@ -10,45 +10,117 @@ mod db;
 mod handler;
 mod tls;
 
+use clap::{Parser, Subcommand, ValueEnum};
 use rmcp::ServiceExt;
 
-const USAGE: &str = "usage:
-  mcp-auth serve                      the stdio MCP server (what Claude Desktop starts)
-  mcp-auth keys create --tenant T --name N [--tools JSON] [--env live|test] [--rate-limit N]
-  mcp-auth keys list [--tenant T]     keys rotate ID [--grace '1 hour']
-  mcp-auth keys disable ID            keys stats ID
-  mcp-auth status --tenant T          the server indicator: online, offline, degraded, unknown
-  mcp-auth watch [--tenant T]         live toasts of MCP calls (NOTIFY mcp_activity)
-  mcp-auth doctor                     the troubleshooting checklist, run for real
-  Add --json for machine-readable output.
-
-Environment:
+const ENVIRONMENT: &str = "Environment:
   DATABASE_URL   PostgreSQL connection string. For serve, a role that is only a member of
                  mcp_client; for keys and status, a superuser or a member of mcp_admin.
   MCP_API_KEY    the MCP key to use when a request carries no params._meta.apiKey";
 
+/// The stdio MCP server in front of the mcp_auth extension, and its operator commands.
+#[derive(Parser)]
+#[command(name = "mcp-auth", version, after_help = ENVIRONMENT)]
+struct Args {
+    /// Machine-readable output (JSON)
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The stdio MCP server, what Claude Desktop starts (the default)
+    Serve,
+    /// Create, list, rotate, disable keys and read their statistics
+    Keys {
+        #[command(subcommand)]
+        action: KeyAction,
+    },
+    /// The server indicator of a tenant: online, offline, degraded or unknown
+    Status {
+        #[arg(long, value_name = "TENANT_ID")]
+        tenant: String,
+    },
+    /// Live toasts of MCP calls (LISTEN mcp_activity)
+    Watch {
+        /// Only this tenant's calls
+        #[arg(long, value_name = "TENANT_ID")]
+        tenant: Option<String>,
+    },
+    /// The troubleshooting checklist, run for real
+    Doctor,
+}
+
+#[derive(Subcommand)]
+pub enum KeyAction {
+    /// A new key; its value is printed this once
+    Create {
+        /// The tenant the key belongs to (a uuid)
+        #[arg(long, value_name = "TENANT_ID")]
+        tenant: String,
+        /// Unique among the tenant's keys
+        #[arg(long)]
+        name: String,
+        /// Allowed tools, a JSON array of names and prefix* patterns
+        #[arg(long, value_name = "JSON", default_value = r#"["*"]"#)]
+        tools: String,
+        #[arg(long, value_enum, default_value_t = Env::Live)]
+        env: Env,
+        /// Calls per minute
+        #[arg(long, value_name = "N", default_value_t = 100)]
+        rate_limit: i32,
+    },
+    /// The tenant's keys: prefix, status, usage (never a hash)
+    List {
+        #[arg(long, value_name = "TENANT_ID")]
+        tenant: Option<String>,
+    },
+    /// A new key with the same settings; the old one works until the grace period ends
+    Rotate {
+        key_id: String,
+        /// How long the old key keeps working, e.g. '1 hour'
+        #[arg(long, value_name = "INTERVAL", default_value = "0")]
+        grace: String,
+        #[arg(long, value_name = "TENANT_ID")]
+        tenant: Option<String>,
+    },
+    /// Disable a key (enable it again with SQL: enable_mcp_key)
+    Disable {
+        key_id: String,
+        #[arg(long, value_name = "TENANT_ID")]
+        tenant: Option<String>,
+    },
+    /// A key's statistics
+    Stats {
+        key_id: String,
+        #[arg(long, value_name = "TENANT_ID")]
+        tenant: Option<String>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Env {
+    Live,
+    Test,
+}
+
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let command = args.first().map(String::as_str).unwrap_or("serve");
-    if matches!(command, "--help" | "-h" | "help") {
-        println!("{USAGE}");
-        return;
-    }
+    let args = Args::parse();
     let Some(url) = std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()) else {
-        eprintln!("mcp-auth: DATABASE_URL is not set\n{USAGE}");
+        eprintln!("mcp-auth: DATABASE_URL is not set\n\n{ENVIRONMENT}");
         std::process::exit(2);
     };
     let default_key = std::env::var("MCP_API_KEY").ok().filter(|k| !k.is_empty());
-    let rest = args.get(1..).unwrap_or_default();
-    let cli = cli::Cli::new(url.clone(), rest);
-    let outcome = match command {
-        "serve" => None,
-        "keys" => Some(cli.keys(rest).await),
-        "status" => Some(cli.status(rest).await),
-        "watch" => Some(cli.watch(rest).await),
-        "doctor" => Some(cli.doctor(default_key.clone()).await),
-        other => Some(Err(format!("unknown command {other:?}\n{USAGE}"))),
+    let cli = cli::Cli::new(url.clone(), args.json);
+    let outcome = match args.command.unwrap_or(Command::Serve) {
+        Command::Serve => None,
+        Command::Keys { action } => Some(cli.keys(action).await),
+        Command::Status { tenant } => Some(cli.status(&tenant).await),
+        Command::Watch { tenant } => Some(cli.watch(tenant).await),
+        Command::Doctor => Some(cli.doctor(default_key.clone()).await),
     };
     if let Some(result) = outcome {
         if let Err(e) = result {
