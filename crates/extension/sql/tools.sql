@@ -17,3 +17,18 @@ CREATE TABLE mcp_tools (
 );
 COMMENT ON TABLE mcp_tools IS 'mcp_auth: MCP tools, their JSON Schemas and their SQL handlers';
 SELECT pg_catalog.pg_extension_config_dump('mcp_tools', 'WHERE extension IS NULL');
+
+-- A dropped handler takes its tool along (DROP EXTENSION mcp_mes, DROP FUNCTION):
+-- the registry would otherwise keep rows naming a function that no longer exists
+-- (or, once its oid is reused, another function).
+CREATE FUNCTION mcp_tools_forget_dropped() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, @extschema@, pg_temp AS $$
+BEGIN
+    DELETE FROM @extschema@.mcp_tools t
+     USING pg_catalog.pg_event_trigger_dropped_objects() d
+     WHERE d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+       AND t.handler::pg_catalog.oid = d.objid;
+END $$;
+REVOKE ALL ON FUNCTION mcp_tools_forget_dropped() FROM PUBLIC;
+CREATE EVENT TRIGGER mcp_tools_forget_dropped ON sql_drop
+    EXECUTE FUNCTION mcp_tools_forget_dropped();

@@ -94,6 +94,15 @@ SELECT error_message FROM mcp_key_usage_logs WHERE tool_name = 'regress_escape';
 SELECT register_mcp_tool('bad tool', 'x', 'y', '{}', 'regress_spy(jsonb)'::regprocedure);
 SELECT register_mcp_tool('bad_schema', 'x', 'y', '{"type": 5}', 'regress_spy(jsonb)'::regprocedure);
 SELECT register_mcp_tool('bad_handler', 'x', 'y', '{}', 'mes_seed_demo(uuid, integer)'::regprocedure);
+-- Dropping a handler takes its tool out of the registry (an event trigger).
+DROP FUNCTION regress_escape(jsonb);
+SELECT name FROM mcp_tools WHERE name LIKE 'regress_%' ORDER BY name;
+SELECT call_tool(:'spy_key', 'regress_escape', '{}')->'error' AS dropped_tool;
 DELETE FROM mcp_tools WHERE name LIKE 'regress_%';
-DROP FUNCTION regress_spy(jsonb), regress_escape(jsonb);
+DROP FUNCTION regress_spy(jsonb);
 DROP ROLE regress_mes_server;
+-- DROP EXTENSION mcp_mes takes its 20 tools along; CREATE EXTENSION brings them back.
+DROP EXTENSION mcp_mes;
+SELECT count(*) AS tools_left FROM mcp_tools;
+CREATE EXTENSION mcp_mes;
+SELECT count(*) AS tools_back FROM mcp_tools;
