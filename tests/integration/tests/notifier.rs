@@ -1,6 +1,7 @@
 //! The notifier worker as a LISTENer sees it: every logged call announced exactly
 //! once, from many connections at once, whether or not a worker was running; the
-//! worker leaves an idle database (so DROP DATABASE works) and comes back on demand.
+//! worker leaves an idle database (so DROP DATABASE works, even right after a call)
+//! and comes back on demand.
 //! Runs in a database of its own, so no other test keeps its worker busy.
 
 use mcp_auth_integration::{connect, in_parallel, key, tenant, url};
@@ -34,14 +35,14 @@ fn notifier_pids(db: &mut Client) -> i64 {
     .get(0)
 }
 
-/// Waits up to `limit` for the database to have no notifier; false if it still has one.
-fn wait_for_no_worker(db: &mut Client, limit: Duration) -> bool {
+/// Waits up to `limit` for the database to have `n` notifiers; false if it does not.
+fn wait_for_workers(db: &mut Client, n: i64, limit: Duration) -> bool {
     let start = Instant::now();
     while start.elapsed() < limit {
-        if notifier_pids(db) == 0 {
+        if notifier_pids(db) == n {
             return true;
         }
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(50));
     }
     false
 }
@@ -111,7 +112,7 @@ fn every_logged_call_is_announced_exactly_once() {
 
     // 2. An idle database keeps no worker: it leaves after about a second.
     assert!(
-        wait_for_no_worker(&mut db, Duration::from_secs(10)),
+        wait_for_workers(&mut db, 0, Duration::from_secs(10)),
         "the notifier left an idle database"
     );
 
@@ -133,12 +134,17 @@ fn every_logged_call_is_announced_exactly_once() {
           WHERE backend_type = 'mcp_auth notifier' AND datname = current_database()",
     )
     .unwrap();
-    assert!(wait_for_no_worker(&mut db, Duration::from_secs(10)));
+    assert!(wait_for_workers(&mut db, 0, Duration::from_secs(10)));
     let id = log_call(&mut db, &t, &key_id);
     assert_eq!(collect(&mut listener, &t, 1), vec![id]);
 
-    // 6. Once the worker has left, the database can be dropped.
-    assert!(wait_for_no_worker(&mut db, Duration::from_secs(10)));
+    // 6. DROP DATABASE right after a call: it waits for the worker to leave the
+    //    idle database (about a second), then succeeds.
+    log_call(&mut db, &t, &key_id);
+    assert!(
+        wait_for_workers(&mut db, 1, Duration::from_secs(5)),
+        "a worker is serving the database"
+    );
     drop((db, listener));
     admin.batch_execute(&format!("DROP DATABASE {DB}")).unwrap();
 }
