@@ -11,10 +11,18 @@ scripts/cluster.sh destroy "$cluster"
 scripts/cluster.sh start "$cluster" "${E2E_PORT:-54335}"
 trap 'scripts/cluster.sh stop "$cluster"' EXIT
 eval "$(scripts/cluster.sh env "$cluster")"
-# TLS on the cluster (a throwaway self-signed certificate), so the server's TLS is tested.
+# TLS on the cluster, so the server's TLS is tested: a throwaway CA, a server
+# certificate it signs for the name "localhost" (not for 127.0.0.1), and an unrelated CA.
 data="$here/.clusters/$cluster/data"
-openssl req -new -x509 -days 2 -nodes -subj "/CN=localhost" \
-    -keyout "$data/server.key" -out "$data/server.crt" >/dev/null 2>&1
+certs="$here/.clusters/$cluster/certs"
+mkdir -p "$certs"
+ssl() { openssl "$@" >/dev/null 2>&1; }
+ssl req -new -x509 -days 2 -nodes -subj "/CN=mcp-auth e2e CA" -keyout "$certs/ca.key" -out "$certs/ca.crt"
+ssl req -new -x509 -days 2 -nodes -subj "/CN=another CA" -keyout "$certs/other.key" -out "$certs/other-ca.crt"
+ssl req -new -nodes -subj "/CN=localhost" -keyout "$data/server.key" -out "$certs/server.csr"
+printf 'subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' > "$certs/server.ext"
+ssl x509 -req -days 2 -in "$certs/server.csr" -CA "$certs/ca.crt" -CAkey "$certs/ca.key" \
+    -CAcreateserial -extfile "$certs/server.ext" -out "$data/server.crt"
 chown postgres:postgres "$data/server.key" "$data/server.crt"
 chmod 600 "$data/server.key"
 psql -X -q -d postgres -c "ALTER SYSTEM SET ssl = on" -c "SELECT pg_reload_conf()" >/dev/null
@@ -31,6 +39,11 @@ export E2E_RO_KEY=$(key "SELECT api_key FROM generate_mcp_key('e2e00000-0000-400
     p_allowed_tools := '[\"fetch_jobs\", \"fetch_parts\", \"fetch_tasks\", \"get_dashboard_stats\"]')")
 export E2E_DATABASE_URL="host=$PGHOST port=$PGPORT user=e2e_mcp_server dbname=mcp_e2e"
 export E2E_TLS_DATABASE_URL="host=127.0.0.1 port=$PGPORT user=e2e_mcp_server dbname=mcp_e2e sslmode=require"
+tcp="port=$PGPORT user=e2e_mcp_server dbname=mcp_e2e"
+export E2E_VERIFY_FULL_URL="host=localhost hostaddr=127.0.0.1 $tcp sslmode=verify-full sslrootcert=$certs/ca.crt"
+export E2E_VERIFY_CA_IP_URL="host=127.0.0.1 $tcp sslmode=verify-ca sslrootcert=$certs/ca.crt"
+export E2E_VERIFY_FULL_IP_URL="host=127.0.0.1 $tcp sslmode=verify-full sslrootcert=$certs/ca.crt"
+export E2E_VERIFY_OTHER_CA_URL="host=localhost hostaddr=127.0.0.1 $tcp sslmode=verify-full sslrootcert=$certs/other-ca.crt"
 export E2E_ADMIN_URL="host=$PGHOST port=$PGPORT user=postgres dbname=mcp_e2e"
 export E2E_TENANT=e2e00000-0000-4000-8000-000000000001
 export E2E_ADMIN_PSQL="psql -X -h $PGHOST -p $PGPORT -U postgres -d mcp_e2e"

@@ -146,6 +146,16 @@ async def main():
     except Exception:
         check("session over_tls ran", False, traceback.format_exc())
 
+    # Verified TLS: the CA's certificate as sslrootcert; verify-ca does not check the name.
+    for mode, url_env in [("verify-full", "E2E_VERIFY_FULL_URL"), ("verify-ca, by IP address", "E2E_VERIFY_CA_IP_URL")]:
+        async def verified(s, init, mode=mode):
+            r = await s.call_tool("fetch_jobs", {"limit": 1})
+            check(f"sslmode={mode} with the server's CA as sslrootcert works", not r.isError, r)
+        try:
+            await session(FULL_KEY, verified, stderr_path, url=os.environ[url_env])
+        except Exception:
+            check(f"session over sslmode={mode} ran", False, traceback.format_exc())
+
     for env_key, body in [(FULL_KEY, with_env_key), (RO_KEY, read_only_env), ("", empty_env), (WRONG_KEY, wrong_env)]:
         try:
             await session(env_key, body, stderr_path)
@@ -199,6 +209,12 @@ async def main():
     check("doctor flags a superuser login and a wrong key",
           doctor.returncode == 1 and doctor.stdout.count("✘") == 2 and WRONG_KEY not in doctor.stdout + doctor.stderr,
           doctor.stdout)
+    for what, url_env in [("a certificate that does not name the host", "E2E_VERIFY_FULL_IP_URL"),
+                          ("a certificate from another CA", "E2E_VERIFY_OTHER_CA_URL")]:
+        refused = cli("doctor", url=os.environ[url_env], key=FULL_KEY)
+        check(f"sslmode=verify-full refuses {what}",
+              refused.returncode == 1 and "✘ database reachable" in refused.stdout
+              and "certificate" in refused.stdout, refused.stdout + refused.stderr)
     watcher = subprocess.Popen([SERVER, "watch", "--json", "--tenant", TENANT], stdout=subprocess.PIPE,
                                stderr=subprocess.DEVNULL, text=True,
                                env={"DATABASE_URL": ADMIN_URL, "PATH": os.environ.get("PATH", "")})

@@ -8,21 +8,19 @@ use serde_json::{json, Value};
 use tokio_postgres::{AsyncMessage, Client};
 
 pub struct Cli {
-    url: String,
+    target: crate::tls::Target,
     json: bool,
 }
 
 type Result<T> = std::result::Result<T, String>;
 
 impl Cli {
-    pub fn new(url: String, json: bool) -> Self {
-        Self { url, json }
+    pub fn new(target: crate::tls::Target, json: bool) -> Self {
+        Self { target, json }
     }
 
     async fn connect(&self, tenant: Option<&str>) -> Result<Client> {
-        let (client, connection) = tokio_postgres::connect(&self.url, crate::tls::connector())
-            .await
-            .map_err(|e| format!("cannot connect to PostgreSQL: {e}"))?;
+        let (client, connection) = self.target.connect().await?;
         tokio::spawn(connection);
         if let Some(t) = tenant {
             client
@@ -167,9 +165,7 @@ impl Cli {
 
     /// Live toasts from NOTIFY mcp_activity, like the admin panel's.
     pub async fn watch(&self, tenant: Option<String>) -> Result<()> {
-        let (client, mut connection) = tokio_postgres::connect(&self.url, crate::tls::connector())
-            .await
-            .map_err(|e| format!("cannot connect to PostgreSQL: {e}"))?;
+        let (client, mut connection) = self.target.connect().await?;
         let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         tokio::spawn(async move {

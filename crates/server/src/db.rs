@@ -7,7 +7,7 @@ use tokio::sync::Mutex;
 use tokio_postgres::Client;
 
 pub struct Database {
-    url: String,
+    target: crate::tls::Target,
     client: Mutex<Option<Client>>,
     /// MCP_API_KEY: with it, each (re)connection is recorded as a server event and a
     /// health check of the key's tenant (when that tenant's configuration enables them).
@@ -16,9 +16,9 @@ pub struct Database {
 }
 
 impl Database {
-    pub fn new(url: String, key: Option<String>) -> Self {
+    pub fn new(target: crate::tls::Target, key: Option<String>) -> Self {
         Self {
-            url,
+            target,
             client: Mutex::new(None),
             key,
             connections: std::sync::atomic::AtomicU32::new(0),
@@ -27,9 +27,7 @@ impl Database {
 
     async fn connect(&self) -> Result<Client, String> {
         let started = std::time::Instant::now();
-        let (client, connection) = tokio_postgres::connect(&self.url, crate::tls::connector())
-            .await
-            .map_err(|e| format!("cannot connect to PostgreSQL: {e}"))?;
+        let (client, connection) = self.target.connect().await?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 eprintln!("mcp-auth: database connection closed: {e}");

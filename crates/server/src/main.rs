@@ -6,6 +6,7 @@
 //! Stdout carries MCP messages only; diagnostics go to stderr and never include a key.
 
 mod cli;
+mod conninfo;
 mod db;
 mod handler;
 mod tls;
@@ -113,8 +114,15 @@ async fn main() {
         eprintln!("mcp-auth: DATABASE_URL is not set\n\n{ENVIRONMENT}");
         std::process::exit(2);
     };
+    let target = match tls::Target::new(&url) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("mcp-auth: {e}");
+            std::process::exit(2);
+        }
+    };
     let default_key = std::env::var("MCP_API_KEY").ok().filter(|k| !k.is_empty());
-    let cli = cli::Cli::new(url.clone(), args.json);
+    let cli = cli::Cli::new(target.clone(), args.json);
     let outcome = match args.command.unwrap_or(Command::Serve) {
         Command::Serve => None,
         Command::Keys { action } => Some(cli.keys(action).await),
@@ -130,7 +138,7 @@ async fn main() {
         return;
     }
     let server =
-        handler::McpAuthServer::new(db::Database::new(url, default_key.clone()), default_key);
+        handler::McpAuthServer::new(db::Database::new(target, default_key.clone()), default_key);
     let running = match server.serve(rmcp::transport::stdio()).await {
         Ok(r) => r,
         Err(e) => {
