@@ -10,6 +10,10 @@ scripts/cluster.sh destroy "$cluster"
 scripts/cluster.sh start "$cluster" "${BENCH_PORT:-54333}"
 trap 'scripts/cluster.sh destroy "$cluster"' EXIT
 eval "$(scripts/cluster.sh env "$cluster")"
+# Checkpoints far apart: a checkpoint inside a 15-second run (and the full-page
+# writes after it) would weigh on whichever side it happened to land in.
+psql -X -q -d postgres -c "ALTER SYSTEM SET max_wal_size = '8GB'" \
+    -c "ALTER SYSTEM SET checkpoint_timeout = '30min'" -c "SELECT pg_reload_conf()" >/dev/null
 psql -X -q -d postgres -c "CREATE DATABASE mcp_bench"
 export PGDATABASE=mcp_bench
 export BENCH_WHEN="$(date -u '+%Y-%m-%d %H:%M UTC')"
