@@ -10,12 +10,14 @@
 //! Exactly once: a row is deleted in the transaction that notifies it (a second
 //! worker's DELETE waits for the first and finds the row gone), and the worker only
 //! skips rows of transactions that ended before its previous delivery's snapshot,
-//! all of which that delivery saw. Never stranded: the worker holds
-//! a session advisory lock while it runs; after every commit that queued a row the
-//! backend tries that lock and, when it is free, starts a worker (dynamic, so no
-//! `shared_preload_libraries` is needed; not again for STARTUP_GRACE, so a burst of
-//! commits starts one worker per backend at most, and the extras exit at once). A worker idle for IDLE_AFTER lets the lock
-//! go, drains once more and exits, so whichever comes later, that drain or the
+//! all of which that delivery saw.
+//!
+//! Never stranded: the worker holds a session advisory lock while it runs; after
+//! every commit that queued a row the backend tries that lock and, when it is free,
+//! starts a worker (dynamic, so no `shared_preload_libraries` is needed; not again
+//! for STARTUP_GRACE, so a burst of commits starts at most one worker per backend,
+//! and the extras exit at once). A worker idle for IDLE_AFTER lets the lock go,
+//! drains once more and exits, so whichever comes later, that drain or the
 //! backend's check, covers the row. An idle database keeps no worker (DROP DATABASE
 //! waits for connected sessions).
 
@@ -75,10 +77,12 @@ fn worker_lock(db: pg_sys::Oid) -> pg_sys::LOCKTAG {
 }
 
 /// Takes the worker lock for the session without waiting; false when it is held.
+/// Never raises (a full lock table also answers false): a backend calls this from
+/// its commit callback, where an error could no longer be reported as an abort.
 fn try_session_lock(mode: u32) -> bool {
     let tag = worker_lock(unsafe { pg_sys::MyDatabaseId });
     let got = unsafe {
-        pg_sys::LockAcquireExtended(&tag, mode as i32, true, true, true, std::ptr::null_mut())
+        pg_sys::LockAcquireExtended(&tag, mode as i32, true, true, false, std::ptr::null_mut())
     };
     got != pg_sys::LockAcquireResult::LOCKACQUIRE_NOT_AVAIL
 }
