@@ -1,7 +1,7 @@
 //! The audit trail as a client sees it: notifications, and statistics that match
 //! counts kept independently by the test.
 
-use mcp_auth_integration::{connect, key, tenant};
+use mcp_auth_integration::{connect, in_parallel, key, tenant};
 use postgres::fallible_iterator::FallibleIterator;
 use rand::Rng;
 use std::collections::HashMap;
@@ -117,45 +117,39 @@ fn stats_equal_counts_kept_by_the_client() {
         "start_job",
     ];
     // Four connections log a random mix; each keeps its own tally.
-    let threads: Vec<_> = (0..4)
-        .map(|_| {
-            let (t, key_id) = (t.clone(), key_id.clone());
-            std::thread::spawn(move || {
-                let mut db = connect();
-                let mut rng = rand::rng();
-                let mut per_tool: HashMap<&str, i64> = HashMap::new();
-                let (mut ok, mut failed, mut ms_sum, mut ms_n) = (0i64, 0i64, 0i64, 0i64);
-                for _ in 0..60 {
-                    let tool = tools[rng.random_range(0..tools.len())];
-                    let success = rng.random_bool(0.8);
-                    let ms = rng.random_bool(0.9).then(|| rng.random_range(0..500));
-                    let call = Call {
-                        tool,
-                        args: serde_json::json!({}),
-                        success,
-                        error: (!success).then_some("boom"),
-                        ms,
-                    };
-                    log(&mut db, &t, &key_id, call);
-                    *per_tool.entry(tool).or_default() += 1;
-                    if success {
-                        ok += 1
-                    } else {
-                        failed += 1
-                    }
-                    if let Some(ms) = ms {
-                        ms_sum += i64::from(ms);
-                        ms_n += 1;
-                    }
-                }
-                (per_tool, ok, failed, ms_sum, ms_n)
-            })
-        })
-        .collect();
+    let tallies = in_parallel(4, |_| {
+        let mut db = connect();
+        let mut rng = rand::rng();
+        let mut per_tool: HashMap<&str, i64> = HashMap::new();
+        let (mut ok, mut failed, mut ms_sum, mut ms_n) = (0i64, 0i64, 0i64, 0i64);
+        for _ in 0..60 {
+            let tool = tools[rng.random_range(0..tools.len())];
+            let success = rng.random_bool(0.8);
+            let ms = rng.random_bool(0.9).then(|| rng.random_range(0..500));
+            let call = Call {
+                tool,
+                args: serde_json::json!({}),
+                success,
+                error: (!success).then_some("boom"),
+                ms,
+            };
+            log(&mut db, &t, &key_id, call);
+            *per_tool.entry(tool).or_default() += 1;
+            if success {
+                ok += 1
+            } else {
+                failed += 1
+            }
+            if let Some(ms) = ms {
+                ms_sum += i64::from(ms);
+                ms_n += 1;
+            }
+        }
+        vec![(per_tool, ok, failed, ms_sum, ms_n)]
+    });
     let mut per_tool: HashMap<&str, i64> = HashMap::new();
     let (mut ok, mut failed, mut ms_sum, mut ms_n) = (0, 0, 0, 0);
-    for th in threads {
-        let (p, o, f, s, n) = th.join().unwrap();
+    for (p, o, f, s, n) in tallies {
         for (k, v) in p {
             *per_tool.entry(k).or_default() += v;
         }

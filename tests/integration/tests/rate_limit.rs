@@ -1,7 +1,7 @@
 //! The rate limiter over many real connections.
 
-use mcp_auth_integration::{connect, key, tenant};
-use std::sync::{Arc, Barrier};
+use mcp_auth_integration::{connect, in_parallel, key, tenant};
+use std::sync::Barrier;
 use std::thread;
 use std::time::Duration;
 
@@ -18,18 +18,14 @@ fn allowed(db: &mut postgres::Client, key_id: &str) -> bool {
 fn eight_connections_400_calls_limit_100_exactly_100_allowed() {
     let mut db = connect();
     let (key_id, _) = key(&mut db, &tenant(), "burst", 100);
-    let start = Arc::new(Barrier::new(8));
-    let threads: Vec<_> = (0..8)
-        .map(|_| {
-            let (key_id, start) = (key_id.clone(), start.clone());
-            thread::spawn(move || {
-                let mut db = connect();
-                start.wait();
-                (0..50).filter(|_| allowed(&mut db, &key_id)).count()
-            })
-        })
-        .collect();
-    let accepted: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    let start = Barrier::new(8);
+    let accepted: usize = in_parallel(8, |_| {
+        let mut db = connect();
+        start.wait();
+        vec![(0..50).filter(|_| allowed(&mut db, &key_id)).count()]
+    })
+    .into_iter()
+    .sum();
     assert_eq!(accepted, 100);
     // The refusals say when to retry: within the minute, never zero.
     let row = db
