@@ -32,30 +32,41 @@ fn keys_table_in(namespace: pg_sys::Oid) -> pg_sys::Oid {
 
 /// The extension's schema, re-resolved (and the kept plans dropped) when the
 /// extension was dropped and created again since this backend last looked: a
-/// syscache probe per call, far cheaper than a catalog query.
-fn installed() -> Installed {
+/// syscache probe per call, far cheaper than a catalog query. None when mcp_auth is
+/// not installed in this database.
+fn resolve() -> Option<Installed> {
     if let Some(i) = INSTALLED.with(|c| c.borrow().clone()) {
         if keys_table_in(i.namespace) == i.keys_table {
-            return i;
+            return Some(i);
         }
         PLANS.with(|p| p.borrow_mut().clear());
+        INSTALLED.with(|c| *c.borrow_mut() = None);
     }
     let (schema, namespace): (Option<String>, Option<pg_sys::Oid>) = errors::spi(Spi::get_two(
+        // One row either way: NULLs when the extension is not installed.
         "SELECT pg_catalog.quote_ident(n.nspname)::text, n.oid
-           FROM pg_catalog.pg_extension e
-           JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
-          WHERE e.extname = 'mcp_auth'",
+           FROM (SELECT) one
+           LEFT JOIN pg_catalog.pg_extension e ON e.extname = 'mcp_auth'
+           LEFT JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace",
     ));
-    let (Some(schema), Some(namespace)) = (schema, namespace) else {
-        pgrx::error!("extension mcp_auth is not installed in this database")
-    };
     let i = Installed {
-        schema,
-        namespace,
-        keys_table: keys_table_in(namespace),
+        schema: schema?,
+        namespace: namespace?,
+        keys_table: keys_table_in(namespace?),
     };
     INSTALLED.with(|c| *c.borrow_mut() = Some(i.clone()));
-    i
+    Some(i)
+}
+
+fn installed() -> Installed {
+    resolve()
+        .unwrap_or_else(|| pgrx::error!("extension mcp_auth is not installed in this database"))
+}
+
+/// Whether mcp_auth is installed in this database (for the notifier, which must
+/// leave quietly once it is dropped).
+pub fn is_installed() -> bool {
+    resolve().is_some()
 }
 
 /// The quoted name of the schema mcp_auth is installed in.

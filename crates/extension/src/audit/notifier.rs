@@ -156,10 +156,7 @@ struct Delivered {
 /// extension is not (or no longer) installed.
 fn deliver(from: i64) -> Option<Delivered> {
     BackgroundWorker::transaction(|| {
-        let installed = Spi::get_one::<bool>(
-            "SELECT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'mcp_auth')",
-        );
-        if !matches!(installed, Ok(Some(true))) {
+        if !spi::is_installed() {
             return None;
         }
         let (sent, xmin) = spi::run(&DELIVER, &[BATCH.into(), from.into()], |t| {
