@@ -14,7 +14,7 @@ build: bootstrap
 
 ## Both extensions into the PostgreSQL that $(PG_CONFIG) names.
 install-extensions: bootstrap
-	cargo pgrx install --release -p mcp_auth --pg-config $(PG_CONFIG)
+	cargo pgrx install --release --pg-config $(PG_CONFIG)
 	$(MAKE) --no-print-directory -C extensions/mcp_mes install PG_CONFIG=$(PG_CONFIG)
 
 ## Both extensions, and the mcp-auth binary into /usr/local/bin.

@@ -32,7 +32,7 @@ tap_counts() { awk '/^ok - / {p++} /^not ok - / {f++} END {print p+0, f+0}' "$1"
 layer unit cargo_counts cargo test --workspace --exclude mcp_auth --exclude mcp_auth_integration
 pgdata="$here/.clusters/pgrx-test"
 mkdir -p "$pgdata" && chown postgres:postgres "$pgdata"
-layer pg_test cargo_counts cargo pgrx test pg15 -p mcp_auth --runas postgres --pgdata "$pgdata/data"
+layer pg_test cargo_counts cargo pgrx test pg15 --runas postgres --pgdata "$pgdata/data"
 layer install tap_counts make --no-print-directory install-extensions
 layer regress regress_counts scripts/regress.sh
 layer integration cargo_counts scripts/integration.sh
