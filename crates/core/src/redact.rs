@@ -44,7 +44,8 @@ pub fn json(value: &Value) -> Value {
                     } else {
                         json(v)
                     };
-                    (k.clone(), v)
+                    // A key used as a property name is still a key.
+                    (text(k), v)
                 })
                 .collect(),
         ),
@@ -52,6 +53,19 @@ pub fn json(value: &Value) -> Value {
         Value::String(s) => Value::String(text(s)),
         other => other.clone(),
     }
+}
+
+/// `s` cut to at most `max_bytes` bytes (on a character boundary), with a visible
+/// marker saying how long it was: stored texts stay bounded whatever a client sends.
+pub fn cap(s: &str, max_bytes: usize) -> String {
+    if s.len() <= max_bytes {
+        return s.to_string();
+    }
+    let mut end = max_bytes;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}... [truncated: {} bytes in all]", &s[..end], s.len())
 }
 
 /// `s` with every key-shaped run (`mcp_live_`/`mcp_test_` and 38 base62 characters)
@@ -132,6 +146,23 @@ mod tests {
         assert_eq!(out["auth"]["nested"][0]["apiKey"], REDACTED);
         assert_eq!(out["auth"]["nested"][1]["ok"], 1);
         assert_eq!(out["password"], REDACTED);
+    }
+
+    #[test]
+    fn key_shaped_property_names_are_redacted() {
+        let k = key::generate(key::Environment::Test);
+        let out = json(&json!({&k: 1, "nested": [{&k: {"x": 2}}]})).to_string();
+        assert!(!out.contains(&k), "{out}");
+        assert!(out.contains(&format!("{}{REDACTED}", &k[..16])), "{out}");
+    }
+
+    #[test]
+    fn cap_keeps_short_texts_and_marks_cut_ones() {
+        assert_eq!(cap("short", 10), "short");
+        let long = "é".repeat(100); // 200 bytes, 2 per character
+        let out = cap(&long, 51);
+        assert!(out.starts_with(&"é".repeat(25)), "{out}");
+        assert!(out.ends_with("... [truncated: 200 bytes in all]"), "{out}");
     }
 
     #[test]
