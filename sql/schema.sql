@@ -2,6 +2,41 @@
 -- created from Rust afterwards, and security.sql (finalize) adds the policies
 -- and grants that refer to them.
 
+-- A schema must accept new objects from superusers only before an extension of
+-- ours goes into it: an object planted there by anyone else could shadow what the
+-- extension's functions use, and those functions run as the extension's owner (a
+-- superuser) or, for tool handlers, as mcp_tool_runner in a caller's tenant. Raises
+-- otherwise, naming the roles that may create there. mcp_mes calls it too.
+CREATE FUNCTION mcp_assert_private_schema(p_schema regnamespace, p_extension text)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    writers text;
+BEGIN
+    IF EXISTS (SELECT FROM pg_catalog.pg_namespace n, pg_catalog.aclexplode(n.nspacl) a
+                WHERE n.oid = p_schema::pg_catalog.oid AND a.grantee = 0
+                  AND a.privilege_type = 'CREATE') THEN
+        writers := 'PUBLIC';
+    ELSE
+        -- Login roles that may create there, directly or through a role they belong to.
+        SELECT pg_catalog.string_agg(DISTINCT pg_catalog.quote_ident(l.rolname), ', ')
+          INTO writers
+          FROM pg_catalog.pg_roles l
+          JOIN pg_catalog.pg_roles g ON pg_catalog.pg_has_role(l.oid, g.oid, 'MEMBER')
+         WHERE l.rolcanlogin AND NOT l.rolsuper
+           AND pg_catalog.has_schema_privilege(g.oid, p_schema::pg_catalog.oid, 'CREATE');
+    END IF;
+    IF writers IS NOT NULL THEN
+        RAISE EXCEPTION '% cannot be installed in schema %: roles other than superusers may create objects in it (%)',
+                        p_extension, p_schema, writers
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'Its functions run with more rights than those roles have; an object planted in their schema could run with those rights.',
+                  HINT = pg_catalog.format('Install it in a schema only superusers can create in (CREATE SCHEMA mcp; CREATE EXTENSION %s SCHEMA mcp;), or REVOKE CREATE ON SCHEMA %s from those roles first.',
+                                           p_extension, p_schema);
+    END IF;
+END
+$$;
+SELECT @extschema@.mcp_assert_private_schema('@extschema@', 'mcp_auth');
+
 -- Group roles are cluster-wide, so they may already exist from another database.
 DO $roles$
 BEGIN

@@ -9,6 +9,14 @@ BEGIN
     IF NEW.allowed_tools IS DISTINCT FROM OLD.allowed_tools THEN
         PERFORM @extschema@.mcp_check_allowed_tools(NEW.allowed_tools, 'allowed_tools');
     END IF;
+    -- A rotated-out key's grace period can end sooner, never later: otherwise an
+    -- UPDATE of expires_at would bring a replaced key back to life.
+    IF OLD.replaced_by IS NOT NULL
+       AND NEW.expires_at IS DISTINCT FROM OLD.expires_at
+       AND (NEW.expires_at IS NULL OR NEW.expires_at > OLD.expires_at) THEN
+        RAISE EXCEPTION 'expires_at: the key was rotated; its grace period can only be shortened'
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
     IF OLD.revoked_at IS NOT NULL AND NEW.enabled THEN
         RAISE EXCEPTION 'enabled: the key is revoked and cannot be enabled again'
             USING ERRCODE = 'object_not_in_prerequisite_state';
@@ -111,7 +119,9 @@ REVOKE ALL ON mcp_tools FROM PUBLIC;
 GRANT SELECT ON mcp_tools TO mcp_admin;
 
 -- mcp_admin: its own tenant's keys (RLS), never the hash or lookup columns.
+-- (mcp_check_allowed_tools: the update trigger checks an admin's new tool list with it.)
 GRANT EXECUTE ON FUNCTION
+    @extschema@.mcp_check_allowed_tools(jsonb, text),
     @extschema@.generate_mcp_key(uuid, text, text, text, jsonb, uuid, integer, timestamptz),
     @extschema@.rotate_mcp_key(uuid, interval),
     @extschema@.disable_mcp_key(uuid),

@@ -18,7 +18,7 @@ $$;
 
 -- The tenant's configuration; a tenant that never saved one gets the defaults.
 CREATE FUNCTION get_mcp_server_config() RETURNS mcp_server_config
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, @extschema@, pg_temp AS $$
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     t uuid := @extschema@.mcp_require_tenant();
     r @extschema@.mcp_server_config;
@@ -41,7 +41,7 @@ CREATE FUNCTION update_mcp_server_config(
     p_health_checks boolean DEFAULT NULL,
     p_auto_reconnect boolean DEFAULT NULL
 ) RETURNS mcp_server_config
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, @extschema@, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     t uuid := @extschema@.mcp_require_tenant();
     r @extschema@.mcp_server_config;
@@ -74,7 +74,7 @@ CREATE FUNCTION record_mcp_server_health(
     p_error_message text DEFAULT NULL,
     p_metadata jsonb DEFAULT '{}'
 ) RETURNS uuid
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, @extschema@, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     t uuid := @extschema@.mcp_require_tenant();
     id uuid;
@@ -104,7 +104,7 @@ $$;
 -- or more; unknown: no check in the last 5 minutes; online otherwise.
 CREATE FUNCTION get_mcp_server_status()
 RETURNS TABLE (status text, last_check timestamptz, response_time_ms integer, error_message text)
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, @extschema@, pg_temp AS $$
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     t uuid := @extschema@.mcp_require_tenant();
     h @extschema@.mcp_server_health;
@@ -134,7 +134,7 @@ CREATE FUNCTION log_mcp_server_event(
     p_level text DEFAULT 'info',
     p_metadata jsonb DEFAULT '{}'
 ) RETURNS uuid
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, @extschema@, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     t uuid := @extschema@.mcp_require_tenant();
     id uuid;
@@ -166,7 +166,7 @@ CREATE FUNCTION get_mcp_server_logs(
     p_since timestamptz DEFAULT NULL,
     p_limit integer DEFAULT 100
 ) RETURNS SETOF mcp_server_logs
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, @extschema@, pg_temp AS $$
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     t uuid := @extschema@.mcp_require_tenant();
     levels text[] := ARRAY['debug', 'info', 'warning', 'error'];
@@ -196,7 +196,7 @@ $$;
 -- number of log rows deleted. Totals, and so all-time statistics, are kept.
 -- Superusers without mcp_auth.tenant_id purge every tenant; others their own.
 CREATE FUNCTION purge_mcp_usage_logs(p_older_than interval) RETURNS bigint
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, @extschema@, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     t uuid := @extschema@.mcp_current_tenant();
     everyone boolean := t IS NULL AND @extschema@.mcp_caller_kind() = 'superuser';

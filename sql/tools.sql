@@ -22,7 +22,7 @@ SELECT pg_catalog.pg_extension_config_dump('mcp_tools', 'WHERE extension IS NULL
 -- the registry would otherwise keep rows naming a function that no longer exists
 -- (or, once its oid is reused, another function).
 CREATE FUNCTION mcp_tools_forget_dropped() RETURNS event_trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, @extschema@, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     DELETE FROM @extschema@.mcp_tools t
      USING pg_catalog.pg_event_trigger_dropped_objects() d

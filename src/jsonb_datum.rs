@@ -3,7 +3,7 @@
 //! kilobytes) costs more than running the tool: `call_tool` returns the handler's
 //! envelope as this type instead.
 
-use pgrx::callconv::{BoxRet, FcInfo};
+use pgrx::callconv::{Arg, ArgAbi, BoxRet, FcInfo};
 use pgrx::datum::Datum;
 use pgrx::pgrx_sql_entity_graph::metadata::{
     ArgumentError, ReturnsError, ReturnsRef, SqlMappingRef, SqlTranslatable, TypeOrigin,
@@ -13,6 +13,19 @@ use pgrx::JsonB;
 
 /// A detoasted jsonb datum in the memory context it was read into.
 pub struct JsonbDatum(pg_sys::Datum);
+
+impl JsonbDatum {
+    /// The value as JSON text (jsonb's output function: no parsing, no depth limit).
+    pub fn to_text(&self) -> String {
+        unsafe {
+            let text = pgrx::direct_function_call_as_datum(pg_sys::jsonb_out, &[Some(self.0)])
+                .expect("jsonb_out returns a string");
+            std::ffi::CStr::from_ptr(text.cast_mut_ptr())
+                .to_string_lossy()
+                .into_owned()
+        }
+    }
+}
 
 impl From<JsonB> for JsonbDatum {
     fn from(j: JsonB) -> Self {
@@ -42,6 +55,17 @@ impl IntoDatum for JsonbDatum {
 
     fn type_oid() -> pg_sys::Oid {
         pg_sys::JSONBOID
+    }
+}
+
+// As an argument: the datum as given (detoasted), unread until the caller asks.
+unsafe impl<'fcx> ArgAbi<'fcx> for JsonbDatum {
+    unsafe fn unbox_arg_unchecked(arg: Arg<'_, 'fcx>) -> Self {
+        let index = arg.index();
+        unsafe {
+            arg.unbox_arg_using_from_datum::<Self>()
+                .unwrap_or_else(|| panic!("argument {index} must not be null"))
+        }
     }
 }
 

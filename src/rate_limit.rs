@@ -3,9 +3,10 @@
 //! A call is accepted when the cost of the calls accepted in the last 60 seconds
 //! plus its own cost fits the key's `rate_limit`, so no 60-second window ever holds
 //! more than `rate_limit` accepted units, and a client at or under its limit is never
-//! refused. Deciders of one key are serialised by a transaction-level advisory lock
-//! (class 'mcpr') and read each other's committed calls in a fresh snapshot; keys
-//! never wait on each other.
+//! refused. Deciders of one key are serialised by a transaction-level lock in a
+//! space no SQL can name (see `locks`), so no other session can hold a key's
+//! calls up, and read each other's committed calls in a fresh snapshot; keys never
+//! wait on each other.
 
 use crate::access;
 use crate::errors;
@@ -70,7 +71,7 @@ pub fn decide(key: &keys::KeyInfo, cost: i32) -> Decision {
         );
     }
     let limit = key.rate_limit;
-    locks::xact_lock(locks::RATE_LIMIT_CLASS, locks::uuid_key(&key.id));
+    locks::xact_lock(locks::Purpose::RateLimit, locks::uuid_id(&key.id));
     // The clock is read after the lock, so decisions of one key are in time order.
     let now = TimestampWithTimeZone::try_from(unsafe { pg_sys::GetCurrentTimestamp() })
         .expect("the clock is within timestamptz range");
@@ -118,7 +119,7 @@ pub fn decide(key: &keys::KeyInfo, cost: i32) -> Decision {
 /// is allowed. `retry_after_ms` says when a refused call would fit. An mcp_client
 /// session may only use the key it validated in this transaction.
 #[pg_extern(security_definer)]
-#[search_path(pg_catalog, @extschema@, pg_temp)]
+#[search_path(pg_catalog, pg_temp)]
 fn check_mcp_rate_limit(
     p_key_id: Option<Uuid>,
     p_cost: default!(Option<i32>, 1),

@@ -69,6 +69,11 @@ pub fn is_installed() -> bool {
     resolve().is_some()
 }
 
+/// The oid of the schema mcp_auth is installed in.
+pub fn namespace() -> pg_sys::Oid {
+    installed().namespace
+}
+
 /// The quoted name of the schema mcp_auth is installed in.
 pub fn schema() -> String {
     installed().schema

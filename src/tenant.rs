@@ -145,10 +145,12 @@ fn put<T: IntoDatum>(row: &mut PgHeapTuple<'static, AllocatedByRust>, field: &st
 
 /// One row describing the current tenant; `source` is `key`, `setting` or `none`.
 #[pg_extern(stable, parallel_restricted, requires = ["schema"])]
-#[search_path(pg_catalog, @extschema@, pg_temp)]
+#[search_path(pg_catalog, pg_temp)]
 fn get_tenant_info() -> pgrx::composite_type!('static, "mcp_tenant_info") {
-    let mut row = PgHeapTuple::new_composite_type("mcp_tenant_info")
-        .unwrap_or_else(|e| pgrx::error!("mcp_tenant_info: {e}"));
+    // Qualified: the extension's schema is not on this function's search_path.
+    let mut row =
+        PgHeapTuple::new_composite_type(&format!("{}.mcp_tenant_info", crate::spi::schema()))
+            .unwrap_or_else(|e| pgrx::error!("mcp_tenant_info: {e}"));
     match current() {
         Some(Current {
             tenant_id,

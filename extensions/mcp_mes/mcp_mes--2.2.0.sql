@@ -1,4 +1,4 @@
--- mcp_mes 2.1.0: a reference manufacturing execution schema and its 20 MCP tools.
+-- mcp_mes 2.2.0: a reference manufacturing execution schema and its 20 MCP tools.
 --
 -- Every table has `id uuid` and `tenant_id uuid`, row-level security forced on
 -- mcp_current_tenant(), and composite foreign keys (tenant_id, parent id), so no row
@@ -9,6 +9,9 @@
 -- function keeps that path (SET search_path FROM CURRENT).
 
 \echo Use "CREATE EXTENSION mcp_mes" to load this file. \quit
+
+-- Only superusers may create objects in this schema (see mcp_assert_private_schema).
+SELECT mcp_assert_private_schema('@extschema@', 'mcp_mes');
 
 CREATE TABLE cells (
     id         uuid        PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -40,6 +43,14 @@ CREATE TABLE jobs (
 -- Matching fetch_jobs' order, so a page of 50 reads 50 index entries.
 CREATE INDEX jobs_tenant_status_idx ON jobs (tenant_id, status, created_at DESC, job_number);
 CREATE INDEX jobs_tenant_created_idx ON jobs (tenant_id, created_at DESC, job_number);
+
+-- Each tenant's last J-number, so create_job numbers in O(1). Creators of one tenant
+-- take turns on their tenant's row; only tool handlers (mcp_tool_runner) may touch
+-- the table, so no other role can lock a row of it and hold creators up.
+CREATE TABLE job_numbers (
+    tenant_id   uuid   PRIMARY KEY,
+    last_number bigint NOT NULL
+);
 
 CREATE TABLE parts (
     id                 uuid        PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -125,17 +136,19 @@ DO $rls$
 DECLARE
     t text;
 BEGIN
-    FOREACH t IN ARRAY ARRAY['cells', 'jobs', 'parts', 'operations', 'tasks', 'issues'] LOOP
+    FOREACH t IN ARRAY ARRAY['cells', 'jobs', 'parts', 'operations', 'tasks', 'issues', 'job_numbers'] LOOP
         EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
         EXECUTE format('CREATE POLICY tenant_isolation ON %I
                             USING (tenant_id = mcp_current_tenant())
                             WITH CHECK (tenant_id = mcp_current_tenant())', t);
         EXECUTE format('REVOKE ALL ON %I FROM PUBLIC', t);
-        -- MCP servers may read their key's tenant; tools write it; admins manage it.
-        EXECUTE format('GRANT SELECT ON %I TO mcp_client', t);
+        -- Tools read and write the key's tenant; admins manage theirs. MCP servers
+        -- (mcp_client) have no right on any table: they go through call_tool.
         EXECUTE format('GRANT SELECT, INSERT, UPDATE ON %I TO mcp_tool_runner', t);
-        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %I TO mcp_admin', t);
+        IF t <> 'job_numbers' THEN
+            EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %I TO mcp_admin', t);
+        END IF;
         EXECUTE format('SELECT pg_catalog.pg_extension_config_dump(%L, '''')', t);
     END LOOP;
 END
@@ -253,13 +266,21 @@ DECLARE
     number text := p_args->>'job_number';
 BEGIN
     IF number IS NULL THEN
-        -- The next free J-number. Creators of one tenant take turns until they commit,
-        -- so two concurrent calls never pick the same number.
-        PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('mcp_mes.job_number'),
-                                                 pg_catalog.hashtext(t::text));
-        n := 1001 + (SELECT count(*) FROM jobs);
+        -- The next free J-number: the tenant's counter row, locked until commit, so
+        -- two concurrent calls never pick the same number. A tenant's first number
+        -- follows the jobs it already has (counted once); numbers already taken (by
+        -- hand or by the seed) are skipped.
+        UPDATE job_numbers SET last_number = last_number + 1 WHERE tenant_id = t
+        RETURNING last_number INTO n;
+        IF NOT FOUND THEN
+            INSERT INTO job_numbers AS c (tenant_id, last_number)
+            VALUES (t, 1001 + (SELECT count(*) FROM jobs))
+            ON CONFLICT (tenant_id) DO UPDATE SET last_number = c.last_number + 1
+            RETURNING last_number INTO n;
+        END IF;
         WHILE EXISTS (SELECT FROM jobs WHERE tenant_id = t AND job_number = 'J-' || n) LOOP
             n := n + 1;
+            UPDATE job_numbers SET last_number = n WHERE tenant_id = t;
         END LOOP;
         number := 'J-' || n;
     END IF;

@@ -12,7 +12,8 @@
 //! skips rows of transactions that ended before its previous delivery's snapshot,
 //! all of which that delivery saw.
 //!
-//! Never stranded: the worker holds a session advisory lock while it runs; after
+//! Never stranded: the worker holds a session lock (in the extension's own lock
+//! space, which no SQL can take, so no role can stop notifications) while it runs; after
 //! every commit that queued a row the backend tries that lock and, when it is free,
 //! starts a worker (dynamic, so no `shared_preload_libraries` is needed; not again
 //! for STARTUP_GRACE, so a burst of commits starts at most one worker per backend,
@@ -33,9 +34,6 @@ use std::time::{Duration, Instant};
 const POLL: Duration = Duration::from_millis(10);
 const IDLE_AFTER: Duration = Duration::from_secs(1);
 const BATCH: i64 = 5000;
-
-/// Lock class 'mcpn': held (exclusive, session) by the database's running worker.
-const NOTIFIER_CLASS: i32 = 0x6d63_706e;
 
 /// After starting a worker, a backend leaves it this long to take its lock before
 /// checking again; without it, every commit in the worker's first milliseconds would
@@ -73,7 +71,7 @@ unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut c
 }
 
 fn worker_lock(db: pg_sys::Oid) -> pg_sys::LOCKTAG {
-    locks::advisory_tag(db, NOTIFIER_CLASS, 0)
+    locks::tag(db, locks::Purpose::Notifier, 0)
 }
 
 /// Takes the worker lock for the session without waiting; false when it is held.
@@ -179,6 +177,16 @@ pub extern "C-unwind" fn mcp_auth_notifier_main(arg: pg_sys::Datum) {
     let db = pg_sys::Oid::from(arg.value() as u32);
     BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
     BackgroundWorker::connect_worker_to_spi_by_oid(Some(db), None);
+    // The worker runs as the bootstrap superuser: resolve names in pg_catalog only,
+    // whatever a database's default search_path holds.
+    unsafe {
+        pg_sys::SetConfigOption(
+            c"search_path".as_ptr(),
+            c"pg_catalog, pg_temp".as_ptr(),
+            pg_sys::GucContext::PGC_SUSET,
+            pg_sys::GucSource::PGC_S_OVERRIDE,
+        );
+    }
     if !try_session_lock(pg_sys::ExclusiveLock) {
         return; // another worker serves this database
     }

@@ -66,7 +66,7 @@ type Stats = (
 // The return type spells out the contract's columns; name!() cannot be aliased.
 #[allow(clippy::type_complexity)]
 #[pg_extern(security_definer, stable)]
-#[search_path(pg_catalog, @extschema@, pg_temp)]
+#[search_path(pg_catalog, pg_temp)]
 fn get_mcp_key_stats(
     p_key_id: Option<Uuid>,
 ) -> TableIterator<

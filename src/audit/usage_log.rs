@@ -1,14 +1,15 @@
 //! `log_mcp_key_usage`: one statement writes the usage row, the statistics, the
 //! activity_log row (when the tenant's activity logging is on) and queues the
 //! `mcp_activity` notification for the notifier worker. Arguments and texts are
-//! redacted first.
+//! redacted and bounded first: whatever a client sends, a row stays small.
 
 use super::notifier;
 use crate::access;
 use crate::errors;
+use crate::jsonb_datum::JsonbDatum;
 use crate::keys;
 use crate::spi::{self, Statement, BOOL, INT4, JSONB, TEXT, UUID};
-use mcp_auth_core::redact;
+use mcp_auth_core::{arguments, redact};
 use pgrx::datum::Inet;
 use pgrx::prelude::*;
 use pgrx::{JsonB, PgBuiltInOids, Uuid};
@@ -16,7 +17,7 @@ use pgrx::{JsonB, PgBuiltInOids, Uuid};
 const INET: PgOid = PgOid::BuiltIn(PgBuiltInOids::INETOID);
 
 // $1 tenant, $2 key, $3 tool, $4 args, $5 success, $6 error, $7 ms, $8 ip, $9 agent,
-// $10 slot, $11 key name, $12 key prefix.
+// $10 slot, $11 key name, $12 key prefix, $13 the payload's error (what the client was told).
 const WRITE: Statement = Statement {
     sql: "WITH cfg AS (
               SELECT COALESCE((SELECT activity_logging FROM @s.mcp_server_config WHERE tenant_id = $1),
@@ -64,39 +65,72 @@ const WRITE: Statement = Statement {
                          'id', log.id, 'tenant_id', $1, 'key_id', $2, 'key_prefix', $12,
                          'key_name', pg_catalog.left($11, 200), 'tool', $3, 'success', $5,
                          'action', CASE WHEN $5 THEN 'mcp_execute' ELSE 'mcp_error' END,
-                         'response_time_ms', $7, 'error', pg_catalog.left($6, 500),
+                         'response_time_ms', $7, 'error', $13,
                          'at', log.created_at)::text
                 FROM log)
           SELECT log.id FROM log",
-    args: &[UUID, UUID, TEXT, JSONB, BOOL, TEXT, INT4, INET, TEXT, INT4, TEXT, TEXT],
+    args: &[
+        UUID, UUID, TEXT, JSONB, BOOL, TEXT, INT4, INET, TEXT, INT4, TEXT, TEXT, TEXT,
+    ],
     writes: true,
 };
 
+/// Longest stored texts, in bytes; longer ones are cut with a visible marker.
+pub const MAX_TOOL_NAME: usize = 200;
+pub const MAX_ERROR: usize = 2000;
+pub const MAX_USER_AGENT: usize = 256;
+/// The `error` of a notification: what the client was told, shortened.
+const MAX_NOTICE: usize = 200;
+
 /// A request to record, as the caller gave it.
 pub struct Usage {
-    pub tenant_id: Uuid,
     pub key: keys::KeyInfo,
     pub tool: String,
-    pub arguments: Option<serde_json::Value>,
+    pub arguments: Arguments,
     pub success: bool,
+    /// The whole error, for the usage and activity rows.
     pub error: Option<String>,
+    /// What the client was told, for the notification (every listener sees it).
+    pub notice: Option<String>,
     pub response_time_ms: Option<i32>,
     pub ip: Option<Inet>,
     pub user_agent: Option<String>,
 }
 
-/// Writes `usage` (redacting it first); returns the usage row's id.
+/// What of a call's arguments is stored.
+pub enum Arguments {
+    /// Nothing (refused calls: no key, no permission, over the rate limit).
+    None,
+    /// The arguments, bounded already (at most `arguments::MAX_BYTES`); redacted here.
+    Kept(serde_json::Value),
+    /// Arguments refused unread: only why (`{"[withheld]": "arguments: must be ..."}`).
+    Withheld(String),
+}
+
+fn bounded(text: &str, max: usize) -> String {
+    redact::cap(&redact::text(text), max)
+}
+
+/// Writes `usage` (redacting and bounding it first); returns the usage row's id.
 pub fn record(usage: Usage) -> Uuid {
-    let arguments = usage.arguments.as_ref().map(|a| JsonB(redact::json(a)));
-    let error = usage.error.as_deref().map(redact::text);
+    let arguments = match &usage.arguments {
+        Arguments::None => None,
+        Arguments::Kept(a) => Some(JsonB(redact::json(a))),
+        Arguments::Withheld(why) => Some(JsonB(serde_json::json!({ "[withheld]": why }))),
+    };
+    let error = usage.error.as_deref().map(|e| bounded(e, MAX_ERROR));
+    let notice = usage.notice.as_deref().map(|e| bounded(e, MAX_NOTICE));
     // A client that puts its key in the tool name must not get it stored either.
-    let tool = redact::text(&usage.tool);
-    let user_agent = usage.user_agent.as_deref().map(redact::text);
+    let tool = bounded(&usage.tool, MAX_TOOL_NAME);
+    let user_agent = usage
+        .user_agent
+        .as_deref()
+        .map(|u| bounded(u, MAX_USER_AGENT));
     notifier::queued();
     spi::one(
         &WRITE,
         &[
-            usage.tenant_id.into(),
+            usage.key.tenant_id.into(),
             usage.key.id.into(),
             tool.as_str().into(),
             arguments.into(),
@@ -108,6 +142,7 @@ pub fn record(usage: Usage) -> Uuid {
             spi::backend_slot().into(),
             usage.key.name.as_str().into(),
             usage.key.key_prefix.as_str().into(),
+            notice.into(),
         ],
     )
     .unwrap_or_else(|| pgrx::error!("mcp_key_usage_logs: insert returned no id"))
@@ -120,12 +155,12 @@ pub fn record(usage: Usage) -> Uuid {
 /// log for the key it validated in this transaction.
 #[allow(clippy::too_many_arguments)]
 #[pg_extern(security_definer)]
-#[search_path(pg_catalog, @extschema@, pg_temp)]
+#[search_path(pg_catalog, pg_temp)]
 fn log_mcp_key_usage(
     p_tenant_id: Option<Uuid>,
     p_key_id: Option<Uuid>,
     p_tool_name: Option<String>,
-    p_tool_arguments: default!(Option<JsonB>, "NULL"),
+    p_tool_arguments: default!(Option<JsonbDatum>, "NULL"),
     p_success: default!(Option<bool>, true),
     p_error_message: default!(Option<String>, "NULL"),
     p_response_time_ms: default!(Option<i32>, "NULL"),
@@ -147,12 +182,18 @@ fn log_mcp_key_usage(
             format!("must not be negative (got {ms})"),
         );
     }
+    let arguments = match p_tool_arguments.map(|a| arguments::parse(&a.to_text())) {
+        None => Arguments::None,
+        Some(Ok(a)) => Arguments::Kept(a),
+        // Not an error: the call being logged happened; its arguments are not kept.
+        Some(Err(why)) => Arguments::Withheld(why.to_string()),
+    };
     record(Usage {
-        tenant_id,
         key,
         tool,
-        arguments: p_tool_arguments.map(|j| j.0),
+        arguments,
         success: p_success.unwrap_or(true),
+        notice: p_error_message.clone(),
         error: p_error_message,
         response_time_ms: p_response_time_ms,
         ip: p_ip_address,

@@ -3,7 +3,6 @@
 
 use crate::access;
 use crate::errors;
-use crate::locks;
 use crate::settings;
 use crate::spi::{self, Statement, INT4, JSONB, TEXT, TIMESTAMPTZ, UUID};
 use mcp_auth_core::key::{self, Environment};
@@ -33,16 +32,14 @@ pub fn new_secret(environment: Environment) -> Secret {
     }
 }
 
-// Creators of one (tenant, name) are serialised by an advisory lock, so that the
-// second of two concurrent calls sees the first one's key and gets the clear
-// duplicate-name error.
+// A cheap early answer for a name already taken (before the bcrypt work); the
+// insert below is what decides under concurrency.
 const NAME_TAKEN: Statement = Statement {
     sql: "SELECT EXISTS (SELECT FROM @s.mcp_authentication_keys
                           WHERE tenant_id = $1 AND name = $2
                             AND replaced_by IS NULL AND revoked_at IS NULL)",
     args: &[UUID, TEXT],
-    // Read-write mode: SPI takes a fresh snapshot, which sees a key committed while we waited.
-    writes: true,
+    writes: false,
 };
 
 const IN_PAST: Statement = Statement {
@@ -51,11 +48,17 @@ const IN_PAST: Statement = Statement {
     writes: false,
 };
 
+// Name uniqueness is the partial unique index's: a concurrent creator of the same
+// (tenant, name) waits on that index entry (which only a creator of the same
+// tenant and name can hold, never a lock anyone can take) and then finds it taken:
+// no row comes back, and the caller gets the clear duplicate-name error.
 const INSERT: Statement = Statement {
     sql: "INSERT INTO @s.mcp_authentication_keys
               (tenant_id, name, description, key_hash, lookup_hash, key_prefix,
                environment, allowed_tools, rate_limit, created_by, expires_at)
           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+          ON CONFLICT (tenant_id, name) WHERE replaced_by IS NULL AND revoked_at IS NULL
+          DO NOTHING
           RETURNING id",
     args: &[
         UUID,
@@ -76,7 +79,7 @@ const INSERT: Statement = Statement {
 /// Generates a key for `p_tenant_id`. The returned `api_key` is shown this once.
 #[allow(clippy::too_many_arguments)]
 #[pg_extern(security_definer)]
-#[search_path(pg_catalog, @extschema@, pg_temp)]
+#[search_path(pg_catalog, pg_temp)]
 fn generate_mcp_key(
     p_tenant_id: Option<Uuid>,
     p_name: Option<String>,
@@ -125,19 +128,18 @@ fn generate_mcp_key(
             errors::bad_param("p_expires_at", "must be in the future");
         }
     }
-    locks::xact_lock(
-        locks::KEY_NAME_CLASS,
-        locks::uuid_key(&tenant_id) ^ crc32fast::hash(name.as_bytes()) as i32,
-    );
-    if spi::one::<bool>(&NAME_TAKEN, &[tenant_id.into(), name.as_str().into()]) == Some(true) {
+    let name_taken = || -> ! {
         errors::duplicate(
             "p_name",
             format!("this tenant already has a key named {name:?}"),
-        );
+        )
+    };
+    if spi::one::<bool>(&NAME_TAKEN, &[tenant_id.into(), name.as_str().into()]) == Some(true) {
+        name_taken();
     }
 
     let secret = new_secret(environment);
-    let key_id: Uuid = spi::one(
+    let Some(key_id) = spi::one::<Uuid>(
         &INSERT,
         &[
             tenant_id.into(),
@@ -152,7 +154,8 @@ fn generate_mcp_key(
             p_created_by.into(),
             p_expires_at.into(),
         ],
-    )
-    .unwrap_or_else(|| pgrx::error!("mcp_authentication_keys: insert returned no id"));
+    ) else {
+        name_taken()
+    };
     TableIterator::once((key_id, secret.api_key, secret.key_prefix))
 }

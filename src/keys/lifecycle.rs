@@ -60,7 +60,7 @@ fn set_enabled(key_id: Uuid, enabled: bool) -> bool {
 
 /// Disables a key: it fails validation from the very next call. True when it was enabled.
 #[pg_extern(security_definer)]
-#[search_path(pg_catalog, @extschema@, pg_temp)]
+#[search_path(pg_catalog, pg_temp)]
 fn disable_mcp_key(p_key_id: Option<Uuid>) -> bool {
     let (id, _) = lock(p_key_id);
     set_enabled(id, false)
@@ -68,7 +68,7 @@ fn disable_mcp_key(p_key_id: Option<Uuid>) -> bool {
 
 /// Enables a disabled key again; a revoked key cannot be. True when it was disabled.
 #[pg_extern(security_definer)]
-#[search_path(pg_catalog, @extschema@, pg_temp)]
+#[search_path(pg_catalog, pg_temp)]
 fn enable_mcp_key(p_key_id: Option<Uuid>) -> bool {
     let (id, k) = lock(p_key_id);
     if k.revoked {
@@ -87,7 +87,7 @@ const REVOKE: Statement = Statement {
 
 /// Revokes a key for good. True when it was not revoked already.
 #[pg_extern(security_definer)]
-#[search_path(pg_catalog, @extschema@, pg_temp)]
+#[search_path(pg_catalog, pg_temp)]
 fn revoke_mcp_key(p_key_id: Option<Uuid>) -> bool {
     let (id, _) = lock(p_key_id);
     spi::run(&REVOKE, &[id.into()], |t| !t.is_empty())
@@ -125,7 +125,7 @@ const ROTATE: Statement = Statement {
 /// Replaces a key with a new one of the same settings. The old key keeps working
 /// until `p_grace` has passed (immediately unusable with the default of 0).
 #[pg_extern(security_definer)]
-#[search_path(pg_catalog, @extschema@, pg_temp)]
+#[search_path(pg_catalog, pg_temp)]
 fn rotate_mcp_key(
     p_key_id: Option<Uuid>,
     p_grace: default!(Option<Interval>, "'0'"),

@@ -13,6 +13,7 @@ use pgrx::Uuid;
 use serde_json::Value;
 
 /// What other modules need to know of a key.
+#[derive(Clone)]
 pub struct KeyInfo {
     pub id: Uuid,
     pub tenant_id: Uuid,

@@ -40,7 +40,7 @@ pub fn key_allows(key_id: Uuid, tool: &str) -> bool {
 /// Whether the key may call the tool: `["*"]` allows all, otherwise exact names and
 /// `prefix*` patterns. Never NULL: an unknown, disabled, expired or foreign key gives false.
 #[pg_extern(security_definer, stable)]
-#[search_path(pg_catalog, @extschema@, pg_temp)]
+#[search_path(pg_catalog, pg_temp)]
 fn check_mcp_tool_permission(p_key_id: Option<Uuid>, p_tool_name: Option<&str>) -> bool {
     match (p_key_id, p_tool_name) {
         (Some(key_id), Some(tool)) => key_allows(key_id, tool),

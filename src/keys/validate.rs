@@ -2,7 +2,7 @@
 //! lookup by SHA-256, then bcrypt at most once (never for a cached key), then the
 //! key's state. Success sets the transaction's tenant context.
 
-use super::verified_cache;
+use super::{verified_cache, KeyInfo};
 use crate::errors;
 use crate::spi::{self, col, Statement, INT4, TEXT, UUID};
 use crate::tenant;
@@ -10,13 +10,12 @@ use mcp_auth_core::key::{self, KeyFormatError};
 use pgrx::prelude::*;
 use pgrx::{JsonB, Uuid};
 
-/// A key that authenticated.
+/// A key that authenticated, with what the rest of a call needs of it.
 pub struct Authenticated {
-    pub key_id: Uuid,
-    pub tenant_id: Uuid,
-    pub name: String,
+    pub key: KeyInfo,
     pub allowed_tools: serde_json::Value,
-    pub rate_limit: i32,
+    /// `allowed_tools` read once.
+    pub patterns: Vec<String>,
     pub environment: String,
 }
 
@@ -46,14 +45,15 @@ impl Refusal {
     }
 }
 
-/// A refusal, with the key's tenant and id when the key was found.
+/// A refusal, with the key when it was found (so the refusal can be audited under
+/// its tenant without reading the row again).
 pub struct Refused {
     pub refusal: Refusal,
-    pub key: Option<(Uuid, Uuid)>,
+    pub key: Option<KeyInfo>,
 }
 
 const FIND: Statement = Statement {
-    sql: "SELECT id, tenant_id, name, key_hash, allowed_tools, rate_limit, environment,
+    sql: "SELECT id, tenant_id, name, key_hash, allowed_tools, rate_limit, environment, key_prefix,
                  CASE WHEN revoked_at IS NOT NULL THEN 'revoked'
                       WHEN NOT enabled THEN 'disabled'
                       WHEN expires_at <= pg_catalog.now() AND replaced_by IS NOT NULL THEN 'rotated'
@@ -84,7 +84,20 @@ struct KeyRow {
     allowed_tools: serde_json::Value,
     rate_limit: i32,
     environment: String,
+    key_prefix: String,
     refusal: Option<String>,
+}
+
+impl KeyRow {
+    fn info(&self) -> KeyInfo {
+        KeyInfo {
+            id: self.id,
+            tenant_id: self.tenant_id,
+            name: self.name.clone(),
+            key_prefix: self.key_prefix.clone(),
+            rate_limit: self.rate_limit,
+        }
+    }
 }
 
 fn find(lookup: &str) -> Option<KeyRow> {
@@ -101,7 +114,8 @@ fn find(lookup: &str) -> Option<KeyRow> {
             allowed_tools: col::<JsonB>(&row, 5)?.0,
             rate_limit: col(&row, 6)?,
             environment: col(&row, 7)?,
-            refusal: col(&row, 8),
+            key_prefix: col(&row, 8)?,
+            refusal: col(&row, 9),
         })
     })
 }
@@ -116,7 +130,7 @@ pub fn authenticate(api_key: &str) -> Result<Authenticated, Refused> {
     let Some(row) = find(&lookup) else {
         return refused(Refusal::Unknown, None);
     };
-    let found = Some((row.tenant_id, row.id));
+    let found = Some(row.info());
     match row.refusal.as_deref() {
         Some("revoked") => return refused(Refusal::Revoked, found),
         Some("disabled") => return refused(Refusal::Disabled, found),
@@ -148,11 +162,9 @@ pub fn authenticate(api_key: &str) -> Result<Authenticated, Refused> {
         );
     }
     Ok(Authenticated {
-        key_id: row.id,
-        tenant_id: row.tenant_id,
-        name: row.name,
+        key: row.info(),
+        patterns: super::stored_patterns(&row.allowed_tools),
         allowed_tools: row.allowed_tools,
-        rate_limit: row.rate_limit,
         environment: row.environment,
     })
 }
@@ -160,7 +172,7 @@ pub fn authenticate(api_key: &str) -> Result<Authenticated, Refused> {
 /// Validates an MCP key. Raises `Invalid or disabled MCP key` for any key that does
 /// not authenticate; on success the key's tenant is this transaction's tenant.
 #[pg_extern(security_definer)]
-#[search_path(pg_catalog, @extschema@, pg_temp)]
+#[search_path(pg_catalog, pg_temp)]
 fn validate_mcp_key(
     p_api_key: Option<&str>,
 ) -> TableIterator<
@@ -179,19 +191,15 @@ fn validate_mcp_key(
     };
     match authenticate(api_key) {
         Ok(k) => TableIterator::once((
-            k.tenant_id,
-            k.key_id,
-            k.name,
+            k.key.tenant_id,
+            k.key.id,
+            k.key.name,
             JsonB(k.allowed_tools),
-            k.rate_limit,
+            k.key.rate_limit,
             k.environment,
         )),
-        Err(r) => {
-            // The reason stays server-side; the client sees the one message for all.
-            let key_id = r.key.map(|(_, k)| k.to_string()).unwrap_or_default();
-            pgrx::debug1!("mcp_auth: key refused ({}) {key_id}", r.refusal.reason());
-            errors::invalid_key()
-        }
+        // The reason is never reported, at any log level: one message for all.
+        Err(_) => errors::invalid_key(),
     }
 }
 

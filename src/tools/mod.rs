@@ -3,6 +3,7 @@
 //! `call_tool`.
 
 pub mod dispatch;
+mod guard;
 pub mod registry;
 pub mod runner;
 pub mod schema;

@@ -122,7 +122,7 @@ fn creating_extension() -> Option<String> {
 /// called with the validated arguments, as mcp_tool_runner, in the key's tenant.
 #[allow(clippy::too_many_arguments)]
 #[pg_extern(security_definer)]
-#[search_path(pg_catalog, @extschema@, pg_temp)]
+#[search_path(pg_catalog, pg_temp)]
 fn register_mcp_tool(
     p_name: Option<&str>,
     p_domain: Option<&str>,
@@ -145,7 +145,7 @@ fn register_mcp_tool(
     let domain = p_domain.unwrap_or_else(|| errors::required("p_domain"));
     let description = p_description.unwrap_or_else(|| errors::required("p_description"));
     let schema = p_input_schema.unwrap_or_else(|| errors::required("p_input_schema"));
-    if let Err(e) = super::schema::compile(&schema.0) {
+    if let Err(e) = mcp_auth_core::arguments::Schema::compile(&schema.0) {
         errors::bad_param("p_input_schema", format!("not a valid JSON Schema: {e}"));
     }
     let handler = p_handler.unwrap_or_else(|| errors::required("p_handler"));

@@ -5,6 +5,7 @@
 
 use crate::jsonb_datum::JsonbDatum;
 use crate::spi::{self, JSONB};
+use mcp_auth_core::envelope::ErrorKind;
 use pgrx::pg_sys::panic::CaughtError;
 use pgrx::prelude::*;
 use pgrx::JsonB;
@@ -15,15 +16,37 @@ pub enum Outcome {
     /// The success envelope `{"ok": true, "result": <the handler's jsonb>}`, built
     /// by PostgreSQL so that the result never passes through text.
     Done(JsonbDatum),
-    /// The handler raised: its SQLSTATE and message.
-    Raised { sqlstate: String, message: String },
+    /// The handler raised: its error code and message.
+    Raised {
+        code: PgSqlErrorCode,
+        message: String,
+    },
+}
+
+/// What a handler's error code means to a client.
+pub fn classify(code: PgSqlErrorCode) -> ErrorKind {
+    use PgSqlErrorCode::*;
+    // The class of a code (its first two characters) is its low 12 bits.
+    let class = |c: PgSqlErrorCode| (c as i32) & 0xfff;
+    match code {
+        ERRCODE_NO_DATA_FOUND => ErrorKind::NotFound,
+        ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE => ErrorKind::InvalidState,
+        ERRCODE_INSUFFICIENT_PRIVILEGE => ErrorKind::Permission,
+        c if class(c) == class(ERRCODE_DATA_EXCEPTION)
+            || class(c) == class(ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION) =>
+        {
+            ErrorKind::Validation
+        }
+        _ => ErrorKind::Internal,
+    }
 }
 
 fn runner_role() -> pg_sys::Oid {
     unsafe { pg_sys::get_role_oid(c"mcp_tool_runner".as_ptr(), false) }
 }
 
-fn sqlstate(code: PgSqlErrorCode) -> String {
+/// The five-character SQLSTATE of `code`.
+pub fn sqlstate(code: PgSqlErrorCode) -> String {
     unsafe {
         let p = pg_sys::unpack_sql_state(code as i32);
         std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned()
@@ -68,7 +91,7 @@ pub fn run(handler: &str, args: &Value) -> Outcome {
                 | CaughtError::RustPanic { ereport: r, .. } => r,
             };
             Outcome::Raised {
-                sqlstate: sqlstate(report.sql_error_code()),
+                code: report.sql_error_code(),
                 message: report.message().to_string(),
             }
         })

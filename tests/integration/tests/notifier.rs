@@ -148,3 +148,90 @@ fn every_logged_call_is_announced_exactly_once() {
     drop((db, listener));
     admin.batch_execute(&format!("DROP DATABASE {DB}")).unwrap();
 }
+
+/// No role can stop notifications: 2.1.0's worker took a session advisory lock that
+/// any role could hold first (`pg_advisory_lock_shared(1835233390, 0)`), which kept
+/// every worker out. And a payload, which every LISTENer of the database sees,
+/// carries no argument value, not even inside an error message.
+#[test]
+fn another_role_cannot_silence_notifications_and_payloads_hold_no_arguments() {
+    const DB: &str = "mcp_notifier_locks_it";
+    let mut admin = connect();
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {DB} WITH (FORCE)"))
+        .unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE {DB}"))
+        .unwrap();
+    admin
+        .batch_execute(
+            "DO $r$ BEGIN
+                 IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'it_lock_holder') THEN
+                     CREATE ROLE it_lock_holder LOGIN;
+                 END IF;
+             END $r$;",
+        )
+        .unwrap();
+    let db_url = format!("{} dbname={DB}", url());
+    let mut db = Client::connect(&db_url, NoTls).unwrap();
+    db.batch_execute(
+        "CREATE EXTENSION mcp_auth;
+         CREATE FUNCTION login_check(p_args jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{}'::jsonb $$;
+         SELECT register_mcp_tool('login_check', 'test', 'Checks a password',
+                '{\"type\": \"object\", \"properties\": {\"password\": {\"type\": \"string\", \"maxLength\": 8}}}',
+                'login_check(jsonb)'::regprocedure);",
+    )
+    .unwrap();
+    let t = tenant();
+    let (_, api_key) = key(&mut db, &t, "silenced?", 1000);
+
+    // The intruder holds the old notifier lock, shared and exclusive, for the whole test.
+    let mut intruder = Client::connect(&format!("{db_url} user=it_lock_holder"), NoTls).unwrap();
+    intruder
+        .batch_execute(
+            "SELECT pg_advisory_lock_shared(1835233390, 0); SELECT pg_advisory_lock(1835233390, 0);",
+        )
+        .unwrap();
+    let mut listener = Client::connect(&db_url, NoTls).unwrap();
+    listener.batch_execute("LISTEN mcp_activity").unwrap();
+
+    let secret = "Tr0ub4dor&3-correct-horse";
+    let envelope: String = db
+        .query_one(
+            "SELECT call_tool($1, 'login_check', jsonb_build_object('password', $2::text))::text",
+            &[&api_key, &secret],
+        )
+        .unwrap()
+        .get(0);
+    assert!(envelope.contains("validation_error"), "{envelope}");
+
+    let payload = {
+        let mut notes = listener.notifications();
+        let mut it = notes.timeout_iter(Duration::from_secs(10));
+        loop {
+            let n = it
+                .next()
+                .unwrap()
+                .expect("the call is announced while another role holds the old lock");
+            if n.payload().contains(&t) {
+                break n.payload().to_string();
+            }
+        }
+    };
+    let v: serde_json::Value = serde_json::from_str(&payload).unwrap();
+    assert_eq!(v["tool"], "login_check");
+    assert_eq!(v["success"], false);
+    assert!(v.get("arguments").is_none(), "{payload}");
+    assert!(!payload.contains("Tr0ub4dor"), "{payload}");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("password: must be at most 8 characters long"),
+        "{payload}"
+    );
+    drop((listener, intruder, db));
+    admin
+        .batch_execute(&format!("DROP DATABASE {DB} WITH (FORCE)"))
+        .unwrap();
+}

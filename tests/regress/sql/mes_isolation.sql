@@ -21,41 +21,60 @@ CREATE ROLE regress_mes_server LOGIN IN ROLE mcp_client;
 GRANT SELECT ON regress_a_ids TO regress_mes_server;
 
 \c - regress_mes_server
--- Plain SQL: no rows at all without a validated key...
-SELECT (SELECT count(*) FROM jobs) AS jobs, (SELECT count(*) FROM parts) AS parts,
-       (SELECT count(*) FROM operations) AS operations, (SELECT count(*) FROM tasks) AS tasks,
-       (SELECT count(*) FROM issues) AS issues, (SELECT count(*) FROM cells) AS cells;
--- ...and only the key's tenant with one; writing is for tools only.
+-- Plain SQL: no table at all, with or without a key. MCP servers use tools only.
+SELECT count(*) FROM jobs;
 BEGIN;
 SELECT key_name FROM validate_mcp_key(:'key_b');
-SELECT count(*) AS jobs, count(*) FILTER (WHERE tenant_id = 'b6000000-0000-4000-8000-0000000000b6') AS own
-  FROM jobs;
-UPDATE jobs SET status = 'completed';
+SELECT count(*) FROM issues;
 ROLLBACK;
 INSERT INTO jobs (tenant_id, job_number, customer) VALUES ('a6000000-0000-4000-8000-0000000000a6', 'X', 'Y');
 
--- Every read tool under B's key: none of A's ids appear.
-SELECT t AS tool,
-       (SELECT count(*) FROM regress_a_ids a WHERE position(a.id::text IN r::text) > 0) AS a_ids_seen,
-       r->'ok' AS ok
-  FROM unnest(ARRAY['fetch_jobs', 'fetch_parts', 'fetch_tasks', 'fetch_operations', 'fetch_issues',
-                    'fetch_ncrs', 'get_dashboard_stats', 'get_qrm_data']) t,
-       LATERAL call_tool(:'key_b', t, '{"limit": 500}'::jsonb - CASE WHEN t IN ('get_dashboard_stats', 'get_qrm_data') THEN 'limit' ELSE '' END) r
+-- Every read tool under B's key (one call per statement, as call_tool requires of
+-- mcp_client): none of A's ids appear.
+SELECT call_tool(:'key_b', 'fetch_jobs', '{"limit": 500}') AS fetch_jobs \gset
+SELECT call_tool(:'key_b', 'fetch_parts', '{"limit": 500}') AS fetch_parts \gset
+SELECT call_tool(:'key_b', 'fetch_tasks', '{"limit": 500}') AS fetch_tasks \gset
+SELECT call_tool(:'key_b', 'fetch_operations', '{"limit": 500}') AS fetch_operations \gset
+SELECT call_tool(:'key_b', 'fetch_issues', '{"limit": 500}') AS fetch_issues \gset
+SELECT call_tool(:'key_b', 'fetch_ncrs', '{"limit": 500}') AS fetch_ncrs \gset
+SELECT call_tool(:'key_b', 'get_dashboard_stats', '{}') AS get_dashboard_stats \gset
+SELECT call_tool(:'key_b', 'get_qrm_data', '{}') AS get_qrm_data \gset
+SELECT t.tool, (SELECT count(*) FROM regress_a_ids a WHERE position(a.id::text IN t.r) > 0) AS a_ids_seen,
+       t.r::jsonb->'ok' AS ok
+  FROM (VALUES ('fetch_jobs', :'fetch_jobs'),
+               ('fetch_parts', :'fetch_parts'),
+               ('fetch_tasks', :'fetch_tasks'),
+               ('fetch_operations', :'fetch_operations'),
+               ('fetch_issues', :'fetch_issues'),
+               ('fetch_ncrs', :'fetch_ncrs'),
+               ('get_dashboard_stats', :'get_dashboard_stats'),
+               ('get_qrm_data', :'get_qrm_data')) t(tool, r)
  ORDER BY 1;
 SELECT call_tool(:'key_b', 'get_dashboard_stats', '{}')->'result'->'jobs' AS b_jobs_only;
 -- Every write tool given A's ids under B's key: not_found, and nothing changes.
-SELECT t AS tool, call_tool(:'key_b', t, args)->'error'->>'type' AS outcome
-  FROM (VALUES ('start_job', jsonb_build_object('job_id', :'a_job')),
-               ('stop_job', jsonb_build_object('job_id', :'a_job')),
-               ('complete_job', jsonb_build_object('job_id', :'a_job')),
-               ('resume_job', jsonb_build_object('job_id', :'a_job')),
-               ('update_job', jsonb_build_object('job_id', :'a_job', 'customer', 'Hijacked')),
-               ('update_part', jsonb_build_object('part_id', :'a_part', 'quantity_completed', 1)),
-               ('update_task', jsonb_build_object('task_id', :'a_task', 'assignee', 'Mallory')),
-               ('start_operation', jsonb_build_object('operation_id', :'a_op')),
-               ('pause_operation', jsonb_build_object('operation_id', :'a_op')),
-               ('complete_operation', jsonb_build_object('operation_id', :'a_op')),
-               ('update_operation', jsonb_build_object('operation_id', :'a_op', 'notes', 'x'))) v(t, args)
+SELECT call_tool(:'key_b', 'start_job', jsonb_build_object('job_id', :'a_job'))->'error'->>'type' AS start_job \gset
+SELECT call_tool(:'key_b', 'stop_job', jsonb_build_object('job_id', :'a_job'))->'error'->>'type' AS stop_job \gset
+SELECT call_tool(:'key_b', 'complete_job', jsonb_build_object('job_id', :'a_job'))->'error'->>'type' AS complete_job \gset
+SELECT call_tool(:'key_b', 'resume_job', jsonb_build_object('job_id', :'a_job'))->'error'->>'type' AS resume_job \gset
+SELECT call_tool(:'key_b', 'update_job', jsonb_build_object('job_id', :'a_job', 'customer', 'Hijacked'))->'error'->>'type' AS update_job \gset
+SELECT call_tool(:'key_b', 'update_part', jsonb_build_object('part_id', :'a_part', 'quantity_completed', 1))->'error'->>'type' AS update_part \gset
+SELECT call_tool(:'key_b', 'update_task', jsonb_build_object('task_id', :'a_task', 'assignee', 'Mallory'))->'error'->>'type' AS update_task \gset
+SELECT call_tool(:'key_b', 'start_operation', jsonb_build_object('operation_id', :'a_op'))->'error'->>'type' AS start_operation \gset
+SELECT call_tool(:'key_b', 'pause_operation', jsonb_build_object('operation_id', :'a_op'))->'error'->>'type' AS pause_operation \gset
+SELECT call_tool(:'key_b', 'complete_operation', jsonb_build_object('operation_id', :'a_op'))->'error'->>'type' AS complete_operation \gset
+SELECT call_tool(:'key_b', 'update_operation', jsonb_build_object('operation_id', :'a_op', 'notes', 'x'))->'error'->>'type' AS update_operation \gset
+SELECT t.tool, t.outcome
+  FROM (VALUES ('start_job', :'start_job'),
+               ('stop_job', :'stop_job'),
+               ('complete_job', :'complete_job'),
+               ('resume_job', :'resume_job'),
+               ('update_job', :'update_job'),
+               ('update_part', :'update_part'),
+               ('update_task', :'update_task'),
+               ('start_operation', :'start_operation'),
+               ('pause_operation', :'pause_operation'),
+               ('complete_operation', :'complete_operation'),
+               ('update_operation', :'update_operation')) t(tool, outcome)
  ORDER BY 1;
 SELECT call_tool(:'key_b', 'get_qrm_data', jsonb_build_object('cell_id', :'a_cell'))->'result' AS a_cell_for_b;
 SELECT call_tool(:'key_b', 'fetch_parts', jsonb_build_object('job_id', :'a_job'))->'result'->'count' AS a_job_parts;

@@ -1,0 +1,755 @@
+-- mcp_mes 2.1.0: a reference manufacturing execution schema and its 20 MCP tools.
+--
+-- Every table has `id uuid` and `tenant_id uuid`, row-level security forced on
+-- mcp_current_tenant(), and composite foreign keys (tenant_id, parent id), so no row
+-- can point at another tenant's row. Tool handlers are `(jsonb) RETURNS jsonb`,
+-- registered with mcp_auth's register_mcp_tool; call_tool runs them as
+-- mcp_tool_runner, for which RLS applies: a handler only ever sees the key's tenant.
+-- While this script runs, search_path is this schema followed by mcp_auth's; every
+-- function keeps that path (SET search_path FROM CURRENT).
+
+\echo Use "CREATE EXTENSION mcp_mes" to load this file. \quit
+
+CREATE TABLE cells (
+    id         uuid        PRIMARY KEY DEFAULT gen_random_uuid(),
+    tenant_id  uuid        NOT NULL,
+    name       text        NOT NULL,
+    wip_limit  integer     NOT NULL DEFAULT 10 CHECK (wip_limit > 0),
+    created_at timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (tenant_id, id),
+    UNIQUE (tenant_id, name)
+);
+
+CREATE TABLE jobs (
+    id           uuid        PRIMARY KEY DEFAULT gen_random_uuid(),
+    tenant_id    uuid        NOT NULL,
+    job_number   text        NOT NULL,
+    customer     text        NOT NULL,
+    description  text,
+    status       text        NOT NULL DEFAULT 'not_started'
+                             CHECK (status IN ('not_started', 'in_progress', 'on_hold', 'completed')),
+    priority     integer     NOT NULL DEFAULT 3 CHECK (priority BETWEEN 1 AND 5),
+    due_date     date,
+    started_at   timestamptz,
+    completed_at timestamptz,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    updated_at   timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (tenant_id, id),
+    UNIQUE (tenant_id, job_number)
+);
+-- Matching fetch_jobs' order, so a page of 50 reads 50 index entries.
+CREATE INDEX jobs_tenant_status_idx ON jobs (tenant_id, status, created_at DESC, job_number);
+CREATE INDEX jobs_tenant_created_idx ON jobs (tenant_id, created_at DESC, job_number);
+
+CREATE TABLE parts (
+    id                 uuid        PRIMARY KEY DEFAULT gen_random_uuid(),
+    tenant_id          uuid        NOT NULL,
+    job_id             uuid        NOT NULL,
+    part_number        text        NOT NULL,
+    name               text        NOT NULL,
+    quantity           integer     NOT NULL DEFAULT 1 CHECK (quantity > 0),
+    quantity_completed integer     NOT NULL DEFAULT 0 CHECK (quantity_completed >= 0),
+    status             text        NOT NULL DEFAULT 'not_started'
+                                   CHECK (status IN ('not_started', 'in_progress', 'on_hold', 'completed')),
+    created_at         timestamptz NOT NULL DEFAULT now(),
+    updated_at         timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (tenant_id, id),
+    FOREIGN KEY (tenant_id, job_id) REFERENCES jobs (tenant_id, id) ON DELETE CASCADE,
+    CHECK (quantity_completed <= quantity)
+);
+CREATE INDEX parts_tenant_job_idx ON parts (tenant_id, job_id);
+CREATE INDEX parts_tenant_number_idx ON parts (tenant_id, part_number);
+
+CREATE TABLE operations (
+    id                uuid        PRIMARY KEY DEFAULT gen_random_uuid(),
+    tenant_id         uuid        NOT NULL,
+    part_id           uuid        NOT NULL,
+    cell_id           uuid,
+    sequence          integer     NOT NULL,
+    name              text        NOT NULL,
+    status            text        NOT NULL DEFAULT 'not_started'
+                                  CHECK (status IN ('not_started', 'in_progress', 'on_hold', 'completed')),
+    estimated_minutes integer     CHECK (estimated_minutes >= 0),
+    actual_minutes    integer     CHECK (actual_minutes >= 0),
+    notes             text,
+    started_at        timestamptz,
+    completed_at      timestamptz,
+    updated_at        timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (tenant_id, id),
+    FOREIGN KEY (tenant_id, part_id) REFERENCES parts (tenant_id, id) ON DELETE CASCADE,
+    FOREIGN KEY (tenant_id, cell_id) REFERENCES cells (tenant_id, id)
+);
+CREATE INDEX operations_tenant_part_idx ON operations (tenant_id, part_id, sequence);
+CREATE INDEX operations_tenant_cell_idx ON operations (tenant_id, cell_id, status);
+
+-- Assignments of people to operations.
+CREATE TABLE tasks (
+    id           uuid        PRIMARY KEY DEFAULT gen_random_uuid(),
+    tenant_id    uuid        NOT NULL,
+    operation_id uuid        NOT NULL,
+    assignee     text        NOT NULL,
+    status       text        NOT NULL DEFAULT 'assigned'
+                             CHECK (status IN ('assigned', 'in_progress', 'done', 'cancelled')),
+    notes        text,
+    due_at       timestamptz,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    updated_at   timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (tenant_id, id),
+    FOREIGN KEY (tenant_id, operation_id) REFERENCES operations (tenant_id, id) ON DELETE CASCADE
+);
+CREATE INDEX tasks_tenant_status_idx ON tasks (tenant_id, status, created_at DESC);
+
+-- Production issues; NCRs (non-conformance reports) are issues of type 'ncr'.
+CREATE TABLE issues (
+    id           uuid        PRIMARY KEY DEFAULT gen_random_uuid(),
+    tenant_id    uuid        NOT NULL,
+    job_id       uuid,
+    operation_id uuid,
+    issue_type   text        NOT NULL DEFAULT 'issue' CHECK (issue_type IN ('issue', 'ncr')),
+    category     text,
+    severity     text        NOT NULL DEFAULT 'medium' CHECK (severity IN ('low', 'medium', 'high', 'critical')),
+    status       text        NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'investigating', 'resolved', 'closed')),
+    title        text        NOT NULL,
+    description  text,
+    reported_by  text,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    resolved_at  timestamptz,
+    UNIQUE (tenant_id, id),
+    FOREIGN KEY (tenant_id, job_id) REFERENCES jobs (tenant_id, id) ON DELETE CASCADE,
+    FOREIGN KEY (tenant_id, operation_id) REFERENCES operations (tenant_id, id) ON DELETE SET NULL (operation_id),
+    CHECK (issue_type = 'issue' OR category IS NOT NULL)
+);
+CREATE INDEX issues_tenant_type_idx ON issues (tenant_id, issue_type, status, created_at DESC);
+
+DO $rls$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['cells', 'jobs', 'parts', 'operations', 'tasks', 'issues'] LOOP
+        EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
+        EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
+        EXECUTE format('CREATE POLICY tenant_isolation ON %I
+                            USING (tenant_id = mcp_current_tenant())
+                            WITH CHECK (tenant_id = mcp_current_tenant())', t);
+        EXECUTE format('REVOKE ALL ON %I FROM PUBLIC', t);
+        -- MCP servers may read their key's tenant; tools write it; admins manage it.
+        EXECUTE format('GRANT SELECT ON %I TO mcp_client', t);
+        EXECUTE format('GRANT SELECT, INSERT, UPDATE ON %I TO mcp_tool_runner', t);
+        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %I TO mcp_admin', t);
+        EXECUTE format('SELECT pg_catalog.pg_extension_config_dump(%L, '''')', t);
+    END LOOP;
+END
+$rls$;
+
+------------------------------------------------------------------------------------
+-- Helpers
+------------------------------------------------------------------------------------
+
+-- The tenant of the running call; every handler starts here.
+CREATE FUNCTION mes_tenant() RETURNS uuid
+LANGUAGE plpgsql STABLE SET search_path FROM CURRENT AS $$
+DECLARE
+    t uuid := mcp_current_tenant();
+BEGIN
+    IF t IS NULL THEN
+        RAISE EXCEPTION 'no tenant: MES tools run through call_tool with a valid key'
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN t;
+END $$;
+
+CREATE FUNCTION mes_limit(p_args jsonb) RETURNS integer
+LANGUAGE sql IMMUTABLE SET search_path FROM CURRENT AS $$
+    SELECT COALESCE((p_args->>'limit')::int, 50)
+$$;
+
+CREATE FUNCTION mes_not_found(p_what text, p_id text) RETURNS void
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+BEGIN
+    RAISE EXCEPTION '% not found: %', p_what, p_id USING ERRCODE = 'no_data_found';
+END $$;
+
+-- A lifecycle move, atomically: one conditional UPDATE. When it matches nothing, the
+-- row either does not exist for this tenant (not_found) or is in the wrong state.
+CREATE FUNCTION mes_job_transition(p_args jsonb, p_verb text, p_from text[], p_to text)
+RETURNS jsonb LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+DECLARE
+    j jobs;
+    current_status text;
+    number text;
+BEGIN
+    PERFORM mes_tenant();
+    UPDATE jobs SET status = p_to, updated_at = now(),
+                    started_at = CASE WHEN p_to = 'in_progress' THEN COALESCE(started_at, now()) ELSE started_at END,
+                    completed_at = CASE WHEN p_to = 'completed' THEN now() ELSE completed_at END
+     WHERE id = (p_args->>'job_id')::uuid AND status = ANY (p_from)
+    RETURNING * INTO j;
+    IF FOUND THEN
+        RETURN jsonb_build_object('job', to_jsonb(j),
+            'message', format('Job %s is now %s', j.job_number, p_to));
+    END IF;
+    SELECT status, job_number INTO current_status, number FROM jobs WHERE id = (p_args->>'job_id')::uuid;
+    IF NOT FOUND THEN
+        PERFORM mes_not_found('Job', p_args->>'job_id');
+    END IF;
+    RAISE EXCEPTION 'Cannot % job %: status is %', p_verb, number, current_status
+        USING ERRCODE = 'object_not_in_prerequisite_state';
+END $$;
+
+CREATE FUNCTION mes_operation_transition(p_args jsonb, p_verb text, p_from text[], p_to text)
+RETURNS jsonb LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+DECLARE
+    o operations;
+    current_status text;
+    label text;
+BEGIN
+    PERFORM mes_tenant();
+    UPDATE operations SET status = p_to, updated_at = now(),
+                          started_at = CASE WHEN p_to = 'in_progress' THEN COALESCE(started_at, now()) ELSE started_at END,
+                          completed_at = CASE WHEN p_to = 'completed' THEN now() ELSE completed_at END
+     WHERE id = (p_args->>'operation_id')::uuid AND status = ANY (p_from)
+    RETURNING * INTO o;
+    IF FOUND THEN
+        RETURN jsonb_build_object('operation', to_jsonb(o),
+            'message', format('Operation %s is now %s', o.name, p_to));
+    END IF;
+    SELECT status, name INTO current_status, label FROM operations WHERE id = (p_args->>'operation_id')::uuid;
+    IF NOT FOUND THEN
+        PERFORM mes_not_found('Operation', p_args->>'operation_id');
+    END IF;
+    RAISE EXCEPTION 'Cannot % operation %: status is %', p_verb, label, current_status
+        USING ERRCODE = 'object_not_in_prerequisite_state';
+END $$;
+
+------------------------------------------------------------------------------------
+-- Jobs
+------------------------------------------------------------------------------------
+
+CREATE FUNCTION mes_fetch_jobs(p_args jsonb) RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path FROM CURRENT AS $$
+DECLARE
+    t uuid := mes_tenant();
+    rows jsonb;
+BEGIN
+    -- One encoding pass: the rows go straight into the result object.
+    SELECT jsonb_build_object('jobs', COALESCE(array_agg(j ORDER BY j.created_at DESC, j.job_number), '{}'), 'count', count(*)) INTO rows
+      FROM (SELECT * FROM jobs
+             WHERE tenant_id = t
+               AND (p_args->>'status' IS NULL OR status = p_args->>'status')
+               AND (p_args->>'customer' IS NULL OR customer ILIKE '%' || (p_args->>'customer') || '%')
+               AND (p_args->>'search' IS NULL OR job_number ILIKE '%' || (p_args->>'search') || '%'
+                    OR description ILIKE '%' || (p_args->>'search') || '%')
+             ORDER BY created_at DESC, job_number
+             LIMIT mes_limit(p_args) OFFSET COALESCE((p_args->>'offset')::int, 0)) j;
+    RETURN rows;
+END $$;
+
+CREATE FUNCTION mes_create_job(p_args jsonb) RETURNS jsonb
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+DECLARE
+    t uuid := mes_tenant();
+    j jobs;
+    n bigint;
+    number text := p_args->>'job_number';
+BEGIN
+    IF number IS NULL THEN
+        -- The next free J-number. Creators of one tenant take turns until they commit,
+        -- so two concurrent calls never pick the same number.
+        PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('mcp_mes.job_number'),
+                                                 pg_catalog.hashtext(t::text));
+        n := 1001 + (SELECT count(*) FROM jobs);
+        WHILE EXISTS (SELECT FROM jobs WHERE tenant_id = t AND job_number = 'J-' || n) LOOP
+            n := n + 1;
+        END LOOP;
+        number := 'J-' || n;
+    END IF;
+    INSERT INTO jobs (tenant_id, job_number, customer, description, priority, due_date)
+    VALUES (t, number,
+            p_args->>'customer', p_args->>'description',
+            COALESCE((p_args->>'priority')::int, 3), (p_args->>'due_date')::date)
+    RETURNING * INTO j;
+    RETURN jsonb_build_object('job', to_jsonb(j), 'message', format('Created job %s', j.job_number));
+EXCEPTION WHEN unique_violation THEN
+    RAISE EXCEPTION 'job_number: % is already used', COALESCE(p_args->>'job_number', 'the next number')
+        USING ERRCODE = 'unique_violation';
+END $$;
+
+CREATE FUNCTION mes_update_job(p_args jsonb) RETURNS jsonb
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+DECLARE
+    j jobs;
+BEGIN
+    PERFORM mes_tenant();
+    UPDATE jobs SET customer = COALESCE(p_args->>'customer', customer),
+                    description = COALESCE(p_args->>'description', description),
+                    priority = COALESCE((p_args->>'priority')::int, priority),
+                    due_date = COALESCE((p_args->>'due_date')::date, due_date),
+                    updated_at = now()
+     WHERE id = (p_args->>'job_id')::uuid
+    RETURNING * INTO j;
+    IF NOT FOUND THEN
+        PERFORM mes_not_found('Job', p_args->>'job_id');
+    END IF;
+    RETURN jsonb_build_object('job', to_jsonb(j), 'message', format('Updated job %s', j.job_number));
+END $$;
+
+CREATE FUNCTION mes_start_job(p_args jsonb) RETURNS jsonb
+LANGUAGE sql SET search_path FROM CURRENT AS $$
+    SELECT mes_job_transition(p_args, 'start', ARRAY['not_started', 'on_hold'], 'in_progress')
+$$;
+CREATE FUNCTION mes_stop_job(p_args jsonb) RETURNS jsonb
+LANGUAGE sql SET search_path FROM CURRENT AS $$
+    SELECT mes_job_transition(p_args, 'stop', ARRAY['in_progress'], 'on_hold')
+$$;
+CREATE FUNCTION mes_resume_job(p_args jsonb) RETURNS jsonb
+LANGUAGE sql SET search_path FROM CURRENT AS $$
+    SELECT mes_job_transition(p_args, 'resume', ARRAY['on_hold'], 'in_progress')
+$$;
+CREATE FUNCTION mes_complete_job(p_args jsonb) RETURNS jsonb
+LANGUAGE sql SET search_path FROM CURRENT AS $$
+    SELECT mes_job_transition(p_args, 'complete', ARRAY['in_progress'], 'completed')
+$$;
+
+------------------------------------------------------------------------------------
+-- Parts
+------------------------------------------------------------------------------------
+
+CREATE FUNCTION mes_fetch_parts(p_args jsonb) RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path FROM CURRENT AS $$
+DECLARE
+    rows jsonb;
+BEGIN
+    -- One encoding pass: the rows go straight into the result object.
+    SELECT jsonb_build_object('parts', COALESCE(array_agg(p ORDER BY p.part_number), '{}'), 'count', count(*)) INTO rows
+      FROM (SELECT * FROM parts
+             WHERE tenant_id = mes_tenant()
+               AND (p_args->>'job_id' IS NULL OR job_id = (p_args->>'job_id')::uuid)
+               AND (p_args->>'status' IS NULL OR status = p_args->>'status')
+             ORDER BY part_number LIMIT mes_limit(p_args)) p;
+    RETURN rows;
+END $$;
+
+CREATE FUNCTION mes_update_part(p_args jsonb) RETURNS jsonb
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+DECLARE
+    p parts;
+BEGIN
+    PERFORM mes_tenant();
+    UPDATE parts SET quantity_completed = COALESCE((p_args->>'quantity_completed')::int, quantity_completed),
+                     status = COALESCE(p_args->>'status',
+                                       CASE WHEN (p_args->>'quantity_completed')::int >= quantity THEN 'completed'
+                                            WHEN (p_args->>'quantity_completed')::int > 0 THEN 'in_progress'
+                                            ELSE status END),
+                     updated_at = now()
+     WHERE id = (p_args->>'part_id')::uuid
+    RETURNING * INTO p;
+    IF NOT FOUND THEN
+        PERFORM mes_not_found('Part', p_args->>'part_id');
+    END IF;
+    RETURN jsonb_build_object('part', to_jsonb(p),
+        'message', format('Part %s: %s of %s done', p.part_number, p.quantity_completed, p.quantity));
+EXCEPTION WHEN check_violation THEN
+    RAISE EXCEPTION 'quantity_completed: must be between 0 and the part''s quantity'
+        USING ERRCODE = 'check_violation';
+END $$;
+
+------------------------------------------------------------------------------------
+-- Tasks (assignments)
+------------------------------------------------------------------------------------
+
+CREATE FUNCTION mes_fetch_tasks(p_args jsonb) RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path FROM CURRENT AS $$
+DECLARE
+    rows jsonb;
+BEGIN
+    -- One encoding pass: the rows go straight into the result object.
+    SELECT jsonb_build_object('tasks', COALESCE(array_agg(t ORDER BY t.created_at DESC), '{}'), 'count', count(*)) INTO rows
+      FROM (SELECT * FROM tasks
+             WHERE tenant_id = mes_tenant()
+               AND (p_args->>'status' IS NULL OR status = p_args->>'status')
+               AND (p_args->>'assignee' IS NULL OR assignee ILIKE '%' || (p_args->>'assignee') || '%')
+               AND (p_args->>'operation_id' IS NULL OR operation_id = (p_args->>'operation_id')::uuid)
+             ORDER BY created_at DESC LIMIT mes_limit(p_args)) t;
+    RETURN rows;
+END $$;
+
+CREATE FUNCTION mes_update_task(p_args jsonb) RETURNS jsonb
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+DECLARE
+    t tasks;
+BEGIN
+    PERFORM mes_tenant();
+    UPDATE tasks SET assignee = COALESCE(p_args->>'assignee', assignee),
+                     status = COALESCE(p_args->>'status', status),
+                     notes = COALESCE(p_args->>'notes', notes),
+                     updated_at = now()
+     WHERE id = (p_args->>'task_id')::uuid
+    RETURNING * INTO t;
+    IF NOT FOUND THEN
+        PERFORM mes_not_found('Task', p_args->>'task_id');
+    END IF;
+    RETURN jsonb_build_object('task', to_jsonb(t), 'message', format('Task assigned to %s is %s', t.assignee, t.status));
+END $$;
+
+------------------------------------------------------------------------------------
+-- Operations
+------------------------------------------------------------------------------------
+
+CREATE FUNCTION mes_fetch_operations(p_args jsonb) RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path FROM CURRENT AS $$
+DECLARE
+    rows jsonb;
+BEGIN
+    -- One encoding pass: the rows go straight into the result object.
+    SELECT jsonb_build_object('operations', COALESCE(array_agg(o ORDER BY o.part_id, o.sequence), '{}'), 'count', count(*)) INTO rows
+      FROM (SELECT * FROM operations
+             WHERE tenant_id = mes_tenant()
+               AND (p_args->>'part_id' IS NULL OR part_id = (p_args->>'part_id')::uuid)
+               AND (p_args->>'cell_id' IS NULL OR cell_id = (p_args->>'cell_id')::uuid)
+               AND (p_args->>'status' IS NULL OR status = p_args->>'status')
+             ORDER BY part_id, sequence LIMIT mes_limit(p_args)) o;
+    RETURN rows;
+END $$;
+
+CREATE FUNCTION mes_start_operation(p_args jsonb) RETURNS jsonb
+LANGUAGE sql SET search_path FROM CURRENT AS $$
+    SELECT mes_operation_transition(p_args, 'start', ARRAY['not_started', 'on_hold'], 'in_progress')
+$$;
+CREATE FUNCTION mes_pause_operation(p_args jsonb) RETURNS jsonb
+LANGUAGE sql SET search_path FROM CURRENT AS $$
+    SELECT mes_operation_transition(p_args, 'pause', ARRAY['in_progress'], 'on_hold')
+$$;
+CREATE FUNCTION mes_complete_operation(p_args jsonb) RETURNS jsonb
+LANGUAGE sql SET search_path FROM CURRENT AS $$
+    SELECT mes_operation_transition(p_args, 'complete', ARRAY['in_progress'], 'completed')
+$$;
+
+CREATE FUNCTION mes_update_operation(p_args jsonb) RETURNS jsonb
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+DECLARE
+    o operations;
+BEGIN
+    PERFORM mes_tenant();
+    IF p_args->>'cell_id' IS NOT NULL AND NOT EXISTS (SELECT FROM cells WHERE id = (p_args->>'cell_id')::uuid) THEN
+        PERFORM mes_not_found('Cell', p_args->>'cell_id');
+    END IF;
+    UPDATE operations SET estimated_minutes = COALESCE((p_args->>'estimated_minutes')::int, estimated_minutes),
+                          actual_minutes = COALESCE((p_args->>'actual_minutes')::int, actual_minutes),
+                          cell_id = COALESCE((p_args->>'cell_id')::uuid, cell_id),
+                          notes = COALESCE(p_args->>'notes', notes),
+                          updated_at = now()
+     WHERE id = (p_args->>'operation_id')::uuid
+    RETURNING * INTO o;
+    IF NOT FOUND THEN
+        PERFORM mes_not_found('Operation', p_args->>'operation_id');
+    END IF;
+    RETURN jsonb_build_object('operation', to_jsonb(o), 'message', format('Updated operation %s', o.name));
+END $$;
+
+------------------------------------------------------------------------------------
+-- Issues and NCRs
+------------------------------------------------------------------------------------
+
+CREATE FUNCTION mes_fetch_issues(p_args jsonb) RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path FROM CURRENT AS $$
+DECLARE
+    rows jsonb;
+BEGIN
+    PERFORM mes_tenant();
+    -- One encoding pass: the rows go straight into the result object.
+    SELECT jsonb_build_object('issues', COALESCE(array_agg(i ORDER BY i.created_at DESC), '{}'), 'count', count(*)) INTO rows
+      FROM (SELECT * FROM issues
+             WHERE issue_type = 'issue'
+               AND (p_args->>'status' IS NULL OR status = p_args->>'status')
+               AND (p_args->>'severity' IS NULL OR severity = p_args->>'severity')
+               AND (p_args->>'job_id' IS NULL OR job_id = (p_args->>'job_id')::uuid)
+             ORDER BY created_at DESC LIMIT mes_limit(p_args)) i;
+    RETURN rows;
+END $$;
+
+CREATE FUNCTION mes_fetch_ncrs(p_args jsonb) RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path FROM CURRENT AS $$
+DECLARE
+    rows jsonb;
+BEGIN
+    PERFORM mes_tenant();
+    -- One encoding pass: the rows go straight into the result object.
+    SELECT jsonb_build_object('ncrs', COALESCE(array_agg(i ORDER BY i.created_at DESC), '{}'), 'count', count(*)) INTO rows
+      FROM (SELECT * FROM issues
+             WHERE issue_type = 'ncr'
+               AND (p_args->>'status' IS NULL OR status = p_args->>'status')
+               AND (p_args->>'category' IS NULL OR category = p_args->>'category')
+             ORDER BY created_at DESC LIMIT mes_limit(p_args)) i;
+    RETURN rows;
+END $$;
+
+------------------------------------------------------------------------------------
+-- Analytics
+------------------------------------------------------------------------------------
+
+CREATE FUNCTION mes_get_dashboard_stats(p_args jsonb) RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path FROM CURRENT AS $$
+BEGIN
+    PERFORM mes_tenant();
+    RETURN jsonb_build_object(
+        'jobs', (SELECT jsonb_object_agg(s, (SELECT count(*) FROM jobs WHERE status = s))
+                   FROM unnest(ARRAY['not_started', 'in_progress', 'on_hold', 'completed']) s),
+        'parts', (SELECT jsonb_object_agg(s, (SELECT count(*) FROM parts WHERE status = s))
+                    FROM unnest(ARRAY['not_started', 'in_progress', 'on_hold', 'completed']) s),
+        'operations', (SELECT jsonb_object_agg(s, (SELECT count(*) FROM operations WHERE status = s))
+                         FROM unnest(ARRAY['not_started', 'in_progress', 'on_hold', 'completed']) s),
+        'tasks', (SELECT jsonb_object_agg(s, (SELECT count(*) FROM tasks WHERE status = s))
+                    FROM unnest(ARRAY['assigned', 'in_progress', 'done', 'cancelled']) s),
+        'open_issues', (SELECT count(*) FROM issues WHERE issue_type = 'issue' AND status IN ('open', 'investigating')),
+        'open_ncrs', (SELECT count(*) FROM issues WHERE issue_type = 'ncr' AND status IN ('open', 'investigating')),
+        'overdue_jobs', (SELECT count(*) FROM jobs WHERE status <> 'completed' AND due_date < current_date));
+END $$;
+
+-- Quick Response Manufacturing: per cell, work in progress against its WIP limit.
+-- at_capacity when WIP reaches the limit, warning from 80% of it, available below.
+CREATE FUNCTION mes_get_qrm_data(p_args jsonb) RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path FROM CURRENT AS $$
+DECLARE
+    rows jsonb;
+BEGIN
+    PERFORM mes_tenant();
+    SELECT COALESCE(jsonb_agg(jsonb_build_object(
+               'cell_id', c.id, 'cell', c.name, 'wip', w.wip, 'wip_limit', c.wip_limit,
+               'utilization', round(100.0 * w.wip / c.wip_limit, 1),
+               'status', CASE WHEN w.wip >= c.wip_limit THEN 'at_capacity'
+                              WHEN w.wip >= 0.8 * c.wip_limit THEN 'warning'
+                              ELSE 'available' END) ORDER BY c.name), '[]') INTO rows
+      FROM cells c
+      CROSS JOIN LATERAL (SELECT count(*) AS wip FROM operations o
+                           WHERE o.cell_id = c.id AND o.status = 'in_progress') w
+     WHERE p_args->>'cell_id' IS NULL OR c.id = (p_args->>'cell_id')::uuid;
+    RETURN jsonb_build_object('cells', rows);
+END $$;
+
+------------------------------------------------------------------------------------
+-- Demo data
+------------------------------------------------------------------------------------
+
+-- Exactly p_jobs jobs for the tenant, spread over every status, with parts,
+-- operations in five cells, task assignments, issues and NCRs.
+CREATE FUNCTION mes_seed_demo(p_tenant_id uuid, p_jobs integer) RETURNS jsonb
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+DECLARE
+    statuses text[] := ARRAY['not_started', 'in_progress', 'on_hold', 'completed'];
+    base integer;
+BEGIN
+    IF p_tenant_id IS NULL THEN
+        RAISE EXCEPTION 'p_tenant_id: must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF p_jobs IS NULL OR p_jobs < 0 OR p_jobs > 1000000 THEN
+        RAISE EXCEPTION 'p_jobs: must be between 0 and 1000000' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    INSERT INTO cells (tenant_id, name, wip_limit)
+    SELECT p_tenant_id, c.name, c.wip FROM (VALUES ('Laser', 4), ('Press Brake', 3), ('Welding', 5),
+                                                   ('Paint', 6), ('Assembly', 8)) c(name, wip)
+    ON CONFLICT (tenant_id, name) DO NOTHING;
+    SELECT count(*) INTO base FROM jobs WHERE tenant_id = p_tenant_id;
+    -- Working sets of this call (a second call in the same transaction starts afresh).
+    IF EXISTS (SELECT FROM pg_class c WHERE c.relname = 'mes_seed_jobs' AND c.relpersistence = 't'
+                  AND c.relnamespace = pg_my_temp_schema()) THEN
+        DROP TABLE pg_temp.mes_seed_jobs, pg_temp.mes_seed_parts, pg_temp.mes_seed_ops;
+    END IF;
+
+    CREATE TEMP TABLE mes_seed_jobs ON COMMIT DROP AS
+    SELECT gen_random_uuid() AS id, g, statuses[1 + g % 4] AS status
+      FROM generate_series(1, p_jobs) g;
+    INSERT INTO jobs (id, tenant_id, job_number, customer, description, status, priority, due_date,
+                      started_at, completed_at, created_at)
+    SELECT s.id, p_tenant_id, 'J-' || (1000 + base + s.g),
+           (ARRAY['Acme Corp', 'Globex', 'Initech', 'Umbrella', 'Stark Industries'])[1 + s.g % 5],
+           (ARRAY['Bracket assembly', 'Enclosure', 'Frame weldment', 'Panel kit', 'Mounting plate'])[1 + (s.g / 5) % 5],
+           s.status, 1 + s.g % 5, current_date + ((s.g % 40) - 10),
+           CASE WHEN s.status <> 'not_started' THEN now() - interval '2 days' END,
+           CASE WHEN s.status = 'completed' THEN now() - interval '1 day' END,
+           now() - (s.g * interval '1 minute')
+      FROM mes_seed_jobs s;
+
+    CREATE TEMP TABLE mes_seed_parts ON COMMIT DROP AS
+    SELECT gen_random_uuid() AS id, s.id AS job_id, s.g, p AS n, s.status
+      FROM mes_seed_jobs s, generate_series(1, 1 + s.g % 2) p;
+    INSERT INTO parts (id, tenant_id, job_id, part_number, name, quantity, quantity_completed, status)
+    SELECT sp.id, p_tenant_id, sp.job_id, 'P-' || (1000 + base + sp.g) || '-' || sp.n,
+           (ARRAY['Side plate', 'Base', 'Cover', 'Hinge'])[1 + (sp.g + sp.n) % 4],
+           10, CASE sp.status WHEN 'completed' THEN 10 WHEN 'not_started' THEN 0 ELSE 4 END, sp.status
+      FROM mes_seed_parts sp;
+
+    CREATE TEMP TABLE mes_seed_ops ON COMMIT DROP AS
+    SELECT gen_random_uuid() AS id, sp.id AS part_id, sp.g, o AS seq,
+           CASE WHEN sp.status = 'completed' THEN 'completed'
+                WHEN sp.status = 'not_started' THEN 'not_started'
+                WHEN o = 1 THEN 'completed'
+                WHEN o = 2 THEN sp.status
+                ELSE 'not_started' END AS status
+      FROM mes_seed_parts sp, generate_series(1, 3) o;
+    INSERT INTO operations (id, tenant_id, part_id, cell_id, sequence, name, status, estimated_minutes,
+                            actual_minutes)
+    SELECT so.id, p_tenant_id, so.part_id,
+           (SELECT c.id FROM cells c WHERE c.tenant_id = p_tenant_id
+             ORDER BY c.name OFFSET (so.g + so.seq) % 5 LIMIT 1),
+           so.seq, (ARRAY['Cut', 'Bend', 'Weld'])[so.seq], so.status, 30 + so.seq * 15,
+           CASE WHEN so.status = 'completed' THEN 25 + so.seq * 15 END
+      FROM mes_seed_ops so;
+
+    INSERT INTO tasks (tenant_id, operation_id, assignee, status, due_at)
+    SELECT p_tenant_id, so.id, (ARRAY['Ana', 'Ben', 'Chen', 'Dara', 'Eli'])[1 + so.g % 5],
+           CASE so.status WHEN 'completed' THEN 'done' WHEN 'in_progress' THEN 'in_progress' ELSE 'assigned' END,
+           now() + (so.g % 7) * interval '1 day'
+      FROM mes_seed_ops so WHERE so.status <> 'not_started' OR so.seq = 1;
+
+    INSERT INTO issues (tenant_id, job_id, issue_type, category, severity, status, title, description, reported_by)
+    SELECT p_tenant_id, s.id,
+           CASE WHEN s.g % 14 = 0 THEN 'ncr' ELSE 'issue' END,
+           CASE WHEN s.g % 14 = 0 THEN (ARRAY['dimensional', 'material', 'surface', 'weld'])[1 + s.g % 4] END,
+           (ARRAY['low', 'medium', 'high', 'critical'])[1 + s.g % 4],
+           (ARRAY['open', 'investigating', 'resolved', 'closed'])[1 + (s.g / 7) % 4],
+           CASE WHEN s.g % 14 = 0 THEN 'Out of tolerance on ' || 'J-' || (1000 + base + s.g)
+                ELSE 'Machine stop on ' || 'J-' || (1000 + base + s.g) END,
+           'Reported during production', (ARRAY['Ana', 'Ben', 'Chen'])[1 + s.g % 3]
+      FROM mes_seed_jobs s WHERE s.g % 7 = 0;
+
+    RETURN jsonb_build_object(
+        'tenant_id', p_tenant_id,
+        'jobs', (SELECT count(*) FROM mes_seed_jobs),
+        'parts', (SELECT count(*) FROM mes_seed_parts),
+        'operations', (SELECT count(*) FROM mes_seed_ops));
+END $$;
+
+-- Only this extension's functions (the schema may be shared, e.g. public).
+DO $revoke$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOR f IN SELECT d.objid::regprocedure FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
+              WHERE e.extname = 'mcp_mes' AND d.classid = 'pg_proc'::regclass AND d.deptype = 'e'
+    LOOP
+        EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
+        -- Handlers take their filters from one jsonb argument; custom plans would be
+        -- re-planned on every call (about 1 ms), the generic plan is as good here.
+        EXECUTE format('ALTER FUNCTION %s SET plan_cache_mode = force_generic_plan', f);
+    END LOOP;
+END
+$revoke$;
+GRANT EXECUTE ON FUNCTION mes_seed_demo(uuid, integer) TO mcp_admin;
+GRANT EXECUTE ON FUNCTION mes_tenant(), mes_limit(jsonb), mes_not_found(text, text),
+    mes_job_transition(jsonb, text, text[], text), mes_operation_transition(jsonb, text, text[], text)
+    TO mcp_tool_runner;
+
+------------------------------------------------------------------------------------
+-- The 20 tools, with their JSON Schemas and MCP annotations
+------------------------------------------------------------------------------------
+
+DO $tools$
+DECLARE
+    uuid_re constant text := '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$';
+    status_enum constant jsonb := '["not_started", "in_progress", "on_hold", "completed"]';
+    lim constant jsonb := '{"type": "integer", "minimum": 1, "maximum": 500, "default": 50,
+                            "description": "Most rows to return (default 50, at most 500)"}';
+    id_of jsonb;
+    t record;
+BEGIN
+    id_of := jsonb_build_object('type', 'string', 'pattern', uuid_re);
+    FOR t IN SELECT * FROM (VALUES
+        -- name, domain, title, description, read_only, destructive, schema
+        ('fetch_jobs', 'jobs', 'Fetch jobs', 'Retrieve jobs with filtering by status, customer or text', true, false,
+         jsonb_build_object('type', 'object', 'additionalProperties', false, 'properties', jsonb_build_object(
+             'status', jsonb_build_object('type', 'string', 'enum', status_enum),
+             'customer', '{"type": "string", "maxLength": 200}'::jsonb,
+             'search', '{"type": "string", "maxLength": 200}'::jsonb,
+             'limit', lim, 'offset', '{"type": "integer", "minimum": 0}'::jsonb))),
+        ('create_job', 'jobs', 'Create job', 'Create a new job', false, false,
+         jsonb_build_object('type', 'object', 'additionalProperties', false, 'required', '["customer"]'::jsonb,
+             'properties', jsonb_build_object(
+             'customer', '{"type": "string", "minLength": 1, "maxLength": 200}'::jsonb,
+             'job_number', '{"type": "string", "pattern": "^[A-Za-z0-9-]{1,40}$"}'::jsonb,
+             'description', '{"type": "string", "maxLength": 2000}'::jsonb,
+             'priority', '{"type": "integer", "minimum": 1, "maximum": 5}'::jsonb,
+             'due_date', '{"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}'::jsonb))),
+        ('update_job', 'jobs', 'Update job', 'Update job details (customer, description, priority, due date)', false, false,
+         jsonb_build_object('type', 'object', 'additionalProperties', false, 'required', '["job_id"]'::jsonb,
+             'properties', jsonb_build_object(
+             'job_id', id_of,
+             'customer', '{"type": "string", "minLength": 1, "maxLength": 200}'::jsonb,
+             'description', '{"type": "string", "maxLength": 2000}'::jsonb,
+             'priority', '{"type": "integer", "minimum": 1, "maximum": 5}'::jsonb,
+             'due_date', '{"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}'::jsonb))),
+        ('start_job', 'jobs', 'Start job', 'Start job execution (not_started or on_hold to in_progress)', false, false,
+         jsonb_build_object('type', 'object', 'additionalProperties', false, 'required', '["job_id"]'::jsonb,
+             'properties', jsonb_build_object('job_id', id_of))),
+        ('stop_job', 'jobs', 'Stop job', 'Stop a running job (in_progress to on_hold)', false, false,
+         jsonb_build_object('type', 'object', 'additionalProperties', false, 'required', '["job_id"]'::jsonb,
+             'properties', jsonb_build_object('job_id', id_of))),
+        ('complete_job', 'jobs', 'Complete job', 'Mark a job as complete (in_progress to completed)', false, true,
+         jsonb_build_object('type', 'object', 'additionalProperties', false, 'required', '["job_id"]'::jsonb,
+             'properties', jsonb_build_object('job_id', id_of))),
+        ('resume_job', 'jobs', 'Resume job', 'Resume a paused job (on_hold to in_progress)', false, false,
+         jsonb_build_object('type', 'object', 'additionalProperties', false, 'required', '["job_id"]'::jsonb,
+             'properties', jsonb_build_object('job_id', id_of))),
+        ('fetch_parts', 'parts', 'Fetch parts', 'Get parts data, by job or status', true, false,
+         jsonb_build_object('type', 'object', 'additionalProperties', false, 'properties', jsonb_build_object(
+             'job_id', id_of, 'status', jsonb_build_object('type', 'string', 'enum', status_enum), 'limit', lim))),
+        ('update_part', 'parts', 'Update part', 'Update part progress (quantity completed, status)', false, false,
+         jsonb_build_object('type', 'object', 'additionalProperties', false, 'required', '["part_id"]'::jsonb,
+             'properties', jsonb_build_object(
+             'part_id', id_of,
+             'quantity_completed', '{"type": "integer", "minimum": 0}'::jsonb,
+             'status', jsonb_build_object('type', 'string', 'enum', status_enum)))),
+        ('fetch_tasks', 'tasks', 'Fetch tasks', 'Query task assignments', true, false,
+         jsonb_build_object('type', 'object', 'additionalProperties', false, 'properties', jsonb_build_object(
+             'status', '{"type": "string", "enum": ["assigned", "in_progress", "done", "cancelled"]}'::jsonb,
+             'assignee', '{"type": "string", "maxLength": 200}'::jsonb,
+             'operation_id', id_of, 'limit', lim))),
+        ('update_task', 'tasks', 'Update task', 'Modify a task assignment (assignee, status, notes)', false, false,
+         jsonb_build_object('type', 'object', 'additionalProperties', false, 'required', '["task_id"]'::jsonb,
+             'properties', jsonb_build_object(
+             'task_id', id_of,
+             'assignee', '{"type": "string", "minLength": 1, "maxLength": 200}'::jsonb,
+             'status', '{"type": "string", "enum": ["assigned", "in_progress", "done", "cancelled"]}'::jsonb,
+             'notes', '{"type": "string", "maxLength": 2000}'::jsonb))),
+        ('fetch_operations', 'operations', 'Fetch operations', 'Get operation data, by part, cell or status', true, false,
+         jsonb_build_object('type', 'object', 'additionalProperties', false, 'properties', jsonb_build_object(
+             'part_id', id_of, 'cell_id', id_of,
+             'status', jsonb_build_object('type', 'string', 'enum', status_enum), 'limit', lim))),
+        ('start_operation', 'operations', 'Start operation', 'Start an operation (not_started or on_hold to in_progress)', false, false,
+         jsonb_build_object('type', 'object', 'additionalProperties', false, 'required', '["operation_id"]'::jsonb,
+             'properties', jsonb_build_object('operation_id', id_of))),
+        ('pause_operation', 'operations', 'Pause operation', 'Pause an operation (in_progress to on_hold)', false, false,
+         jsonb_build_object('type', 'object', 'additionalProperties', false, 'required', '["operation_id"]'::jsonb,
+             'properties', jsonb_build_object('operation_id', id_of))),
+        ('complete_operation', 'operations', 'Complete operation', 'Complete an operation (in_progress to completed)', false, true,
+         jsonb_build_object('type', 'object', 'additionalProperties', false, 'required', '["operation_id"]'::jsonb,
+             'properties', jsonb_build_object('operation_id', id_of))),
+        ('update_operation', 'operations', 'Update operation', 'Update operation times, cell or notes', false, false,
+         jsonb_build_object('type', 'object', 'additionalProperties', false, 'required', '["operation_id"]'::jsonb,
+             'properties', jsonb_build_object(
+             'operation_id', id_of, 'cell_id', id_of,
+             'estimated_minutes', '{"type": "integer", "minimum": 0}'::jsonb,
+             'actual_minutes', '{"type": "integer", "minimum": 0}'::jsonb,
+             'notes', '{"type": "string", "maxLength": 2000}'::jsonb))),
+        ('fetch_issues', 'issues', 'Fetch issues', 'View production issues', true, false,
+         jsonb_build_object('type', 'object', 'additionalProperties', false, 'properties', jsonb_build_object(
+             'status', '{"type": "string", "enum": ["open", "investigating", "resolved", "closed"]}'::jsonb,
+             'severity', '{"type": "string", "enum": ["low", "medium", "high", "critical"]}'::jsonb,
+             'job_id', id_of, 'limit', lim))),
+        ('fetch_ncrs', 'ncrs', 'Fetch NCRs', 'Get non-conformance reports', true, false,
+         jsonb_build_object('type', 'object', 'additionalProperties', false, 'properties', jsonb_build_object(
+             'status', '{"type": "string", "enum": ["open", "investigating", "resolved", "closed"]}'::jsonb,
+             'category', '{"type": "string", "maxLength": 100}'::jsonb, 'limit', lim))),
+        ('get_dashboard_stats', 'analytics', 'Dashboard statistics', 'Retrieve dashboard metrics: counts by status, open issues and NCRs, overdue jobs', true, false,
+         '{"type": "object", "additionalProperties": false, "properties": {}}'::jsonb),
+        ('get_qrm_data', 'analytics', 'QRM data', 'Get Quick Response Manufacturing data: work in progress per cell against its WIP limit', true, false,
+         jsonb_build_object('type', 'object', 'additionalProperties', false, 'properties', jsonb_build_object('cell_id', id_of)))
+    ) v(name, domain, title, description, read_only, destructive, input_schema)
+    LOOP
+        PERFORM register_mcp_tool(
+            p_name := t.name, p_domain := t.domain, p_description := t.description,
+            p_input_schema := t.input_schema,
+            p_handler := format('mes_%s(jsonb)', t.name)::regprocedure,
+            p_read_only := t.read_only, p_title := t.title, p_destructive := t.destructive);
+    END LOOP;
+END
+$tools$;
