@@ -49,6 +49,7 @@ export E2E_TENANT=e2e00000-0000-4000-8000-000000000001
 export E2E_ADMIN_PSQL="psql -X -h $PGHOST -p $PGPORT -U postgres -d mcp_e2e"
 export MCP_AUTH_BIN="$here/target/debug/mcp-auth"
 .venv/bin/python tests/e2e/test_stdio.py
+.venv/bin/python tests/e2e/test_stdio_hardening.py
 .venv-modern/bin/python tests/e2e/test_stdio_modern.py
 
 # One call through the MCP Inspector CLI (npm), a third, independent client.

@@ -7,6 +7,12 @@
 //! space no SQL can name (see `locks`), so no other session can hold a key's
 //! calls up, and read each other's committed calls in a fresh snapshot; keys never
 //! wait on each other.
+//!
+//! `call_tool` decides after its handler ran (so one key's slow call holds the
+//! key's next calls up only from its decision to its commit, not for the handler's
+//! whole run), and before the handler it asks `full`, which reads the committed
+//! window without a lock or a write: a key over its limit is refused at once and
+//! runs no handler.
 
 use crate::access;
 use crate::errors;
@@ -63,6 +69,58 @@ const RETRY_AFTER: Statement = Statement {
     writes: true,
 };
 
+// The same window as DECIDE reads, from committed calls only, changing nothing:
+// the key's running total and the units used in the window at $2.
+const PEEK: Statement = Statement {
+    sql: "WITH l AS (SELECT e.cum FROM @s.mcp_rate_limit_events e
+                      WHERE e.key_id = $1 ORDER BY e.cum DESC LIMIT 1),
+          o AS (SELECT e.cum - e.cost AS base FROM @s.mcp_rate_limit_events e
+                 WHERE e.key_id = $1 AND e.at > $2 - interval '60 seconds'
+                 ORDER BY e.at, e.cum LIMIT 1)
+          SELECT COALESCE(l.cum, 0), COALESCE(l.cum, 0) - COALESCE(o.base, l.cum, 0)
+            FROM (SELECT) one LEFT JOIN l ON true LEFT JOIN o ON true",
+    args: &[UUID, spi::TIMESTAMPTZ],
+    writes: false,
+};
+
+fn now() -> TimestampWithTimeZone {
+    TimestampWithTimeZone::try_from(unsafe { pg_sys::GetCurrentTimestamp() })
+        .expect("the clock is within timestamptz range")
+}
+
+fn refused(
+    key: &keys::KeyInfo,
+    cost: i32,
+    now: TimestampWithTimeZone,
+    last: i64,
+    used: i64,
+) -> Decision {
+    let (cost64, limit64) = (i64::from(cost), i64::from(key.rate_limit));
+    let retry = spi::one::<i32>(
+        &RETRY_AFTER,
+        &[key.id.into(), now.into(), (last + cost64 - limit64).into()],
+    )
+    .unwrap_or(60_000);
+    Decision {
+        allowed: false,
+        rate_limit: key.rate_limit,
+        remaining: (limit64 - used).max(0) as i32,
+        retry_after_ms: retry,
+    }
+}
+
+/// The refusal `decide` would give now if the key's committed calls already fill its
+/// window; None when the call may fit. Takes no lock and writes nothing.
+pub fn full(key: &keys::KeyInfo, cost: i32) -> Option<Decision> {
+    let now = now();
+    let (last, used): (i64, i64) = spi::run(&PEEK, &[key.id.into(), now.into()], |t| {
+        let r = t.first();
+        (col(&r, 1).unwrap_or(0), col(&r, 2).unwrap_or(0))
+    });
+    (used + i64::from(cost) > i64::from(key.rate_limit))
+        .then(|| refused(key, cost, now, last, used))
+}
+
 /// Decides one call of `key` costing `cost` units, consuming them when allowed.
 pub fn decide(key: &keys::KeyInfo, cost: i32) -> Decision {
     if unsafe { pg_sys::XactIsoLevel } >= pg_sys::XACT_REPEATABLE_READ as i32 {
@@ -73,8 +131,7 @@ pub fn decide(key: &keys::KeyInfo, cost: i32) -> Decision {
     let limit = key.rate_limit;
     locks::xact_lock(locks::Purpose::RateLimit, locks::uuid_id(&key.id));
     // The clock is read after the lock, so decisions of one key are in time order.
-    let now = TimestampWithTimeZone::try_from(unsafe { pg_sys::GetCurrentTimestamp() })
-        .expect("the clock is within timestamptz range");
+    let now = now();
     let (last, used, allowed): (i64, i64, bool) = spi::run(
         &DECIDE,
         &[
@@ -93,25 +150,14 @@ pub fn decide(key: &keys::KeyInfo, cost: i32) -> Decision {
             )
         },
     );
-    let (cost64, limit64) = (i64::from(cost), i64::from(limit));
-    if allowed {
-        return Decision {
-            allowed,
-            rate_limit: limit,
-            remaining: (limit64 - used - cost64) as i32,
-            retry_after_ms: 0,
-        };
+    if !allowed {
+        return refused(key, cost, now, last, used);
     }
-    let retry = spi::one::<i32>(
-        &RETRY_AFTER,
-        &[key.id.into(), now.into(), (last + cost64 - limit64).into()],
-    )
-    .unwrap_or(60_000);
     Decision {
         allowed,
         rate_limit: limit,
-        remaining: (limit64 - used).max(0) as i32,
-        retry_after_ms: retry,
+        remaining: (i64::from(limit) - used - i64::from(cost)) as i32,
+        retry_after_ms: 0,
     }
 }
 

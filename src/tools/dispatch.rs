@@ -12,7 +12,9 @@ use crate::audit::usage_log::{self, Arguments, Usage};
 use crate::jsonb_datum::JsonbDatum;
 use crate::keys::validate;
 use crate::rate_limit;
-use mcp_auth_core::envelope::{self, ErrorKind, INVALID_KEY, RATE_LIMITED, TOOL_NOT_ALLOWED};
+use mcp_auth_core::envelope::{
+    self, ErrorKind, INVALID_KEY, RATE_LIMITED, TOOL_NOT_ALLOWED, UNKNOWN_TOOL,
+};
 use mcp_auth_core::{arguments, tools};
 use pgrx::datum::Inet;
 use pgrx::prelude::*;
@@ -150,6 +152,13 @@ fn call_tool(
     }
 }
 
+fn limited(d: rate_limit::Decision) -> Failed {
+    Failed {
+        retry_after_ms: Some(d.retry_after_ms),
+        ..Failed::new(ErrorKind::RateLimit, RATE_LIMITED)
+    }
+}
+
 /// Everything after authentication. `kept` says what of the arguments to audit: none
 /// until the call has passed the rate limit, so refused calls store bounded rows.
 fn run(
@@ -171,31 +180,36 @@ fn run(
     let Some(tool) = registry::find(tool_name) else {
         return Err(Failed::new(
             ErrorKind::NotFound,
-            format!("Unknown tool: {tool_name}"),
+            format!("{UNKNOWN_TOOL}{tool_name}"),
         ));
     };
-    let decision = rate_limit::decide(&key.key, 1);
-    if !decision.allowed {
-        return Err(Failed {
-            retry_after_ms: Some(decision.retry_after_ms),
-            ..Failed::new(ErrorKind::RateLimit, RATE_LIMITED)
-        });
+    // A key whose committed calls fill its window is refused before anything runs.
+    if let Some(full) = rate_limit::full(&key.key, 1) {
+        return Err(limited(full));
     }
+    // Bad arguments count against the limit too: decided (briefly holding the
+    // key's turn, up to the commit) before the refusal is returned.
+    let invalid = |message: String| match rate_limit::decide(&key.key, 1) {
+        d if !d.allowed => limited(d),
+        _ => Failed::new(ErrorKind::Validation, message),
+    };
     let text = p_arguments.map_or_else(|| "{}".to_string(), |a| a.to_text());
     let args = arguments::parse(&text).map_err(|why| {
         *kept = Arguments::Withheld(why.to_string());
-        Failed::new(ErrorKind::Validation, why.to_string())
+        invalid(why.to_string())
     })?;
     *kept = Arguments::Kept(args.clone());
-    schema::check(&tool.name, &tool.input_schema, &args).map_err(|problem| {
-        Failed::new(
-            ErrorKind::Validation,
-            format!("Invalid arguments: {problem}"),
-        )
-    })?;
+    schema::check(&tool.name, &tool.input_schema, &args)
+        .map_err(|problem| invalid(format!("Invalid arguments: {problem}")))?;
 
-    match runner::run(&tool.handler, &args) {
+    // The exact decision comes after the handler: one key's calls take turns only
+    // from that decision to their commit, never for a slow handler's whole run.
+    match runner::run(&tool.handler, &args, || rate_limit::decide(&key.key, 1)) {
         runner::Outcome::Done(envelope) => Ok(envelope),
+        runner::Outcome::Refused(decision) => {
+            *kept = Arguments::None;
+            Err(limited(decision))
+        }
         runner::Outcome::Raised { code, message } => {
             let kind = runner::classify(code);
             // Internal errors keep their detail in the audit trail, not in the answer.

@@ -2,8 +2,11 @@
 //! (so a failing handler's writes are rolled back while the caller goes on to audit
 //! the failure), and as the role mcp_tool_runner, which row-level security applies
 //! to: the handler sees and changes only the key's tenant, whatever SQL it runs.
+//! The rate limit is decided after the handler, still inside its subtransaction, so
+//! a refused call leaves none of its writes.
 
 use crate::jsonb_datum::JsonbDatum;
+use crate::rate_limit::Decision;
 use crate::spi::{self, JSONB};
 use mcp_auth_core::envelope::ErrorKind;
 use pgrx::pg_sys::panic::CaughtError;
@@ -21,6 +24,8 @@ pub enum Outcome {
         code: PgSqlErrorCode,
         message: String,
     },
+    /// The rate limit refused the call; whatever the handler did is undone.
+    Refused(Decision),
 }
 
 /// What a handler's error code means to a client.
@@ -54,8 +59,9 @@ pub fn sqlstate(code: PgSqlErrorCode) -> String {
 }
 
 /// Calls `handler(args)` (a qualified function name) in a subtransaction as
-/// mcp_tool_runner; the subtransaction is committed only when the handler returns.
-pub fn run(handler: &str, args: &Value) -> Outcome {
+/// mcp_tool_runner, then `decide`s as the caller again; the subtransaction is
+/// committed only when the handler returned and the call is allowed.
+pub fn run(handler: &str, args: &Value, decide: impl FnOnce() -> Decision) -> Outcome {
     let sql = format!("SELECT pg_catalog.jsonb_build_object('ok', true, 'result', {handler}($1))");
     let runner = runner_role();
     unsafe {
@@ -97,11 +103,18 @@ pub fn run(handler: &str, args: &Value) -> Outcome {
         })
         .execute();
 
+        pg_sys::SetUserIdAndSecContext(user, security);
+        pg_sys::MemoryContextSwitchTo(caller_context);
+        let decision = decide();
+        let outcome = if decision.allowed {
+            outcome
+        } else {
+            Outcome::Refused(decision)
+        };
         match outcome {
             Outcome::Done(_) => pg_sys::ReleaseCurrentSubTransaction(),
-            Outcome::Raised { .. } => pg_sys::RollbackAndReleaseCurrentSubTransaction(),
+            _ => pg_sys::RollbackAndReleaseCurrentSubTransaction(),
         }
-        pg_sys::SetUserIdAndSecContext(user, security);
         pg_sys::MemoryContextSwitchTo(caller_context);
         pg_sys::CurrentResourceOwner = caller_owner;
         outcome

@@ -12,6 +12,9 @@ pub const INVALID_KEY: &str = "Invalid or disabled MCP key";
 pub const TOOL_NOT_ALLOWED: &str = "Tool not allowed for this key";
 /// The message of a call over the key's per-minute budget.
 pub const RATE_LIMITED: &str = "Rate limit exceeded";
+/// How a `not_found` for a tool name begins (a not_found from a tool itself, such as
+/// "Job not found", does not): MCP servers answer it as an unknown tool (-32602).
+pub const UNKNOWN_TOOL: &str = "Unknown tool: ";
 
 /// The error types of the envelope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

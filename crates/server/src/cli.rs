@@ -284,7 +284,7 @@ impl Cli {
                     if ok {
                         format!("{n} tools allowed")
                     } else {
-                        "Invalid or disabled MCP key".into()
+                        mcp_auth_core::envelope::INVALID_KEY.into()
                     },
                 );
             }

@@ -1,49 +1,88 @@
-//! The one database connection: opened on first use, opened again when PostgreSQL
-//! closed it (a restart, pg_terminate_backend). A request is sent again only when
-//! the connection was already closed before it went out, so a write never runs twice.
+//! The server's database connections: a small pool, so that one slow call never
+//! holds up another. Each connection prepares the two entry points once
+//! (`list_tools`, `call_tool`) and keeps them; a connection PostgreSQL closed (a
+//! restart, pg_terminate_backend) is replaced. A request is sent again only when its
+//! connection was already closed before it went out, so a write never runs twice.
 
 use serde_json::Value;
-use tokio::sync::Mutex;
-use tokio_postgres::Client;
+use std::sync::Mutex;
+use tokio::sync::Semaphore;
+use tokio_postgres::{Client, Statement};
+
+/// What went wrong on the way to an answer. Messages never hold a key: keys only
+/// ever travel as bind parameters.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot connect to the database: {0}")]
+    Connect(String),
+    #[error("database error: {0}")]
+    Query(#[from] tokio_postgres::Error),
+    #[error("unreadable answer from the database: {0}")]
+    Answer(#[from] serde_json::Error),
+}
+
+/// The extension's entry points, as the server calls them.
+#[derive(Clone, Copy)]
+pub enum Entry {
+    ListTools,
+    CallTool,
+}
+
+impl Entry {
+    fn sql(self) -> &'static str {
+        match self {
+            Entry::ListTools => "SELECT list_tools($1)::text",
+            Entry::CallTool => "SELECT call_tool($1, $2, $3::text::jsonb, $4::text::jsonb)::text",
+        }
+    }
+}
+
+struct Connection {
+    client: Client,
+    list_tools: Statement,
+    call_tool: Statement,
+}
 
 pub struct Database {
     target: crate::tls::Target,
-    client: Mutex<Option<Client>>,
+    idle: Mutex<Vec<Connection>>,
+    /// One permit per connection the pool may hold.
+    permits: Semaphore,
     /// MCP_API_KEY: with it, each (re)connection is recorded as a server event and a
     /// health check of the key's tenant (when that tenant's configuration enables them).
     key: Option<String>,
-    connections: std::sync::atomic::AtomicU32,
 }
 
+/// Connections of one server process, unless `MCP_POOL_SIZE` says otherwise.
+pub const DEFAULT_POOL_SIZE: usize = 4;
+
 impl Database {
-    pub fn new(target: crate::tls::Target, key: Option<String>) -> Self {
+    pub fn new(target: crate::tls::Target, key: Option<String>, pool_size: usize) -> Self {
         Self {
             target,
-            client: Mutex::new(None),
+            idle: Mutex::new(Vec::new()),
+            permits: Semaphore::new(pool_size.max(1)),
             key,
-            connections: std::sync::atomic::AtomicU32::new(0),
         }
     }
 
-    async fn connect(&self) -> Result<Client, String> {
+    /// A new connection; `replacing` when it takes the place of one PostgreSQL closed.
+    async fn connect(&self, replacing: bool) -> Result<Connection, Error> {
         let started = std::time::Instant::now();
-        let (client, connection) = self.target.connect().await?;
+        let (client, connection) = self.target.connect().await.map_err(Error::Connect)?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 eprintln!("mcp-auth: database connection closed: {e}");
             }
         });
-        let n = self
-            .connections
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if let Some(key) = &self.key {
-            let (event, message) = if n == 0 {
-                ("connected", "mcp-auth serve connected to the database")
-            } else {
+            let (event, message) = if replacing {
                 (
                     "reconnected",
                     "mcp-auth serve reconnected after a lost connection",
                 )
+            } else {
+                ("connected", "mcp-auth serve connected to the database")
             };
             let ms = started.elapsed().as_millis().min(i32::MAX as u128) as i32;
             // One transaction: the key's tenant exists only while it is validated.
@@ -61,25 +100,60 @@ impl Database {
                 eprintln!("mcp-auth: MCP_API_KEY is not valid; requests need a valid _meta.apiKey");
             }
         }
-        Ok(client)
+        Ok(Connection {
+            list_tools: client.prepare(Entry::ListTools.sql()).await?,
+            call_tool: client.prepare(Entry::CallTool.sql()).await?,
+            client,
+        })
     }
 
-    /// Runs `sql` (one jsonb-returning call of the extension) with text parameters.
-    pub async fn call(&self, sql: &str, params: &[&str]) -> Result<Value, String> {
-        let mut guard = self.client.lock().await;
-        if guard.as_ref().is_none_or(|c| c.is_closed()) {
-            *guard = Some(self.connect().await?);
+    /// An open connection: an idle one, or a new one.
+    async fn take(&self) -> Result<Connection, Error> {
+        let mut replacing = false;
+        loop {
+            let idle = self.idle.lock().expect("pool lock").pop();
+            match idle {
+                Some(c) if c.client.is_closed() => replacing = true,
+                Some(c) => return Ok(c),
+                None => return self.connect(replacing).await,
+            }
         }
-        let client = guard.as_ref().expect("connected above");
+    }
+
+    fn give_back(&self, c: Connection) {
+        if !c.client.is_closed() {
+            self.idle.lock().expect("pool lock").push(c);
+        }
+    }
+
+    /// Calls an entry point with text parameters; its jsonb answer, parsed.
+    pub async fn call(&self, entry: Entry, params: &[&str]) -> Result<Value, Error> {
+        let _permit = self.permits.acquire().await.expect("never closed");
+        let c = self.take().await?;
+        let statement = match entry {
+            Entry::ListTools => &c.list_tools,
+            Entry::CallTool => &c.call_tool,
+        };
         let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
             .iter()
             .map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync))
             .collect();
-        let row = client
-            .query_one(sql, &params)
-            .await
-            .map_err(|e| format!("database error: {e}"))?;
-        let text: String = row.get(0);
-        serde_json::from_str(&text).map_err(|e| format!("unreadable answer from the database: {e}"))
+        let row = c.client.query_one(statement, &params).await;
+        let text: Result<String, Error> = row.map(|r| r.get(0)).map_err(Error::from);
+        self.give_back(c);
+        Ok(serde_json::from_str(&text?)?)
+    }
+
+    /// A one-off query (the handshake's identity), on a pooled connection.
+    pub async fn query_text(&self, sql: &str, params: &[&str]) -> Result<Option<String>, Error> {
+        let _permit = self.permits.acquire().await.expect("never closed");
+        let c = self.take().await?;
+        let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
+            .iter()
+            .map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync))
+            .collect();
+        let row = c.client.query_opt(sql, &params).await;
+        self.give_back(c);
+        Ok(row?.and_then(|r| r.get(0)))
     }
 }

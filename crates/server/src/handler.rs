@@ -1,9 +1,12 @@
 //! The MCP side: `tools/list` and `tools/call` mapped onto the extension's
-//! `list_tools` and `call_tool`, and their envelopes mapped onto MCP answers.
-//! Authentication, permission and rate-limit failures are JSON-RPC errors -32000
-//! with the guide's messages and `data.type`; tool failures are `isError` results.
+//! `list_tools` and `call_tool`, and their envelopes (`mcp_auth_core::envelope`)
+//! mapped onto MCP answers. The caller's refusals (authentication, permission, rate
+//! limit) are JSON-RPC errors -32000 with the message and `data.type`; an unknown
+//! tool is -32602, as the MCP specification lists it; other tool failures are
+//! `isError` results.
 
-use crate::db::Database;
+use crate::db::{Database, Entry};
+use mcp_auth_core::envelope::{Envelope, ErrorKind, Failure, INVALID_KEY, UNKNOWN_TOOL};
 use rmcp::model::*;
 use rmcp::service::{RequestContext, RoleServer};
 use rmcp::ServerHandler;
@@ -17,6 +20,15 @@ pub struct McpAuthServer {
     /// Server name and version from the key's tenant configuration, read at the
     /// handshake (the first database use); the defaults until then or without a key.
     identity: std::sync::Mutex<Implementation>,
+}
+
+/// The key a request names.
+enum Key {
+    Given(String),
+    /// None at all: no `_meta.apiKey` (or an empty one) and no MCP_API_KEY.
+    Missing,
+    /// A `_meta.apiKey` that is not a string: invalid, and never a reason to fall back.
+    Malformed,
 }
 
 impl McpAuthServer {
@@ -37,7 +49,7 @@ impl McpAuthServer {
         let Some(key) = &self.default_key else { return };
         let config = self
             .db
-            .call(
+            .query_text(
                 // The configuration is read after the key row: the tenant exists only then.
                 "WITH k AS MATERIALIZED (SELECT key_id FROM validate_mcp_key($1))
                  SELECT (SELECT jsonb_build_object('name', c.server_name, 'version', c.server_version)
@@ -46,67 +58,80 @@ impl McpAuthServer {
                 &[key],
             )
             .await;
-        if let Ok(v) = config {
-            if let (Some(name), Some(version)) = (v["name"].as_str(), v["version"].as_str()) {
-                let mut identity = self.identity.lock().expect("identity lock");
-                identity.name = name.to_string();
-                identity.version = version.to_string();
-            }
+        let Ok(Some(text)) = config else { return };
+        let v: Value = serde_json::from_str(&text).unwrap_or_default();
+        if let (Some(name), Some(version)) = (v["name"].as_str(), v["version"].as_str()) {
+            let mut identity = self.identity.lock().expect("identity lock");
+            identity.name = name.to_string();
+            identity.version = version.to_string();
         }
     }
 
     /// The key for this request: `_meta.apiKey` when present and not empty (even when
-    /// invalid: it never falls back), else MCP_API_KEY. None means no key at all.
-    fn key_for(&self, meta: Option<&RequestMetaObject>) -> Option<String> {
-        let from_meta = meta
-            .and_then(|m| m.0 .0.get("apiKey"))
-            .and_then(Value::as_str)
-            .filter(|k| !k.is_empty());
-        match from_meta {
-            Some(k) => Some(k.to_string()),
-            None => self.default_key.clone(),
+    /// invalid: it never falls back), else MCP_API_KEY.
+    fn key_for(&self, meta: Option<&RequestMetaObject>) -> Key {
+        match meta.and_then(|m| m.0 .0.get("apiKey")) {
+            Some(Value::String(k)) if !k.is_empty() => Key::Given(k.clone()),
+            Some(Value::String(_)) | Some(Value::Null) | None => match &self.default_key {
+                Some(k) => Key::Given(k.clone()),
+                None => Key::Missing,
+            },
+            Some(_) => Key::Malformed,
+        }
+    }
+
+    fn require_key(&self, meta: Option<&RequestMetaObject>) -> Result<String, ErrorData> {
+        match self.key_for(meta) {
+            Key::Given(k) => Ok(k),
+            Key::Missing | Key::Malformed => Err(refusal(&Failure {
+                kind: ErrorKind::Authentication,
+                message: INVALID_KEY.into(),
+                retry_after_ms: None,
+            })),
         }
     }
 }
 
-const AUTH_CODE: ErrorCode = ErrorCode(-32000);
+const REFUSED: ErrorCode = ErrorCode(-32000);
 
-/// The JSON-RPC error for an envelope's error, or None for tool-level failures.
-fn protocol_error(error: &Value) -> Option<ErrorData> {
-    let kind = error
-        .get("type")
-        .and_then(Value::as_str)
-        .unwrap_or("internal_error");
-    if !matches!(
-        kind,
-        "authentication_error" | "permission_error" | "rate_limit_error"
-    ) {
-        return None;
+/// The JSON-RPC error for a refused caller: -32000, the message, `data.type`.
+fn refusal(f: &Failure) -> ErrorData {
+    let mut data = json!({"type": f.kind.as_str()});
+    if let Some(ms) = f.retry_after_ms {
+        data["retry_after_ms"] = json!(ms);
     }
-    let message = error
-        .get("message")
-        .and_then(Value::as_str)
-        .unwrap_or("Invalid or disabled MCP key")
-        .to_string();
-    let mut data = json!({"type": kind});
-    if let Some(ms) = error.get("retry_after_ms") {
-        data["retry_after_ms"] = ms.clone();
-    }
-    Some(ErrorData::new(AUTH_CODE, message, Some(data)))
+    ErrorData::new(REFUSED, f.message.clone(), Some(data))
 }
 
-fn missing_key() -> ErrorData {
-    ErrorData::new(
-        AUTH_CODE,
-        "Invalid or disabled MCP key",
-        Some(json!({"type": "authentication_error"})),
-    )
-}
-
-fn unavailable(detail: String) -> ErrorData {
-    // The detail never holds a key: the key is only ever sent as a query parameter.
-    eprintln!("mcp-auth: {detail}");
+fn unavailable(e: crate::db::Error) -> ErrorData {
+    // The detail never holds a key: the key is only ever sent as a bind parameter.
+    eprintln!("mcp-auth: {e}");
     ErrorData::internal_error("The MCP server cannot reach its database", None)
+}
+
+/// The first place `v` holds a NUL character, which PostgreSQL text cannot take,
+/// as a dotted field name (property names count too).
+fn nul_in(v: &Value, path: &str) -> Option<String> {
+    match v {
+        Value::String(s) if s.contains('\0') => Some(path.to_string()),
+        Value::Object(m) => m.iter().find_map(|(k, v)| {
+            let field = format!("{path}.{}", k.replace('\0', "\\u0000"));
+            if k.contains('\0') {
+                Some(field)
+            } else {
+                nul_in(v, &field)
+            }
+        }),
+        Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| nul_in(v, &format!("{path}.{i}"))),
+        _ => None,
+    }
+}
+
+fn tool_failure(message: String) -> CallToolResponse {
+    CallToolResult::error(vec![ContentBlock::text(message)]).into()
 }
 
 impl ServerHandler for McpAuthServer {
@@ -142,20 +167,21 @@ impl ServerHandler for McpAuthServer {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        let key = self.key_for(Some(&context.meta)).ok_or_else(missing_key)?;
-        let envelope = self
+        let key = self.require_key(Some(&context.meta))?;
+        let answer = self
             .db
-            .call("SELECT list_tools($1)::text", &[&key])
+            .call(Entry::ListTools, &[&key])
             .await
             .map_err(unavailable)?;
-        if let Some(error) = envelope.get("error") {
-            return Err(protocol_error(error).unwrap_or_else(|| {
-                ErrorData::internal_error("list_tools failed", Some(error.clone()))
-            }));
+        match Envelope::read(answer) {
+            Envelope::Ok(result) => {
+                let tools: Vec<Tool> = serde_json::from_value(result["tools"].clone())
+                    .map_err(|e| ErrorData::internal_error(format!("bad tool list: {e}"), None))?;
+                Ok(ListToolsResult::with_all_items(tools))
+            }
+            Envelope::Failed(f) if f.kind.is_refusal() => Err(refusal(&f)),
+            Envelope::Failed(f) => Err(ErrorData::internal_error(f.message, None)),
         }
-        let tools: Vec<Tool> = serde_json::from_value(envelope["result"]["tools"].clone())
-            .map_err(|e| ErrorData::internal_error(format!("bad tool list: {e}"), None))?;
-        Ok(ListToolsResult::with_all_items(tools))
     }
 
     async fn call_tool(
@@ -164,35 +190,61 @@ impl ServerHandler for McpAuthServer {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let meta = request.meta.as_ref().or(Some(&context.meta));
-        let key = self.key_for(meta).ok_or_else(missing_key)?;
-        let arguments = Value::Object(request.arguments.clone().unwrap_or_default()).to_string();
+        let key = self.require_key(meta)?;
+        let arguments = Value::Object(request.arguments.clone().unwrap_or_default());
+        // What PostgreSQL cannot hold never reaches it: named, like any bad argument.
+        if request.name.contains('\0') {
+            return Ok(tool_failure(
+                "name: must not contain the NUL character (\\u0000)".into(),
+            ));
+        }
+        if let Some(field) = nul_in(&arguments, "arguments") {
+            return Ok(tool_failure(format!(
+                "Invalid arguments: {field}: must not contain the NUL character (\\u0000)"
+            )));
+        }
         let client = context
             .peer
             .peer_info()
             .map(|info| json!({"name": info.client_info.name, "version": info.client_info.version}))
             .unwrap_or_else(|| json!({}))
             .to_string();
-        let envelope = self
+        let answer = self
             .db
             .call(
-                "SELECT call_tool($1, $2, $3::text::jsonb, $4::text::jsonb)::text",
-                &[&key, &request.name, &arguments, &client],
+                Entry::CallTool,
+                &[&key, &request.name, &arguments.to_string(), &client],
             )
             .await
             .map_err(unavailable)?;
-        if envelope.get("ok") == Some(&Value::Bool(true)) {
-            let result = envelope["result"].clone();
-            return Ok(CallToolResult::structured(result).into());
+        match Envelope::read(answer) {
+            Envelope::Ok(result) => Ok(CallToolResult::structured(result).into()),
+            Envelope::Failed(f) if f.kind.is_refusal() => Err(refusal(&f)),
+            // The database says not_found only to a key allowed to call that name.
+            Envelope::Failed(f)
+                if f.kind == ErrorKind::NotFound && f.message.starts_with(UNKNOWN_TOOL) =>
+            {
+                Err(ErrorData::invalid_params(f.message, None))
+            }
+            Envelope::Failed(f) => Ok(tool_failure(f.message)),
         }
-        let error = envelope.get("error").cloned().unwrap_or(Value::Null);
-        if let Some(e) = protocol_error(&error) {
-            return Err(e);
-        }
-        let message = error
-            .get("message")
-            .and_then(Value::as_str)
-            .unwrap_or("Tool failed")
-            .to_string();
-        Ok(CallToolResult::error(vec![ContentBlock::text(message)]).into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nul_characters_are_found_in_values_and_names() {
+        assert_eq!(nul_in(&json!({"a": "ok"}), "arguments"), None);
+        assert_eq!(
+            nul_in(&json!({"a": {"b": ["x", "y\u{0}z"]}}), "arguments").as_deref(),
+            Some("arguments.a.b.1")
+        );
+        assert_eq!(
+            nul_in(&json!({"k\u{0}": 1}), "arguments").as_deref(),
+            Some("arguments.k\\u0000")
+        );
     }
 }

@@ -9,6 +9,7 @@ mod cli;
 mod conninfo;
 mod db;
 mod handler;
+mod stdio;
 mod tls;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -17,7 +18,9 @@ use rmcp::ServiceExt;
 const ENVIRONMENT: &str = "Environment:
   DATABASE_URL   PostgreSQL connection string. For serve, a role that is only a member of
                  mcp_client; for keys and status, a superuser or a member of mcp_admin.
-  MCP_API_KEY    the MCP key to use when a request carries no params._meta.apiKey";
+  MCP_API_KEY    the MCP key to use when a request carries no params._meta.apiKey
+  MCP_POOL_SIZE  database connections of `serve` (default 4): a slow call never
+                 holds up the others";
 
 /// The stdio MCP server in front of the mcp_auth extension, and its operator commands.
 #[derive(Parser)]
@@ -137,9 +140,22 @@ async fn main() {
         }
         return;
     }
-    let server =
-        handler::McpAuthServer::new(db::Database::new(target, default_key.clone()), default_key);
-    let running = match server.serve(rmcp::transport::stdio()).await {
+    let pool_size = match std::env::var("MCP_POOL_SIZE")
+        .ok()
+        .filter(|s| !s.is_empty())
+    {
+        None => db::DEFAULT_POOL_SIZE,
+        Some(s) => match s.parse::<usize>() {
+            Ok(n) if (1..=64).contains(&n) => n,
+            _ => {
+                eprintln!("mcp-auth: MCP_POOL_SIZE: must be a number from 1 to 64 (got {s:?})");
+                std::process::exit(2);
+            }
+        },
+    };
+    let db = db::Database::new(target, default_key.clone(), pool_size);
+    let server = handler::McpAuthServer::new(db, default_key);
+    let running = match server.serve(stdio::transport()).await {
         Ok(r) => r,
         Err(e) => {
             eprintln!("mcp-auth: MCP session did not start: {e}");

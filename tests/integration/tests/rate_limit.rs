@@ -97,3 +97,60 @@ fn keys_do_not_share_a_budget() {
     assert!(!allowed(&mut db, &a));
     assert!(allowed(&mut db, &b));
 }
+
+/// Through call_tool, which decides after the handler ran: 8 connections make 240
+/// calls of a writing tool against a limit of 50. Exactly 50 succeed, and only their
+/// writes remain; every call is audited.
+#[test]
+fn call_tool_admits_exactly_the_limit_and_refused_calls_leave_no_writes() {
+    let mut db = connect();
+    let t = tenant();
+    let suffix = t.replace('-', "_");
+    let (key_id, api_key) = key(&mut db, &t, "call_tool burst", 50);
+    db.batch_execute(&format!(
+        "CREATE TABLE it_writes_{suffix} (n int);
+         GRANT INSERT ON it_writes_{suffix} TO mcp_tool_runner;
+         CREATE FUNCTION it_write_{suffix}(p_args jsonb) RETURNS jsonb LANGUAGE sql AS
+             $$ INSERT INTO public.it_writes_{suffix} VALUES (1); SELECT '{{}}'::jsonb $$;
+         SELECT register_mcp_tool('it_write_{suffix}', 'test', 'Writes a row', '{{\"type\": \"object\"}}',
+                                  'it_write_{suffix}(jsonb)'::regprocedure);"
+    ))
+    .unwrap();
+    let tool = format!("it_write_{suffix}");
+    let start = Barrier::new(8);
+    let outcomes: Vec<String> = in_parallel(8, |_| {
+        let mut c = connect();
+        start.wait();
+        (0..30)
+            .map(|_| {
+                c.query_one(
+                    "SELECT coalesce(call_tool($1, $2, '{}')->'error'->>'type', 'ok')",
+                    &[&api_key, &tool],
+                )
+                .unwrap()
+                .get(0)
+            })
+            .collect()
+    });
+    let ok = outcomes.iter().filter(|o| *o == "ok").count();
+    let limited = outcomes.iter().filter(|o| *o == "rate_limit_error").count();
+    assert_eq!((ok, limited), (50, 190), "{outcomes:?}");
+    let writes: i64 = db
+        .query_one(&format!("SELECT count(*) FROM it_writes_{suffix}"), &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(writes, 50, "a refused call's writes are rolled back");
+    let audited: i64 = db
+        .query_one(
+            "SELECT count(*) FROM mcp_key_usage_logs WHERE key_id = $1::text::uuid",
+            &[&key_id],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(audited, 240, "every call is audited");
+    db.batch_execute(&format!(
+        "DELETE FROM mcp_tools WHERE name = 'it_write_{suffix}';
+         DROP FUNCTION it_write_{suffix}(jsonb); DROP TABLE it_writes_{suffix};"
+    ))
+    .unwrap();
+}

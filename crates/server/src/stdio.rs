@@ -1,0 +1,291 @@
+//! Standard input and output around rmcp's transport. rmcp drops without a reply
+//! what it cannot decode (invalid UTF-8 or JSON, batches, over-long lines), and runs
+//! two requests that share an id while answering one. JSON-RPC wants an answer for
+//! each, so every line is checked here first: a good one goes on to rmcp; a bad one
+//! gets its error from the one task that writes stdout, so lines never interleave.
+
+use rmcp::model::ClientJsonRpcMessage;
+use serde::de::IgnoredAny;
+use serde_json::{json, Value};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream};
+use tokio::sync::mpsc;
+
+/// The longest message accepted (tool arguments are capped at 64 KiB anyway).
+pub const MAX_LINE: usize = 4 * 1024 * 1024;
+
+type InFlight = Arc<Mutex<HashSet<String>>>;
+
+/// The (reader, writer) pair to hand to rmcp in place of stdin and stdout.
+pub fn transport() -> (DuplexStream, DuplexStream) {
+    let (rmcp_in, feed) = tokio::io::duplex(1 << 16);
+    let (rmcp_out, drain) = tokio::io::duplex(1 << 16);
+    let (errors, errors_rx) = mpsc::unbounded_channel();
+    let in_flight = InFlight::default();
+    tokio::spawn(read_stdin(feed, errors, in_flight.clone()));
+    tokio::spawn(write_stdout(drain, errors_rx, in_flight));
+    (rmcp_in, rmcp_out)
+}
+
+enum Line {
+    Text(Vec<u8>),
+    TooLong(usize),
+}
+
+/// The next line, without its end; only its length once it passes MAX_LINE.
+async fn read_line(r: &mut (impl AsyncBufRead + Unpin)) -> std::io::Result<Option<Line>> {
+    let (mut line, mut total) = (Vec::new(), 0usize);
+    loop {
+        let buf = r.fill_buf().await?;
+        if buf.is_empty() {
+            return Ok((total > 0).then(|| finish(line, total)));
+        }
+        let (chunk, used, done) = match buf.iter().position(|b| *b == b'\n') {
+            Some(i) => (&buf[..i], i + 1, true),
+            None => (buf, buf.len(), false),
+        };
+        total += chunk.len();
+        if total <= MAX_LINE {
+            line.extend_from_slice(chunk);
+        } else {
+            line = Vec::new();
+        }
+        r.consume(used);
+        if done {
+            return Ok(Some(finish(line, total)));
+        }
+    }
+}
+
+fn finish(mut line: Vec<u8>, total: usize) -> Line {
+    if total > MAX_LINE {
+        return Line::TooLong(total);
+    }
+    if line.last() == Some(&b'\r') {
+        line.pop();
+    }
+    Line::Text(line)
+}
+
+fn error(id: Value, code: i64, message: impl Into<String>) -> String {
+    let message: String = message.into().chars().take(300).collect();
+    json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}}).to_string()
+}
+
+enum Verdict {
+    Forward,
+    Skip,
+    Reply(String),
+}
+
+/// What to do with one line from the client.
+fn check(bytes: &[u8], in_flight: &InFlight) -> Verdict {
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return Verdict::Reply(error(
+            Value::Null,
+            -32700,
+            "Parse error: the message is not valid UTF-8",
+        ));
+    };
+    if text.trim().is_empty() {
+        return Verdict::Skip;
+    }
+    let value: Value = match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(e) => return Verdict::Reply(error(Value::Null, -32700, format!("Parse error: {e}"))),
+    };
+    let Value::Object(message) = &value else {
+        let why = if value.is_array() {
+            "Invalid Request: batches are not supported; send one message per line"
+        } else {
+            "Invalid Request: a message must be a JSON object"
+        };
+        return Verdict::Reply(error(Value::Null, -32600, why));
+    };
+    let id = message
+        .get("id")
+        .filter(|i| i.is_string() || i.is_number())
+        .cloned();
+    let method = message.get("method").and_then(Value::as_str);
+    if message.get("jsonrpc") != Some(&json!("2.0")) {
+        return Verdict::Reply(error(
+            id.unwrap_or(Value::Null),
+            -32600,
+            "Invalid Request: \"jsonrpc\" must be \"2.0\"",
+        ));
+    }
+    if let Err(e) = serde_json::from_value::<ClientJsonRpcMessage>(value.clone()) {
+        // A well-formed request whose parameters do not fit its method: -32602.
+        let code = if method.is_some() { -32602 } else { -32600 };
+        let what = if code == -32602 {
+            "Invalid params"
+        } else {
+            "Invalid Request"
+        };
+        return Verdict::Reply(error(
+            id.unwrap_or(Value::Null),
+            code,
+            format!("{what}: {e}"),
+        ));
+    }
+    let mut in_flight = in_flight.lock().expect("in-flight lock");
+    if method == Some("notifications/cancelled") {
+        // A cancelled request may go unanswered; its id is free again.
+        if let Some(r) = message.get("params").and_then(|p| p.get("requestId")) {
+            in_flight.remove(&r.to_string());
+        }
+    }
+    if let (Some(_), Some(id)) = (method, &id) {
+        if !in_flight.insert(id.to_string()) {
+            return Verdict::Reply(error(
+                id.clone(),
+                -32600,
+                format!("Invalid Request: id {id} is already used by a request in flight"),
+            ));
+        }
+    }
+    Verdict::Forward
+}
+
+async fn read_stdin(
+    mut feed: DuplexStream,
+    errors: mpsc::UnboundedSender<String>,
+    in_flight: InFlight,
+) {
+    let mut stdin = BufReader::with_capacity(1 << 16, tokio::io::stdin());
+    while let Ok(Some(line)) = read_line(&mut stdin).await {
+        let reply = match line {
+            Line::TooLong(n) => error(
+                Value::Null,
+                -32600,
+                format!("Invalid Request: a message must be at most {MAX_LINE} bytes (got {n})"),
+            ),
+            Line::Text(bytes) => match check(&bytes, &in_flight) {
+                Verdict::Skip => continue,
+                Verdict::Reply(e) => e,
+                Verdict::Forward => {
+                    let sent = async {
+                        feed.write_all(&bytes).await?;
+                        feed.write_all(b"\n").await?;
+                        feed.flush().await
+                    };
+                    if sent.await.is_err() {
+                        break; // rmcp has ended the session
+                    }
+                    continue;
+                }
+            },
+        };
+        if errors.send(reply).is_err() {
+            break;
+        }
+    }
+    // End of input: rmcp sees it too and ends the session.
+    let _ = feed.shutdown().await;
+}
+
+/// What the writer needs of a message rmcp sends: the id of a response.
+#[derive(serde::Deserialize)]
+struct Outgoing {
+    id: Option<Value>,
+    result: Option<IgnoredAny>,
+    error: Option<IgnoredAny>,
+}
+
+async fn write_stdout(
+    drain: DuplexStream,
+    mut errors: mpsc::UnboundedReceiver<String>,
+    in_flight: InFlight,
+) {
+    let mut from_rmcp = BufReader::new(drain).lines();
+    let mut stdout = tokio::io::stdout();
+    loop {
+        let line = tokio::select! {
+            line = from_rmcp.next_line() => match line {
+                Ok(Some(line)) => {
+                    if let Ok(Outgoing { id: Some(id), result, error }) = serde_json::from_str(&line) {
+                        if result.is_some() || error.is_some() {
+                            in_flight.lock().expect("in-flight lock").remove(&id.to_string());
+                        }
+                    }
+                    line
+                }
+                _ => break,
+            },
+            Some(line) = errors.recv() => line,
+        };
+        let written = async {
+            stdout.write_all(line.as_bytes()).await?;
+            stdout.write_all(b"\n").await?;
+            stdout.flush().await
+        };
+        if written.await.is_err() {
+            break;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn verdict(line: &str) -> Option<Value> {
+        match check(line.as_bytes(), &InFlight::default()) {
+            Verdict::Reply(e) => Some(serde_json::from_str(&e).unwrap()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn what_rmcp_would_drop_gets_an_error() {
+        assert_eq!(verdict("{").unwrap()["error"]["code"], -32700);
+        let batch = verdict(r#"[{"jsonrpc": "2.0", "id": 1, "method": "ping"}]"#).unwrap();
+        assert_eq!(batch["error"]["code"], -32600);
+        assert_eq!(batch["id"], Value::Null);
+        assert_eq!(verdict("42").unwrap()["error"]["code"], -32600);
+        let no_version = verdict(r#"{"id": 7, "method": "ping"}"#).unwrap();
+        assert_eq!(
+            (
+                no_version["id"].clone(),
+                no_version["error"]["code"].clone()
+            ),
+            (json!(7), json!(-32600))
+        );
+        let bad_method = verdict(r#"{"jsonrpc": "2.0", "id": 3, "method": 5}"#).unwrap();
+        assert_eq!(
+            (
+                bad_method["id"].clone(),
+                bad_method["error"]["code"].clone()
+            ),
+            (json!(3), json!(-32600))
+        );
+        assert!(verdict(r#"{"jsonrpc": "2.0", "id": 1, "method": "ping"}"#).is_none());
+        assert!(verdict("   ").is_none());
+        let utf8 = check(b"{\"a\": \"\xff\"}", &InFlight::default());
+        assert!(matches!(utf8, Verdict::Reply(e) if e.contains("-32700")));
+    }
+
+    #[test]
+    fn an_id_in_flight_cannot_be_used_again_until_answered_or_cancelled() {
+        let in_flight = InFlight::default();
+        let ping = br#"{"jsonrpc": "2.0", "id": "a", "method": "ping"}"#;
+        assert!(matches!(check(ping, &in_flight), Verdict::Forward));
+        assert!(matches!(check(ping, &in_flight), Verdict::Reply(e) if e.contains("already used")));
+        let cancel = br#"{"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": "a"}}"#;
+        assert!(matches!(check(cancel, &in_flight), Verdict::Forward));
+        assert!(matches!(check(ping, &in_flight), Verdict::Forward));
+    }
+
+    #[tokio::test]
+    async fn over_long_lines_are_measured_not_kept() {
+        let mut input = vec![b'x'; MAX_LINE + 10];
+        input.extend_from_slice(b"\n{}\r\n");
+        let mut r = BufReader::new(&input[..]);
+        assert!(
+            matches!(read_line(&mut r).await.unwrap(), Some(Line::TooLong(n)) if n == MAX_LINE + 10)
+        );
+        assert!(matches!(read_line(&mut r).await.unwrap(), Some(Line::Text(t)) if t == b"{}"));
+        assert!(read_line(&mut r).await.unwrap().is_none());
+    }
+}
