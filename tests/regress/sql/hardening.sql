@@ -25,6 +25,12 @@ SELECT n.nspname, c.relname
     OR has_any_column_privilege('mcp_client', c.oid, 'SELECT, INSERT, UPDATE, REFERENCES')
  ORDER BY 1, 2;
 
+-- What mcp_client may execute: exactly the functions the README's security model lists.
+SELECT string_agg(p.proname, ', ' ORDER BY p.proname) AS mcp_client_may_call
+  FROM pg_proc p
+ WHERE p.pronamespace = 'public'::regnamespace AND has_function_privilege('mcp_client', p.oid, 'EXECUTE')
+   AND NOT has_function_privilege('public', p.oid, 'EXECUTE');
+
 \c - regress_intruder
 -- Plain SQL with a validated key reads nothing: tools only.
 BEGIN;
