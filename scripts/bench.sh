@@ -6,10 +6,9 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 cluster=bench
 cargo build --release -q -p mcp_auth_bench -p mcp-auth
-scripts/cluster.sh destroy "$cluster"
-scripts/cluster.sh start "$cluster" "${BENCH_PORT:-54333}"
+pgenv=$(scripts/cluster.sh fresh "$cluster" "${BENCH_PORT:-54333}") # fails the script if it fails
+eval "$pgenv"
 trap 'scripts/cluster.sh destroy "$cluster"' EXIT
-eval "$(scripts/cluster.sh env "$cluster")"
 # Checkpoints far apart: a checkpoint inside a 15-second run (and the full-page
 # writes after it) would weigh on whichever side it happened to land in.
 psql -X -q -d postgres -c "ALTER SYSTEM SET max_wal_size = '8GB'" \

@@ -6,12 +6,15 @@
 #   scripts/cluster.sh stop NAME           stop it (no error when not running)
 #   scripts/cluster.sh destroy NAME        stop and delete it
 #   scripts/cluster.sh env NAME            print PGHOST/PGPORT/PGUSER exports
+#   scripts/cluster.sh fresh NAME PORT     destroy, start anew, print the exports
+#                                          (assign them first, so that a failure stops a
+#                                          set -e script: env=$(...); eval "$env")
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 bindir=$("$PG_CONFIG" --bindir)
-cmd=${1:?usage: cluster.sh start|stop|destroy|env NAME [PORT]}
+cmd=${1:?usage: cluster.sh start|stop|destroy|env|fresh NAME [PORT]}
 name=${2:?cluster name required}
 root="$here/.clusters/$name"
 data="$root/data"
@@ -61,6 +64,11 @@ destroy)
     ;;
 env)
     echo "export PGHOST=$run PGPORT=$(port_of) PGUSER=postgres PGBIN=$bindir"
+    ;;
+fresh)
+    "$0" destroy "$name"
+    "$0" start "$name" "${3:?fresh needs a port}"
+    "$0" env "$name"
     ;;
 *)
     echo "unknown command $cmd" >&2; exit 2 ;;

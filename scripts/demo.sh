@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make demo`: a private cluster with mcp_auth and mcp_mes, a demo tenant with shop-floor
-# data, a full key and the guide's read-only key, and tool calls made the way an MCP
+# data, a full key and the Eryxon Flow MCP Integration Guide's read-only key, and tool calls made the way an MCP
 # server makes them (one call_tool per request). Leaves the cluster running for you.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)

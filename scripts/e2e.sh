@@ -7,10 +7,9 @@ cd "$here"
 scripts/bootstrap.sh --python
 cargo build -q -p mcp-auth
 cluster=e2e
-scripts/cluster.sh destroy "$cluster"
-scripts/cluster.sh start "$cluster" "${E2E_PORT:-54335}"
+pgenv=$(scripts/cluster.sh fresh "$cluster" "${E2E_PORT:-54335}") # fails the script if it fails
+eval "$pgenv"
 trap 'scripts/cluster.sh stop "$cluster"' EXIT
-eval "$(scripts/cluster.sh env "$cluster")"
 # TLS on the cluster, so the server's TLS is tested: a throwaway CA, a server
 # certificate it signs for the name "localhost" (not for 127.0.0.1), and an unrelated CA.
 data="$here/.clusters/$cluster/data"

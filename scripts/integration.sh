@@ -5,10 +5,9 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 cluster=integration
-scripts/cluster.sh destroy "$cluster"
-scripts/cluster.sh start "$cluster" "${INTEGRATION_PORT:-54334}"
+pgenv=$(scripts/cluster.sh fresh "$cluster" "${INTEGRATION_PORT:-54334}") # fails the script if it fails
+eval "$pgenv"
 trap 'scripts/cluster.sh stop "$cluster"' EXIT
-eval "$(scripts/cluster.sh env "$cluster")"
 psql -X -q -d postgres -c "CREATE DATABASE mcp_it"
 psql -X -q -d mcp_it -c "CREATE EXTENSION mcp_auth"
 export MCP_AUTH_TEST_URL="host=$PGHOST port=$PGPORT user=postgres dbname=mcp_it"

@@ -5,7 +5,8 @@
 -- - mcp_assert_private_schema, which install scripts use to refuse a schema that
 --   others may create in;
 -- - a rotated-out key's expiry can only be shortened; mcp_admin may change a key's
---   allowed_tools (the update trigger's check was not executable for it).
+--   allowed_tools (the update trigger's check was not executable for it);
+-- - mcp_tools_changed, the trigger that invalidates each backend's registry copy.
 -- The limiter, the notifier and key-name uniqueness no longer use advisory locks;
 -- that is in the library, which this version's scripts and 2.1.0's share.
 
@@ -89,3 +90,11 @@ END
 $$;
 
 GRANT EXECUTE ON FUNCTION mcp_check_allowed_tools(jsonb, text) TO mcp_admin;
+
+-- Each backend keeps the tool registry with compiled schemas; this trigger tells every
+-- backend when to drop its copy.
+CREATE FUNCTION mcp_tools_changed() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'mcp_tools_changed_wrapper';
+REVOKE ALL ON FUNCTION mcp_tools_changed() FROM PUBLIC;
+CREATE TRIGGER mcp_tools_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON mcp_tools
+    FOR EACH STATEMENT EXECUTE FUNCTION mcp_tools_changed();

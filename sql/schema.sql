@@ -62,7 +62,7 @@ CREATE TABLE mcp_authentication_keys (
     tenant_id     uuid        NOT NULL,
     name          text        NOT NULL,
     description   text,
-    -- bcrypt verifier (the seed's key_hash) and hex SHA-256 lookup value; owner-only columns.
+    -- bcrypt verifier (key_hash, as the Eryxon Flow MCP Integration Guide names it) and hex SHA-256 lookup value; owner-only columns.
     key_hash      text        NOT NULL,
     lookup_hash   text        NOT NULL,
     key_prefix    text        NOT NULL,
@@ -73,7 +73,7 @@ CREATE TABLE mcp_authentication_keys (
     expires_at    timestamptz,
     revoked_at    timestamptz,
     -- Rotation history: plain ids, not foreign keys, so that an old key can be deleted
-    -- (the seed's "delete old key after 30 days") and dumps need no ordering.
+    -- (the Integration Guide's "delete old key after 30 days") and dumps need no ordering.
     rotated_from  uuid,
     replaced_by   uuid,
     created_by    uuid,

@@ -1,7 +1,7 @@
 -- mcp_auth: row-level security, the admin view, and privileges. Runs last (finalize),
 -- when every function exists.
 
--- Direct UPDATEs (the seed's `UPDATE mcp_authentication_keys SET rate_limit = ...`) obey the
+-- Direct UPDATEs (the Eryxon Flow MCP Integration Guide's `UPDATE mcp_authentication_keys SET rate_limit = ...`) obey the
 -- same rules as the functions: valid tool patterns, and a revoked key stays revoked.
 CREATE FUNCTION mcp_keys_before_update() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$

@@ -1,45 +1,10 @@
-//! Who is calling. SECURITY DEFINER functions run as the extension owner, so the
-//! caller is the *outer* role: the session user or the role chosen by SET ROLE.
+//! What the caller may act on: which tenant's keys it manages, and whose audit data
+//! and budget it may touch. Who the caller is comes from `roles`.
 
 use crate::errors;
+use crate::roles::{caller, Caller};
 use crate::tenant;
-use pgrx::prelude::*;
 use pgrx::Uuid;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Caller {
-    /// A superuser: the DBA, who may manage every tenant.
-    Operator,
-    /// A member of mcp_admin: its tenant comes from `mcp_auth.tenant_id`.
-    Admin,
-    /// Anyone else, members of mcp_client included.
-    Other,
-}
-
-pub fn caller() -> Caller {
-    unsafe {
-        let outer = pg_sys::GetOuterUserId();
-        if pg_sys::superuser_arg(outer) {
-            return Caller::Operator;
-        }
-        let admin = pg_sys::get_role_oid(c"mcp_admin".as_ptr(), true);
-        if admin != pg_sys::InvalidOid && pg_sys::has_privs_of_role(outer, admin) {
-            Caller::Admin
-        } else {
-            Caller::Other
-        }
-    }
-}
-
-/// `superuser`, `admin` or `other`: the caller as SQL-written functions see it.
-#[pg_extern(stable)]
-fn mcp_caller_kind() -> &'static str {
-    match caller() {
-        Caller::Operator => "superuser",
-        Caller::Admin => "admin",
-        Caller::Other => "other",
-    }
-}
 
 /// The tenants whose keys the caller may manage: `None` means every tenant.
 pub fn managed_tenant() -> Option<Uuid> {

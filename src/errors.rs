@@ -74,6 +74,25 @@ pub fn duplicate(field: &str, rule: impl Display) -> ! {
     )
 }
 
+/// Something that cannot happen unless mcp_auth itself is broken (or not installed
+/// in this database): reported as an internal error, with what was going on.
+pub fn internal(what: impl Display) -> ! {
+    raise(
+        PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+        format!("mcp_auth internal error: {what}"),
+        None,
+    )
+}
+
+/// The extension is not installed in the database this backend is connected to.
+pub fn not_installed() -> ! {
+    raise(
+        PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
+        "extension mcp_auth is not installed in this database".into(),
+        Some("CREATE EXTENSION mcp_auth".into()),
+    )
+}
+
 /// Unwraps an SPI result; an SPI failure is a bug of ours, reported as such.
 pub fn spi<T>(result: pgrx::spi::Result<T>) -> T {
     result.unwrap_or_else(|e| {

@@ -16,6 +16,7 @@ mod jsonb_datum;
 mod keys;
 mod locks;
 mod rate_limit;
+mod roles;
 mod settings;
 mod spi;
 mod tenant;
@@ -42,6 +43,13 @@ extension_sql_file!(
     ]
 );
 extension_sql_file!("../sql/tools.sql", name = "tools", requires = ["schema"]);
+extension_sql!(
+    "-- Every backend's copy of the registry is dropped when the registry changes.
+CREATE TRIGGER mcp_tools_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON mcp_tools
+    FOR EACH STATEMENT EXECUTE FUNCTION mcp_tools_changed();",
+    name = "tools_changed",
+    requires = ["tools", mcp_tools_changed]
+);
 extension_sql_file!("../sql/security.sql", name = "security", finalize);
 
 #[pg_guard]
@@ -49,6 +57,7 @@ pub extern "C-unwind" fn _PG_init() {
     settings::init();
     tenant::init();
     audit::notifier::init();
+    tools::registry::init();
 }
 
 /// Required by `cargo pgrx test`.

@@ -32,39 +32,14 @@ pub struct Decision {
 }
 
 // Read-write, so the snapshot is taken after the lock and sees every earlier decision.
-// In one statement, at time $5: the key's running total (`last`), the total before
-// the window (`base`: before the window's oldest call, or `last` when the window is
-// empty), the calls that left the window since the previous decision deleted, and,
-// when `cost` fits, the accepted call recorded.
 const DECIDE: Statement = Statement {
-    sql: "WITH l AS (SELECT e.cum, e.window_base FROM @s.mcp_rate_limit_events e
-                      WHERE e.key_id = $1 ORDER BY e.cum DESC LIMIT 1),
-          o AS (SELECT e.cum - e.cost AS base FROM @s.mcp_rate_limit_events e
-                 WHERE e.key_id = $1 AND e.at > $5 - interval '60 seconds'
-                 ORDER BY e.at, e.cum LIMIT 1),
-          d AS (SELECT COALESCE(l.cum, 0) AS last,
-                       COALESCE(l.window_base, 0) AS previous_base,
-                       COALESCE(o.base, l.cum, 0) AS base
-                  FROM (SELECT) one LEFT JOIN l ON true LEFT JOIN o ON true),
-          gone AS (DELETE FROM @s.mcp_rate_limit_events e USING d
-                    WHERE e.key_id = $1 AND e.cum > d.previous_base AND e.cum <= d.base),
-          accepted AS (
-              INSERT INTO @s.mcp_rate_limit_events (key_id, cum, at, cost, window_base, tenant_id)
-              SELECT $1, d.last + $2, $5, $2, d.base, $3 FROM d WHERE d.last - d.base + $2 <= $4
-              RETURNING 1)
-          SELECT d.last, d.last - d.base, EXISTS (SELECT FROM accepted) FROM d",
+    sql: include_str!("../sql/queries/rate_limit_decide.sql"),
     args: &[UUID, INT4, UUID, INT4, spi::TIMESTAMPTZ],
     writes: true,
 };
 
-// When `cost` will fit: once the calls up to the first one whose running total
-// reaches `last + cost - limit` have left the window (the window then holds
-// `last - cum` units).
 const RETRY_AFTER: Statement = Statement {
-    sql: "SELECT GREATEST(1, ceil(extract(epoch FROM (e.at + interval '60 seconds' - $2)) * 1000))::int
-            FROM @s.mcp_rate_limit_events e
-           WHERE e.key_id = $1 AND e.at > $2 - interval '60 seconds' AND e.cum >= $3
-           ORDER BY e.cum LIMIT 1",
+    sql: include_str!("../sql/queries/rate_limit_retry_after.sql"),
     args: &[UUID, spi::TIMESTAMPTZ, INT8],
     writes: true,
 };

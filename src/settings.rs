@@ -11,7 +11,7 @@ pub fn init() {
     GucRegistry::define_int_guc(
         c"mcp_auth.bcrypt_cost",
         c"bcrypt cost of newly generated MCP keys.",
-        c"Existing keys keep the cost they were made with. 10 is the seed's cost factor.",
+        c"Existing keys keep the cost they were made with. 10 is the cost factor of the Eryxon Flow MCP Integration Guide.",
         &BCRYPT_COST,
         4,
         31,

@@ -59,8 +59,7 @@ fn resolve() -> Option<Installed> {
 }
 
 fn installed() -> Installed {
-    resolve()
-        .unwrap_or_else(|| pgrx::error!("extension mcp_auth is not installed in this database"))
+    resolve().unwrap_or_else(|| errors::not_installed())
 }
 
 /// Whether mcp_auth is installed in this database (for the notifier, which must
@@ -79,7 +78,8 @@ pub fn schema() -> String {
     installed().schema
 }
 
-/// A statement of ours: its text (with `@s.` for the schema) and argument types.
+/// A statement of ours: its text (with `@s.` for the schema; the large ones live in
+/// `sql/queries/`, each naming its parameters in a header) and argument types.
 pub struct Statement {
     pub sql: &'static str,
     pub args: &'static [PgOid],
@@ -138,15 +138,24 @@ pub fn run_sql<R>(
     })
 }
 
-/// The first column of the first row, if any.
-pub fn one<T: FromDatum + IntoDatum>(stmt: &Statement, args: &[DatumWithOid<'_>]) -> Option<T> {
+/// `read` of the first row, or None when there is none.
+pub fn first<R>(
+    stmt: &Statement,
+    args: &[DatumWithOid<'_>],
+    read: impl FnOnce(&SpiTupleTable<'_>) -> Option<R>,
+) -> Option<R> {
     run(stmt, args, |t| {
         if t.is_empty() {
             None
         } else {
-            col(&t.first(), 1)
+            read(&t.first())
         }
     })
+}
+
+/// The first column of the first row, if any.
+pub fn one<T: FromDatum + IntoDatum>(stmt: &Statement, args: &[DatumWithOid<'_>]) -> Option<T> {
+    first(stmt, args, |r| col(r, 1))
 }
 
 /// Reads column `n` (1-based) of the current row; a NULL or mistyped column is our bug.

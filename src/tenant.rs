@@ -5,8 +5,8 @@
 //! `validate_mcp_key`. It ends with the transaction, and a context set inside a
 //! savepoint ends when that savepoint is rolled back.
 
-use crate::access::{self, Caller};
 use crate::errors;
+use crate::roles::{self, Caller};
 use crate::settings;
 use pgrx::prelude::*;
 use pgrx::Uuid;
@@ -112,7 +112,7 @@ pub fn current() -> Option<Current> {
             source: Source::Key(ctx),
         });
     }
-    if access::caller() == Caller::Other {
+    if roles::caller() == Caller::Other {
         return None;
     }
     let raw = settings::tenant_setting()?;
@@ -140,7 +140,7 @@ fn mcp_current_tenant() -> Option<Uuid> {
 
 fn put<T: IntoDatum>(row: &mut PgHeapTuple<'static, AllocatedByRust>, field: &str, value: T) {
     row.set_by_name(field, value)
-        .unwrap_or_else(|e| pgrx::error!("mcp_tenant_info.{field}: {e}"));
+        .unwrap_or_else(|e| errors::internal(format!("mcp_tenant_info.{field}: {e}")));
 }
 
 /// One row describing the current tenant; `source` is `key`, `setting` or `none`.
@@ -150,7 +150,7 @@ fn get_tenant_info() -> pgrx::composite_type!('static, "mcp_tenant_info") {
     // Qualified: the extension's schema is not on this function's search_path.
     let mut row =
         PgHeapTuple::new_composite_type(&format!("{}.mcp_tenant_info", crate::spi::schema()))
-            .unwrap_or_else(|e| pgrx::error!("mcp_tenant_info: {e}"));
+            .unwrap_or_else(|e| errors::internal(format!("mcp_tenant_info: {e}")));
     match current() {
         Some(Current {
             tenant_id,

@@ -27,10 +27,10 @@ mod tests {
     /// The check behind validate_mcp_key, without raising (a raised ERROR would
     /// abort the test's transaction).
     fn validates(key: &str) -> bool {
-        crate::keys::validate::authenticate(key).is_ok()
+        crate::keys::validate::authenticate(key, crate::keys::validate::Count::Now).is_ok()
     }
 
-    /// The checksum rule of DESIGN.md, written independently of mcp_auth_core.
+    /// The key's checksum rule (README, "The key"), written independently of mcp_auth_core.
     fn checksum_by_the_rule(body: &str) -> String {
         const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
         // Bitwise CRC-32 (IEEE, reflected polynomial 0xEDB88320).

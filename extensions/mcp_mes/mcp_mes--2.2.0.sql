@@ -269,7 +269,7 @@ BEGIN
         -- The next free J-number: the tenant's counter row, locked until commit, so
         -- two concurrent calls never pick the same number. A tenant's first number
         -- follows the jobs it already has (counted once); numbers already taken (by
-        -- hand or by the seed) are skipped.
+        -- hand or by mes_seed_demo) are skipped.
         UPDATE job_numbers SET last_number = last_number + 1 WHERE tenant_id = t
         RETURNING last_number INTO n;
         IF NOT FOUND THEN

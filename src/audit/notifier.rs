@@ -121,24 +121,9 @@ fn ensure_worker() {
     }
 }
 
-// Deletes up to BATCH queued rows of transactions from xid $2 on and notifies them,
-// oldest first (volatile pg_notify is evaluated after the sort). Also returns this
-// snapshot's xmin: every transaction before it has ended, so once everything
-// visible now is sent, no row below it can appear later.
+// Once everything visible now is sent, no row below the returned xmin can appear later.
 const DELIVER: Statement = Statement {
-    sql: "WITH batch AS (
-              SELECT ctid FROM @s.mcp_activity_outbox
-               WHERE xid >= $2::text::pg_catalog.xid8
-               ORDER BY xid LIMIT $1 FOR UPDATE),
-          sent AS (
-              DELETE FROM @s.mcp_activity_outbox o USING batch WHERE o.ctid = batch.ctid
-              RETURNING o.queued_at, o.payload),
-          n AS (
-              SELECT pg_catalog.count(*)::bigint AS sent FROM (
-                  SELECT pg_catalog.pg_notify('mcp_activity', payload) FROM sent ORDER BY queued_at) x)
-          SELECT n.sent,
-                 pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())::text::bigint
-            FROM n",
+    sql: include_str!("../../sql/queries/notifier_deliver.sql"),
     args: &[spi::INT8, spi::INT8],
     writes: true,
 };

@@ -16,61 +16,10 @@ use pgrx::{JsonB, PgBuiltInOids, Uuid};
 
 const INET: PgOid = PgOid::BuiltIn(PgBuiltInOids::INETOID);
 
-// $1 tenant, $2 key, $3 tool, $4 args, $5 success, $6 error, $7 ms, $8 ip, $9 agent,
-// $10 slot, $11 key name, $12 key prefix, $13 the payload's error (what the client was told).
 const WRITE: Statement = Statement {
-    sql: "WITH cfg AS (
-              SELECT COALESCE((SELECT activity_logging FROM @s.mcp_server_config WHERE tenant_id = $1),
-                              true) AS activity_logging),
-          log AS (
-              INSERT INTO @s.mcp_key_usage_logs
-                  (tenant_id, key_id, tool_name, tool_arguments, success, error_message,
-                   response_time_ms, ip_address, user_agent)
-              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-              RETURNING id, created_at),
-          totals AS (
-              INSERT INTO @s.mcp_key_usage_totals AS t
-                  (key_id, tool_name, slot, tenant_id, requests, failures,
-                   response_ms_sum, response_ms_count, last_used_at)
-              SELECT $2, $3, $10, $1, 1, CASE WHEN $5 THEN 0 ELSE 1 END,
-                     COALESCE($7, 0), CASE WHEN $7 IS NULL THEN 0 ELSE 1 END, log.created_at
-                FROM log
-              ON CONFLICT (key_id, tool_name, slot) DO UPDATE
-                 SET requests = t.requests + 1,
-                     failures = t.failures + EXCLUDED.failures,
-                     response_ms_sum = t.response_ms_sum + EXCLUDED.response_ms_sum,
-                     response_ms_count = t.response_ms_count + EXCLUDED.response_ms_count,
-                     last_used_at = GREATEST(t.last_used_at, EXCLUDED.last_used_at)),
-          minutes AS (
-              INSERT INTO @s.mcp_key_usage_minutes AS m (key_id, minute, slot, tenant_id, requests)
-              SELECT $2, pg_catalog.date_trunc('minute', log.created_at), $10, $1, 1 FROM log
-              ON CONFLICT (key_id, minute, slot) DO UPDATE SET requests = m.requests + 1),
-          activity AS (
-              INSERT INTO @s.activity_log
-                  (tenant_id, user_name, action, entity_type, entity_id, entity_name, description, metadata)
-              SELECT $1, 'MCP Server',
-                     CASE WHEN $5 THEN 'mcp_execute' ELSE 'mcp_error' END,
-                     'mcp_tool', $3, $3,
-                     CASE WHEN $5 THEN pg_catalog.format('Tool \"%s\" executed successfully', $3)
-                          ELSE pg_catalog.format('Tool \"%s\" execution failed: %s', $3, $6) END,
-                     pg_catalog.jsonb_build_object(
-                         'key_id', $2, 'key_name', $11, 'key_prefix', $12, 'tool', $3,
-                         'arguments', $4, 'success', $5, 'error', $6, 'response_time_ms', $7,
-                         'usage_log_id', log.id)
-                FROM log, cfg WHERE cfg.activity_logging),
-          -- The toast, for the notifier worker; bounded below NOTIFY's 8000-byte payload limit.
-          queued AS (
-              INSERT INTO @s.mcp_activity_outbox (tenant_id, payload)
-              SELECT $1, pg_catalog.jsonb_build_object(
-                         'id', log.id, 'tenant_id', $1, 'key_id', $2, 'key_prefix', $12,
-                         'key_name', pg_catalog.left($11, 200), 'tool', $3, 'success', $5,
-                         'action', CASE WHEN $5 THEN 'mcp_execute' ELSE 'mcp_error' END,
-                         'response_time_ms', $7, 'error', $13,
-                         'at', log.created_at)::text
-                FROM log)
-          SELECT log.id FROM log",
+    sql: include_str!("../../sql/queries/usage_log_write.sql"),
     args: &[
-        UUID, UUID, TEXT, JSONB, BOOL, TEXT, INT4, INET, TEXT, INT4, TEXT, TEXT, TEXT,
+        UUID, UUID, TEXT, JSONB, BOOL, TEXT, INT4, INET, TEXT, INT4, TEXT, TEXT, TEXT, BOOL,
     ],
     writes: true,
 };
@@ -95,6 +44,8 @@ pub struct Usage {
     pub response_time_ms: Option<i32>,
     pub ip: Option<Inet>,
     pub user_agent: Option<String>,
+    /// Also count a validation of the key (a call that authenticated without counting).
+    pub validated: bool,
 }
 
 /// What of a call's arguments is stored.
@@ -143,9 +94,10 @@ pub fn record(usage: Usage) -> Uuid {
             usage.key.name.as_str().into(),
             usage.key.key_prefix.as_str().into(),
             notice.into(),
+            usage.validated.into(),
         ],
     )
-    .unwrap_or_else(|| pgrx::error!("mcp_key_usage_logs: insert returned no id"))
+    .unwrap_or_else(|| errors::internal("mcp_key_usage_logs: the insert returned no id"))
 }
 
 /// Logs one MCP request: the usage row, the activity_log row (when the tenant's
@@ -198,5 +150,6 @@ fn log_mcp_key_usage(
         response_time_ms: p_response_time_ms,
         ip: p_ip_address,
         user_agent: p_user_agent,
+        validated: false,
     })
 }

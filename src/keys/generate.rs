@@ -21,7 +21,7 @@ pub struct Secret {
 pub fn new_secret(environment: Environment) -> Secret {
     let api_key = key::generate(environment);
     let key_hash = bcrypt::hash(&api_key, settings::bcrypt_cost())
-        .unwrap_or_else(|e| pgrx::error!("bcrypt failed: {e}"));
+        .unwrap_or_else(|e| errors::internal(format!("bcrypt failed: {e}")));
     let lookup_hash = key::lookup_digest(&api_key);
     let key_prefix = api_key[..key::DISPLAY_PREFIX_LEN].to_string();
     Secret {

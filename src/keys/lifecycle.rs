@@ -27,16 +27,12 @@ const LOCK: Statement = Statement {
 /// Locks the key row; a key of a tenant the caller may not manage reads as missing.
 fn lock(key_id: Option<Uuid>) -> (Uuid, Locked) {
     let key_id = key_id.unwrap_or_else(|| errors::required("p_key_id"));
-    let found = spi::run(&LOCK, &[key_id.into()], |t| {
-        if t.is_empty() {
-            return None;
-        }
-        let r = t.first();
+    let found = spi::first(&LOCK, &[key_id.into()], |r| {
         Some(Locked {
-            tenant_id: col(&r, 1)?,
-            environment: col(&r, 2)?,
-            revoked: col(&r, 3)?,
-            replaced: col(&r, 4)?,
+            tenant_id: col(r, 1)?,
+            environment: col(r, 2)?,
+            revoked: col(r, 3)?,
+            replaced: col(r, 4)?,
         })
     });
     match found {
@@ -99,25 +95,8 @@ const NEGATIVE: Statement = Statement {
     writes: false,
 };
 
-// One statement: the old row stops counting as current (freeing its name) and gets
-// its end of grace, and the new row copies its settings.
 const ROTATE: Statement = Statement {
-    sql: "WITH old AS (
-              UPDATE @s.mcp_authentication_keys
-                 SET replaced_by = $2,
-                     expires_at = LEAST(COALESCE(expires_at, 'infinity'),
-                                        pg_catalog.statement_timestamp() + $3)
-               WHERE id = $1
-           RETURNING *)
-          INSERT INTO @s.mcp_authentication_keys
-              (id, tenant_id, name, description, key_hash, lookup_hash, key_prefix, environment,
-               allowed_tools, rate_limit, enabled, expires_at, rotated_from, created_by)
-          SELECT $2, tenant_id, name, description, $4, $5, $6, environment,
-                 allowed_tools, rate_limit, true,
-                 (SELECT k.expires_at FROM @s.mcp_authentication_keys k WHERE k.id = $1),
-                 id, created_by
-            FROM old
-          RETURNING id",
+    sql: include_str!("../../sql/queries/key_rotate.sql"),
     args: &[UUID, UUID, INTERVAL, spi::TEXT, spi::TEXT, spi::TEXT],
     writes: true,
 };

@@ -32,17 +32,13 @@ const KEY_INFO: Statement = Statement {
 /// key that does not exist.
 pub fn in_scope(field: &str, key_id: Option<Uuid>, scope: Scope) -> KeyInfo {
     let id = key_id.unwrap_or_else(|| errors::required(field));
-    let found = spi::run(&KEY_INFO, &[id.into()], |t| {
-        if t.is_empty() {
-            return None;
-        }
-        let r = t.first();
+    let found = spi::first(&KEY_INFO, &[id.into()], |r| {
         Some(KeyInfo {
             id,
-            tenant_id: col(&r, 1)?,
-            name: col(&r, 2)?,
-            key_prefix: col(&r, 3)?,
-            rate_limit: col(&r, 4)?,
+            tenant_id: col(r, 1)?,
+            name: col(r, 2)?,
+            key_prefix: col(r, 3)?,
+            rate_limit: col(r, 4)?,
         })
     });
     match found {

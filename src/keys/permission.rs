@@ -1,7 +1,7 @@
 //! `check_mcp_tool_permission`, and the allowed_tools check shared with the
 //! table's update trigger.
 
-use crate::access::{self, Caller};
+use crate::roles::{self, Caller};
 use crate::spi::{self, col, Statement, UUID};
 use crate::tenant;
 use mcp_auth_core::tools;
@@ -20,16 +20,12 @@ const KEY_TOOLS: Statement = Statement {
 /// True when `tool` is allowed for the usable key `key_id`, seen from the caller:
 /// only superusers may ask about keys outside the current tenant.
 pub fn key_allows(key_id: Uuid, tool: &str) -> bool {
-    let Some((tenant_id, patterns)) = spi::run(&KEY_TOOLS, &[key_id.into()], |t| {
-        if t.is_empty() {
-            return None;
-        }
-        let r = t.first();
-        Some((col::<Uuid>(&r, 1)?, col::<JsonB>(&r, 2)?.0))
+    let Some((tenant_id, patterns)) = spi::first(&KEY_TOOLS, &[key_id.into()], |r| {
+        Some((col::<Uuid>(r, 1)?, col::<JsonB>(r, 2)?.0))
     }) else {
         return false;
     };
-    if access::caller() != Caller::Operator
+    if roles::caller() != Caller::Operator
         && tenant::current().map(|c| c.tenant_id) != Some(tenant_id)
     {
         return false;

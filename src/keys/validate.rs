@@ -101,27 +101,32 @@ impl KeyRow {
 }
 
 fn find(lookup: &str) -> Option<KeyRow> {
-    spi::run(&FIND, &[lookup.into()], |table| {
-        if table.is_empty() {
-            return None;
-        }
-        let row = table.first();
+    spi::first(&FIND, &[lookup.into()], |row| {
         Some(KeyRow {
-            id: col(&row, 1)?,
-            tenant_id: col(&row, 2)?,
-            name: col(&row, 3)?,
-            key_hash: col(&row, 4)?,
-            allowed_tools: col::<JsonB>(&row, 5)?.0,
-            rate_limit: col(&row, 6)?,
-            environment: col(&row, 7)?,
-            key_prefix: col(&row, 8)?,
-            refusal: col(&row, 9),
+            id: col(row, 1)?,
+            tenant_id: col(row, 2)?,
+            name: col(row, 3)?,
+            key_hash: col(row, 4)?,
+            allowed_tools: col::<JsonB>(row, 5)?.0,
+            rate_limit: col(row, 6)?,
+            environment: col(row, 7)?,
+            key_prefix: col(row, 8)?,
+            refusal: col(row, 9),
         })
     })
 }
 
+/// How a successful validation is counted (`usage_count`, `last_used_at`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Count {
+    /// Here, with its own statement.
+    Now,
+    /// By the caller's audit statement (call_tool's, one statement fewer per call).
+    WithAudit,
+}
+
 /// Checks `api_key`; on success sets the tenant context and counts the use.
-pub fn authenticate(api_key: &str) -> Result<Authenticated, Refused> {
+pub fn authenticate(api_key: &str, count: Count) -> Result<Authenticated, Refused> {
     let refused = |refusal, key| Err(Refused { refusal, key });
     if let Err(e) = key::parse(api_key) {
         return refused(Refusal::Malformed(e), None);
@@ -150,7 +155,7 @@ pub fn authenticate(api_key: &str) -> Result<Authenticated, Refused> {
         row.environment.clone(),
     );
     // A read-only transaction (a standby, SET TRANSACTION READ ONLY) still authenticates.
-    if !unsafe { pg_sys::XactReadOnly } {
+    if count == Count::Now && !unsafe { pg_sys::XactReadOnly } {
         spi::run(
             &COUNT_USE,
             &[
@@ -189,7 +194,7 @@ fn validate_mcp_key(
     let Some(api_key) = p_api_key else {
         errors::invalid_key()
     };
-    match authenticate(api_key) {
+    match authenticate(api_key, Count::Now) {
         Ok(k) => TableIterator::once((
             k.key.tenant_id,
             k.key.id,

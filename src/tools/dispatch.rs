@@ -7,7 +7,7 @@
 //! subtransaction), then audit the outcome once. A failed handler's writes are
 //! rolled back; its audit row stays.
 
-use super::{guard, registry, runner, schema};
+use super::{guard, registry, runner};
 use crate::audit::usage_log::{self, Arguments, Usage};
 use crate::jsonb_datum::JsonbDatum;
 use crate::keys::validate;
@@ -95,7 +95,7 @@ fn call_tool(
         .chars()
         .take(usage_log::MAX_TOOL_NAME)
         .collect();
-    let audit = |key, arguments, failed: Option<&Failed>| {
+    let audit = |key, arguments, failed: Option<&Failed>, validated| {
         usage_log::record(Usage {
             key,
             tool: if tool_name.is_empty() {
@@ -110,11 +110,12 @@ fn call_tool(
             response_time_ms: Some(elapsed_ms(start)),
             ip: client.ip.clone(),
             user_agent: client.user_agent.clone(),
+            validated,
         });
     };
 
     // A refused key that exists is audited under its tenant, with no arguments.
-    let key = match validate::authenticate(p_api_key.unwrap_or("")) {
+    let key = match validate::authenticate(p_api_key.unwrap_or(""), validate::Count::WithAudit) {
         Ok(k) => k,
         Err(refused) => {
             if let Some(info) = refused.key {
@@ -125,7 +126,7 @@ fn call_tool(
                     )),
                     ..Failed::new(ErrorKind::Authentication, INVALID_KEY)
                 };
-                audit(info, Arguments::None, Some(&failed));
+                audit(info, Arguments::None, Some(&failed), false);
             }
             return reply(envelope::failure(
                 ErrorKind::Authentication,
@@ -138,11 +139,11 @@ fn call_tool(
     let outcome = run(&key, &tool_name, p_arguments, &mut kept);
     match outcome {
         Ok(result) => {
-            audit(key.key, kept, None);
+            audit(key.key, kept, None, true);
             result
         }
         Err(failed) => {
-            audit(key.key, kept, Some(&failed));
+            audit(key.key, kept, Some(&failed), true);
             reply(envelope::failure(
                 failed.kind,
                 &failed.message,
@@ -159,8 +160,9 @@ fn limited(d: rate_limit::Decision) -> Failed {
     }
 }
 
-/// Everything after authentication. `kept` says what of the arguments to audit: none
-/// until the call has passed the rate limit, so refused calls store bounded rows.
+/// Everything after authentication. `kept` says what of the arguments to audit:
+/// nothing for a call refused before they are read (permission, unknown tool, a full
+/// window) or by the limit after its handler, so refused calls store bounded rows.
 fn run(
     key: &validate::Authenticated,
     tool_name: &str,
@@ -199,7 +201,7 @@ fn run(
         invalid(why.to_string())
     })?;
     *kept = Arguments::Kept(args.clone());
-    schema::check(&tool.name, &tool.input_schema, &args)
+    tool.check(&args)
         .map_err(|problem| invalid(format!("Invalid arguments: {problem}")))?;
 
     // The exact decision comes after the handler: one key's calls take turns only
@@ -233,7 +235,7 @@ fn run(
 #[pg_extern(security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn list_tools(p_api_key: Option<&str>) -> JsonbDatum {
-    let key = match validate::authenticate(p_api_key.unwrap_or("")) {
+    let key = match validate::authenticate(p_api_key.unwrap_or(""), validate::Count::Now) {
         Ok(k) => k,
         Err(_) => {
             return reply(envelope::failure(

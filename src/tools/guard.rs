@@ -4,7 +4,7 @@
 //! ...; ROLLBACK`, a failing statement after it in one query string or pipeline, or
 //! a `UNION ALL` with an error after the row was sent).
 
-use crate::access::{self, Caller};
+use crate::roles::{self, Caller};
 use pgrx::pg_sys;
 
 /// Why this transaction cannot run a call, if it cannot.
@@ -21,7 +21,7 @@ pub fn unfit_for_call() -> Option<&'static str> {
             );
         }
     }
-    if access::caller() != Caller::Other {
+    if roles::caller() != Caller::Other {
         // Superusers and mcp_admin own their tenant's audit trail anyway.
         return None;
     }

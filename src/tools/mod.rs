@@ -6,4 +6,3 @@ pub mod dispatch;
 mod guard;
 pub mod registry;
 pub mod runner;
-pub mod schema;

@@ -1,11 +1,21 @@
 //! The tool registry: `register_mcp_tool` (superusers, and extensions such as
-//! mcp_mes from their install script) and lookups for the dispatcher.
+//! mcp_mes from their install script) and the lookups of the entry points.
+//!
+//! Each backend keeps the whole registry, with every tool's compiled JSON Schema,
+//! from its first use until the registry may have changed: a statement trigger on
+//! mcp_tools sends a relcache invalidation of the table (to every backend, at
+//! commit), and any change to a function (a handler renamed or dropped) invalidates
+//! pg_proc's syscache; both callbacks mark the kept copy stale.
 
 use crate::errors;
 use crate::spi::{self, col, Statement, BOOL, JSONB, TEXT};
+use mcp_auth_core::arguments::Schema;
 use pgrx::prelude::*;
 use pgrx::{JsonB, PgBuiltInOids};
 use serde_json::Value;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
 
 const OID: PgOid = PgOid::BuiltIn(PgBuiltInOids::OIDOID);
 
@@ -18,67 +28,126 @@ pub struct Tool {
     pub handler: String,
     pub read_only: bool,
     pub destructive: bool,
+    /// `input_schema` compiled once, or why it is not a usable schema.
+    schema: Result<Schema, String>,
+}
+
+impl Tool {
+    /// Checks `args` against the tool's schema; the message names each offending
+    /// field and the rule it broke, never the value: `status: must be one of ...`.
+    pub fn check(&self, args: &Value) -> Result<(), String> {
+        match &self.schema {
+            Ok(schema) => schema.check(args),
+            Err(e) => Err(format!("the tool's input schema is invalid: {e}")),
+        }
+    }
 }
 
 fn read(t: &pgrx::spi::SpiTupleTable<'_>) -> Option<Tool> {
+    let input_schema = col::<JsonB>(t, 4)?.0;
     Some(Tool {
         name: col(t, 1)?,
         title: col(t, 2),
         description: col(t, 3)?,
-        input_schema: col::<JsonB>(t, 4)?.0,
+        schema: Schema::compile(&input_schema),
+        input_schema,
         handler: col(t, 5)?,
         read_only: col(t, 6)?,
         destructive: col(t, 7)?,
     })
 }
 
-/// The registry joined with each handler's qualified name; `$tail` filters and orders.
-macro_rules! tools_query {
-    ($tail:literal) => {
-        concat!(
-            "SELECT t.name, t.title, t.description, t.input_schema,
-                    pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(p.proname),
-                    t.read_only, t.destructive
-               FROM @s.mcp_tools t
-               JOIN pg_catalog.pg_proc p ON p.oid = t.handler
-               JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace ",
-            $tail
-        )
-    };
-}
-
-const FIND: Statement = Statement {
-    sql: tools_query!("WHERE t.name = $1"),
-    args: &[TEXT],
-    writes: false,
-};
-
+// Every tool with its handler's qualified name, in listing order.
 const ALL: Statement = Statement {
-    sql: tools_query!("ORDER BY t.domain, t.name"),
+    sql: "SELECT t.name, t.title, t.description, t.input_schema,
+                 pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(p.proname),
+                 t.read_only, t.destructive
+            FROM @s.mcp_tools t
+            JOIN pg_catalog.pg_proc p ON p.oid = t.handler
+            JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+           ORDER BY t.domain, t.name",
     args: &[],
     writes: false,
 };
 
-pub fn find(name: &str) -> Option<Tool> {
-    spi::run(&FIND, &[name.into()], |t| {
-        if t.is_empty() {
-            None
-        } else {
-            read(&t.first())
-        }
-    })
+struct Registry {
+    /// In listing order (domain, name).
+    tools: Vec<Rc<Tool>>,
+    by_name: HashMap<String, Rc<Tool>>,
 }
 
-pub fn all() -> Vec<Tool> {
-    spi::run(&ALL, &[], |mut t| {
+thread_local! {
+    static KEPT: RefCell<Option<Rc<Registry>>> = const { RefCell::new(None) };
+    /// Set by the invalidation callbacks, which may run at any moment (even while
+    /// the registry is being read), so they touch nothing but these cells.
+    static STALE: Cell<bool> = const { Cell::new(true) };
+    static TABLE: Cell<pg_sys::Oid> = const { Cell::new(pg_sys::InvalidOid) };
+}
+
+pub fn init() {
+    unsafe {
+        pg_sys::CacheRegisterRelcacheCallback(Some(on_relcache), pg_sys::Datum::from(0));
+        pg_sys::CacheRegisterSyscacheCallback(
+            pg_sys::SysCacheIdentifier::PROCOID as i32,
+            Some(on_proc),
+            pg_sys::Datum::from(0),
+        );
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn on_relcache(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
+    if relid == pg_sys::InvalidOid || relid == TABLE.with(Cell::get) {
+        STALE.with(|s| s.set(true));
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn on_proc(_arg: pg_sys::Datum, _cache: i32, _hash: u32) {
+    STALE.with(|s| s.set(true));
+}
+
+fn registry() -> Rc<Registry> {
+    if !STALE.with(|s| s.replace(false)) {
+        if let Some(r) = KEPT.with(|k| k.borrow().clone()) {
+            return r;
+        }
+    }
+    // Marked fresh before reading: an invalidation that arrives meanwhile marks the
+    // copy being read stale again.
+    TABLE.with(|t| {
+        t.set(unsafe { pg_sys::get_relname_relid(c"mcp_tools".as_ptr(), spi::namespace()) })
+    });
+    let tools: Vec<Rc<Tool>> = spi::run(&ALL, &[], |mut t| {
         let mut tools = Vec::new();
         while t.next().is_some() {
-            if let Some(tool) = read(&t) {
-                tools.push(tool);
-            }
+            tools.extend(read(&t).map(Rc::new));
         }
         tools
-    })
+    });
+    let by_name = tools.iter().map(|t| (t.name.clone(), t.clone())).collect();
+    let r = Rc::new(Registry { tools, by_name });
+    KEPT.with(|k| *k.borrow_mut() = Some(r.clone()));
+    r
+}
+
+pub fn find(name: &str) -> Option<Rc<Tool>> {
+    registry().by_name.get(name).cloned()
+}
+
+pub fn all() -> Vec<Rc<Tool>> {
+    registry().tools.clone()
+}
+
+/// Statement trigger on mcp_tools: every backend drops its copy of the registry
+/// once this transaction commits (this one at its next command).
+#[pg_trigger]
+fn mcp_tools_changed<'a>(
+    trigger: &'a PgTrigger<'a>,
+) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, PgTriggerError> {
+    let table = trigger.relation()?.oid();
+    unsafe { pg_sys::CacheInvalidateRelcacheByRelid(table) };
+    Ok(None)
 }
 
 const HANDLER_SHAPE: Statement = Statement {
@@ -145,19 +214,15 @@ fn register_mcp_tool(
     let domain = p_domain.unwrap_or_else(|| errors::required("p_domain"));
     let description = p_description.unwrap_or_else(|| errors::required("p_description"));
     let schema = p_input_schema.unwrap_or_else(|| errors::required("p_input_schema"));
-    if let Err(e) = mcp_auth_core::arguments::Schema::compile(&schema.0) {
+    if let Err(e) = Schema::compile(&schema.0) {
         errors::bad_param("p_input_schema", format!("not a valid JSON Schema: {e}"));
     }
     let handler = p_handler.unwrap_or_else(|| errors::required("p_handler"));
     let (shape_ok, signature): (Option<bool>, Option<String>) =
-        spi::run(&HANDLER_SHAPE, &[handler.into()], |t| {
-            if t.is_empty() {
-                (None, None)
-            } else {
-                let r = t.first();
-                (col(&r, 1), col(&r, 2))
-            }
-        });
+        spi::first(&HANDLER_SHAPE, &[handler.into()], |r| {
+            Some((col(r, 1), col(r, 2)))
+        })
+        .unwrap_or((None, None));
     if shape_ok != Some(true) {
         errors::bad_param("p_handler", "must be a function (jsonb) RETURNS jsonb");
     }

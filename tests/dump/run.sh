@@ -2,19 +2,8 @@
 # pg_dump / restore: key data survives a dump and restore (keys still validate in
 # the restored database), and the dump never contains a key.
 set -euo pipefail
-here=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$here"
 cluster=dumptest
-scripts/cluster.sh destroy "$cluster"
-scripts/cluster.sh start "$cluster" "${DUMP_PORT:-54332}"
-trap 'scripts/cluster.sh stop "$cluster"' EXIT
-eval "$(scripts/cluster.sh env "$cluster")"
-psql=(psql -X -q -v ON_ERROR_STOP=1 -At)
-passed=0 failed=0
-check() { # name, command...
-    local name=$1; shift
-    if "$@"; then echo "ok - $name"; passed=$((passed + 1)); else echo "not ok - $name"; failed=$((failed + 1)); fi
-}
+source "$(dirname "$0")/../cluster_tap.sh" "${DUMP_PORT:-54332}"
 
 "${psql[@]}" -d postgres -c "CREATE DATABASE source"
 "${psql[@]}" -d source -c "CREATE EXTENSION mcp_auth"
@@ -52,5 +41,4 @@ changed="${key%?}$([ "${key: -1}" = x ] && echo y || echo x)"
 check "a changed key is still refused after restore" bash -c \
     '! "$@" 2>/dev/null' _ "${psql[@]}" -d restored -c "SELECT * FROM validate_mcp_key('$changed')"
 
-echo "dump: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish dump

@@ -4,19 +4,8 @@
 # every key still validates with its tools and limit, every row is still there, and
 # the upgraded schema is the one a fresh install makes (pg_dump --schema-only).
 set -euo pipefail
-here=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$here"
 cluster=upgrade
-scripts/cluster.sh destroy "$cluster"
-scripts/cluster.sh start "$cluster" "${UPGRADE_PORT:-54336}"
-trap 'scripts/cluster.sh stop "$cluster"' EXIT
-eval "$(scripts/cluster.sh env "$cluster")"
-psql=(psql -X -q -v ON_ERROR_STOP=1 -At)
-passed=0 failed=0
-check() { # name, command...
-    local name=$1; shift
-    if "$@"; then echo "ok - $name"; passed=$((passed + 1)); else echo "not ok - $name"; failed=$((failed + 1)); fi
-}
+source "$(dirname "$0")/../cluster_tap.sh" "${UPGRADE_PORT:-54336}"
 # pg_dump's per-run \restrict token aside. A plain schema dump shows an extension
 # as one CREATE EXTENSION; --binary-upgrade also dumps each of its member objects
 # (the lines that pin oids differ between any two databases and are left out).
@@ -88,5 +77,4 @@ SQL
     done
 done
 
-echo "upgrade: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish upgrade

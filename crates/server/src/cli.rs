@@ -2,17 +2,71 @@
 //! (DATABASE_URL of a superuser or of a member of mcp_admin; `--tenant` sets
 //! mcp_auth.tenant_id). Each is a call of the extension's SQL API.
 
-use crate::{Env, KeyAction};
+use clap::{Subcommand, ValueEnum};
 use futures_util::StreamExt;
+use mcp_auth_core::envelope::Envelope;
 use serde_json::{json, Value};
 use tokio_postgres::{AsyncMessage, Client};
+
+#[derive(Subcommand)]
+pub enum KeyAction {
+    /// A new key; its value is printed this once
+    Create {
+        /// The tenant the key belongs to (a uuid)
+        #[arg(long, value_name = "TENANT_ID")]
+        tenant: String,
+        /// Unique among the tenant's keys
+        #[arg(long)]
+        name: String,
+        /// Allowed tools, a JSON array of names and prefix* patterns
+        #[arg(long, value_name = "JSON", default_value = r#"["*"]"#)]
+        tools: String,
+        #[arg(long, value_enum, default_value_t = Env::Live)]
+        env: Env,
+        /// Calls per minute
+        #[arg(long, value_name = "N", default_value_t = 100)]
+        rate_limit: i32,
+    },
+    /// The tenant's keys: prefix, status, usage (never a hash)
+    List {
+        #[arg(long, value_name = "TENANT_ID")]
+        tenant: Option<String>,
+    },
+    /// A new key with the same settings; the old one works until the grace period ends
+    Rotate {
+        key_id: String,
+        /// How long the old key keeps working, e.g. '1 hour'
+        #[arg(long, value_name = "INTERVAL", default_value = "0")]
+        grace: String,
+        #[arg(long, value_name = "TENANT_ID")]
+        tenant: Option<String>,
+    },
+    /// Disable a key (enable it again with SQL: enable_mcp_key)
+    Disable {
+        key_id: String,
+        #[arg(long, value_name = "TENANT_ID")]
+        tenant: Option<String>,
+    },
+    /// A key's statistics
+    Stats {
+        key_id: String,
+        #[arg(long, value_name = "TENANT_ID")]
+        tenant: Option<String>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Env {
+    Live,
+    Test,
+}
 
 pub struct Cli {
     target: crate::tls::Target,
     json: bool,
 }
 
-type Result<T> = std::result::Result<T, String>;
+use crate::error::{Error, Result};
 
 impl Cli {
     pub fn new(target: crate::tls::Target, json: bool) -> Self {
@@ -26,7 +80,7 @@ impl Cli {
             client
                 .execute("SELECT set_config('mcp_auth.tenant_id', $1, false)", &[&t])
                 .await
-                .map_err(|e| format!("mcp_auth.tenant_id: {e}"))?;
+                .map_err(|e| Error::Failed(format!("mcp_auth.tenant_id: {}", Error::from(e))))?;
         }
         Ok(client)
     }
@@ -37,13 +91,9 @@ impl Cli {
             .iter()
             .map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync))
             .collect();
-        let rows = client.query(sql, &params).await.map_err(|e| {
-            e.as_db_error()
-                .map(|d| d.message().to_string())
-                .unwrap_or(e.to_string())
-        })?;
+        let rows = client.query(sql, &params).await?;
         rows.iter()
-            .map(|r| serde_json::from_str(&r.get::<_, String>(0)).map_err(|e| e.to_string()))
+            .map(|r| Ok(serde_json::from_str(&r.get::<_, String>(0))?))
             .collect()
     }
 
@@ -175,10 +225,7 @@ impl Cli {
                 }
             }
         });
-        client
-            .batch_execute("LISTEN mcp_activity")
-            .await
-            .map_err(|e| e.to_string())?;
+        client.batch_execute("LISTEN mcp_activity").await?;
         eprintln!("watching mcp_activity (Ctrl-C to stop)");
         while let Some(payload) = rx.recv().await {
             let v: Value = serde_json::from_str(&payload).unwrap_or(json!({}));
@@ -204,7 +251,7 @@ impl Cli {
         Ok(())
     }
 
-    /// The guide's "Test Connection" checklist, run for real.
+    /// The Eryxon Flow MCP Integration Guide's "Test Connection" checklist, run for real.
     pub async fn doctor(&self, key: Option<String>) -> Result<()> {
         let mut failed = false;
         let mut report = |ok: bool, what: &str, detail: String| {
@@ -225,8 +272,8 @@ impl Cli {
                 c
             }
             Err(e) => {
-                report(false, "database reachable", e);
-                return Err("doctor found problems".into());
+                report(false, "database reachable", e.to_string());
+                return Err(Error::Failed("doctor found problems".into()));
             }
         };
         let ext = client
@@ -234,8 +281,7 @@ impl Cli {
                 "SELECT extversion FROM pg_extension WHERE extname = 'mcp_auth'",
                 &[],
             )
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         report(
             ext.is_some(),
             "extension mcp_auth installed",
@@ -249,7 +295,7 @@ impl Cli {
                 &[],
             )
             .await
-            .map_err(|e| e.to_string())?;
+?;
         let (user, member, powerful): (String, bool, bool) =
             (role.get(0), role.get(1), role.get(2));
         report(
@@ -276,21 +322,21 @@ impl Cli {
                     .await?
                     .pop()
                     .unwrap_or(Value::Null);
-                let ok = v["ok"] == json!(true);
-                let n = v["result"]["tools"].as_array().map_or(0, Vec::len);
-                report(
-                    ok,
-                    "MCP_API_KEY is valid",
-                    if ok {
-                        format!("{n} tools allowed")
-                    } else {
-                        mcp_auth_core::envelope::INVALID_KEY.into()
-                    },
-                );
+                let (ok, detail) = match Envelope::read(v) {
+                    Envelope::Ok(r) => (
+                        true,
+                        format!(
+                            "{} tools allowed",
+                            r["tools"].as_array().map_or(0, Vec::len)
+                        ),
+                    ),
+                    Envelope::Failed(f) => (false, f.message),
+                };
+                report(ok, "MCP_API_KEY is valid", detail);
             }
         }
         if failed {
-            Err("doctor found problems".into())
+            Err(Error::Failed("doctor found problems".into()))
         } else {
             Ok(())
         }

@@ -4,22 +4,11 @@
 //! restart, pg_terminate_backend) is replaced. A request is sent again only when its
 //! connection was already closed before it went out, so a write never runs twice.
 
+use crate::error::Error;
 use serde_json::Value;
 use std::sync::Mutex;
 use tokio::sync::Semaphore;
 use tokio_postgres::{Client, Statement};
-
-/// What went wrong on the way to an answer. Messages never hold a key: keys only
-/// ever travel as bind parameters.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("cannot connect to the database: {0}")]
-    Connect(String),
-    #[error("database error: {0}")]
-    Query(#[from] tokio_postgres::Error),
-    #[error("unreadable answer from the database: {0}")]
-    Answer(#[from] serde_json::Error),
-}
 
 /// The extension's entry points, as the server calls them.
 #[derive(Clone, Copy)]
@@ -69,7 +58,7 @@ impl Database {
     /// A new connection; `replacing` when it takes the place of one PostgreSQL closed.
     async fn connect(&self, replacing: bool) -> Result<Connection, Error> {
         let started = std::time::Instant::now();
-        let (client, connection) = self.target.connect().await.map_err(Error::Connect)?;
+        let (client, connection) = self.target.connect().await?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 eprintln!("mcp-auth: database connection closed: {e}");

@@ -103,7 +103,7 @@ fn refusal(f: &Failure) -> ErrorData {
     ErrorData::new(REFUSED, f.message.clone(), Some(data))
 }
 
-fn unavailable(e: crate::db::Error) -> ErrorData {
+fn unavailable(e: crate::error::Error) -> ErrorData {
     // The detail never holds a key: the key is only ever sent as a bind parameter.
     eprintln!("mcp-auth: {e}");
     ErrorData::internal_error("The MCP server cannot reach its database", None)

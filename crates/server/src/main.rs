@@ -8,11 +8,12 @@
 mod cli;
 mod conninfo;
 mod db;
+mod error;
 mod handler;
 mod stdio;
 mod tls;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use rmcp::ServiceExt;
 
 const ENVIRONMENT: &str = "Environment:
@@ -40,7 +41,7 @@ enum Command {
     /// Create, list, rotate, disable keys and read their statistics
     Keys {
         #[command(subcommand)]
-        action: KeyAction,
+        action: cli::KeyAction,
     },
     /// The server indicator of a tenant: online, offline, degraded or unknown
     Status {
@@ -55,59 +56,6 @@ enum Command {
     },
     /// The troubleshooting checklist, run for real
     Doctor,
-}
-
-#[derive(Subcommand)]
-pub enum KeyAction {
-    /// A new key; its value is printed this once
-    Create {
-        /// The tenant the key belongs to (a uuid)
-        #[arg(long, value_name = "TENANT_ID")]
-        tenant: String,
-        /// Unique among the tenant's keys
-        #[arg(long)]
-        name: String,
-        /// Allowed tools, a JSON array of names and prefix* patterns
-        #[arg(long, value_name = "JSON", default_value = r#"["*"]"#)]
-        tools: String,
-        #[arg(long, value_enum, default_value_t = Env::Live)]
-        env: Env,
-        /// Calls per minute
-        #[arg(long, value_name = "N", default_value_t = 100)]
-        rate_limit: i32,
-    },
-    /// The tenant's keys: prefix, status, usage (never a hash)
-    List {
-        #[arg(long, value_name = "TENANT_ID")]
-        tenant: Option<String>,
-    },
-    /// A new key with the same settings; the old one works until the grace period ends
-    Rotate {
-        key_id: String,
-        /// How long the old key keeps working, e.g. '1 hour'
-        #[arg(long, value_name = "INTERVAL", default_value = "0")]
-        grace: String,
-        #[arg(long, value_name = "TENANT_ID")]
-        tenant: Option<String>,
-    },
-    /// Disable a key (enable it again with SQL: enable_mcp_key)
-    Disable {
-        key_id: String,
-        #[arg(long, value_name = "TENANT_ID")]
-        tenant: Option<String>,
-    },
-    /// A key's statistics
-    Stats {
-        key_id: String,
-        #[arg(long, value_name = "TENANT_ID")]
-        tenant: Option<String>,
-    },
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum Env {
-    Live,
-    Test,
 }
 
 #[tokio::main]
@@ -135,7 +83,7 @@ async fn main() {
     };
     if let Some(result) = outcome {
         if let Err(e) = result {
-            eprintln!("mcp-auth: {}", mcp_auth_core::redact::text(&e));
+            eprintln!("mcp-auth: {}", mcp_auth_core::redact::text(&e.to_string()));
             std::process::exit(1);
         }
         return;

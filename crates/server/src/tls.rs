@@ -7,6 +7,7 @@
 //! `verify-ca`. tokio-postgres parses neither verify mode nor `sslrootcert`: `conninfo`
 //! takes them out of the connection string and the verifiers here enforce them.
 
+use crate::error::Error;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
@@ -32,7 +33,11 @@ type TlsStream = <MakeRustlsConnect as MakeTlsConnect<Socket>>::Stream;
 
 impl Target {
     /// Reads DATABASE_URL (a libpq key=value string or a postgresql:// URL).
-    pub fn new(database_url: &str) -> Result<Self, String> {
+    pub fn new(database_url: &str) -> Result<Self, Error> {
+        Self::build(database_url).map_err(Error::Config)
+    }
+
+    fn build(database_url: &str) -> Result<Self, String> {
         let (url, verify, root) = split_verification(database_url)?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
@@ -59,7 +64,7 @@ impl Target {
     }
 
     /// Connects; the error names every cause (a refused certificate says why).
-    pub async fn connect(&self) -> Result<(Client, Connection<Socket, TlsStream>), String> {
+    pub async fn connect(&self) -> Result<(Client, Connection<Socket, TlsStream>), Error> {
         tokio_postgres::connect(&self.url, self.connector.clone())
             .await
             .map_err(|e| {
@@ -69,7 +74,7 @@ impl Target {
                     text.push_str(&format!(": {c}"));
                     cause = c.source();
                 }
-                text
+                Error::Connect(text)
             })
     }
 }
@@ -176,6 +181,7 @@ mod tests {
         else {
             panic!("a missing sslrootcert must fail")
         };
+        let e = e.to_string();
         assert!(
             e.contains("/nonexistent/root.crt") && e.contains("verify-full"),
             "{e}"

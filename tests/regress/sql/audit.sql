@@ -13,7 +13,7 @@ SELECT log_mcp_key_usage(:tenant, :'k_key_id', 'update_job', '{"id": "J-1001"}',
                          'Job not found', 12) IS NOT NULL AS logged;
 SELECT tool_name, tool_arguments, success, error_message, response_time_ms, ip_address, user_agent
   FROM mcp_key_usage_logs WHERE key_id = :'k_key_id' ORDER BY created_at;
--- The seed's activity-log view of the same calls.
+-- The Integration Guide's activity-log view of the same calls.
 SELECT action, entity_type, entity_name, user_name, description,
        metadata - 'key_id' - 'usage_log_id' - 'key_prefix' AS metadata,
        metadata->>'key_prefix' = :'k_key_prefix' AS prefix_only

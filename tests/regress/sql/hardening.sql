@@ -1,5 +1,6 @@
 -- A key holder who does not play along: the MCP server's login (a member of
 -- mcp_client) used directly, as anyone holding a key can.
+CREATE EXTENSION IF NOT EXISTS mcp_mes;
 SET mcp_auth.bcrypt_cost = 4;
 \set t '''4a000000-0000-4000-8000-00000000004a'''
 SELECT mes_seed_demo(:t, 6)->'jobs' AS jobs;
@@ -76,7 +77,7 @@ SELECT call_tool(:'revoked', 'fetch_jobs', jsonb_build_object('search', repeat('
                  jsonb_build_object('user_agent', repeat('u', 10000)))->'error'->>'type' AS revoked;
 -- ...and so does a call over the rate limit.
 SELECT call_tool(:'narrow', 'fetch_jobs', jsonb_build_object('search', repeat('y', 60000)))->'error'->>'type' AS limited;
--- The guide's logging function keeps a marker instead of oversized arguments.
+-- The Integration Guide's logging function keeps a marker instead of oversized arguments.
 BEGIN;
 SELECT key_name FROM validate_mcp_key(:'wide');
 SELECT log_mcp_key_usage(:t, :'wide_id', 'manual', jsonb_build_object('blob', repeat('z', 100000)),

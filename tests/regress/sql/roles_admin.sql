@@ -20,7 +20,7 @@ SELECT key_hash FROM mcp_authentication_keys;
 SELECT lookup_hash FROM mcp_authentication_keys;
 SELECT * FROM mcp_authentication_keys;
 
--- The seed's update snippet: its own key changes, another tenant's does not.
+-- The Integration Guide's update snippet: its own key changes, another tenant's does not.
 UPDATE mcp_authentication_keys
 SET rate_limit = 500
 WHERE id = :'id_a'

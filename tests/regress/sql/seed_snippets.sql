@@ -1,4 +1,4 @@
--- The guide's SQL, verbatim except for its placeholders ('your-tenant-id',
+-- The Eryxon Flow MCP Integration Guide's SQL, verbatim except for its placeholders ('your-tenant-id',
 -- 'your-user-id', 'your-key-id'), which are real ids here. Key values are random,
 -- so the snippets' own output goes to /dev/null and what they did is read back.
 SET mcp_auth.bcrypt_cost = 4;
@@ -31,12 +31,12 @@ SELECT key_hash ~ '^\$2b\$04\$' AS bcrypt_verifier,
        position(:'prod_key' IN key_hash || lookup_hash || key_prefix) = 0 AS key_not_stored
   FROM mcp_authentication_keys WHERE id = :'prod_id';
 
--- The default cost is the seed's factor 10.
+-- The default cost is the Integration Guide's factor 10.
 RESET mcp_auth.bcrypt_cost;
 SELECT key_id AS ten_id FROM generate_mcp_key('a0000000-0000-0000-0000-00000000000a', 'Cost ten') \gset
 SELECT key_hash ~ '^\$2b\$10\$' AS cost_10 FROM mcp_authentication_keys WHERE id = :'ten_id';
 
--- "Update key permissions": the seed's rate-limit snippet, with the tenant set.
+-- "Update key permissions": the Integration Guide's rate-limit snippet, with the tenant set.
 SET mcp_auth.tenant_id = 'a0000000-0000-0000-0000-00000000000a';
 UPDATE mcp_authentication_keys
 SET rate_limit = 500

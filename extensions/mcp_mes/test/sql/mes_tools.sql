@@ -1,6 +1,6 @@
 -- The MES tools through call_tool: envelopes, validation, lifecycles, permissions,
--- the rate limit, and the audit of every outcome.
-CREATE EXTENSION mcp_mes;
+-- the rate limit, and the audit of every outcome. (pg_regress installs mcp_auth and
+-- mcp_mes in the test database first: see the Makefile.)
 SELECT count(*) AS tools, count(DISTINCT domain) AS domains FROM mcp_tools;
 SELECT domain, string_agg(name, ', ' ORDER BY name) FROM mcp_tools GROUP BY domain ORDER BY domain;
 \set ta '''a5000000-0000-4000-8000-0000000000a5'''
@@ -29,7 +29,7 @@ SELECT r->'ok' AS ok, r->'result'->'count' AS count,
        (SELECT bool_and(j->>'status' = 'in_progress') FROM jsonb_array_elements(r->'result'->'jobs') j) AS all_in_progress
   FROM call_tool(:'full_key', 'fetch_jobs', '{"status": "in_progress", "limit": 50}') r;
 SELECT call_tool(:'full_key', 'fetch_jobs', '{"limit": 2}')->'result'->'count' AS limited;
--- The seed's read-only key may not create a job; both outcomes are audited.
+-- The Integration Guide's read-only key may not create a job; both outcomes are audited.
 SELECT call_tool(:'ro_key', 'create_job', '{"customer": "Globex"}');
 SELECT call_tool(:'ro_key', 'get_dashboard_stats', '{}')->'result'->'jobs' AS jobs_by_status;
 SELECT tool_name, success, error_message FROM mcp_key_usage_logs
