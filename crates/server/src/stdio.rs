@@ -115,13 +115,18 @@ fn check(bytes: &[u8], in_flight: &InFlight) -> Verdict {
             "Invalid Request: \"jsonrpc\" must be \"2.0\"",
         ));
     }
-    if let Err(e) = serde_json::from_value::<ClientJsonRpcMessage>(value.clone()) {
+    let is_request = method.is_some();
+    let cancelled = (method == Some("notifications/cancelled"))
+        .then(|| message.get("params").and_then(|p| p.get("requestId")))
+        .flatten()
+        .map(Value::to_string);
+    // Read as rmcp will read it, consuming the value: no second copy of the message.
+    if let Err(e) = serde_json::from_value::<ClientJsonRpcMessage>(value) {
         // A well-formed request whose parameters do not fit its method: -32602.
-        let code = if method.is_some() { -32602 } else { -32600 };
-        let what = if code == -32602 {
-            "Invalid params"
+        let (code, what) = if is_request {
+            (-32602, "Invalid params")
         } else {
-            "Invalid Request"
+            (-32600, "Invalid Request")
         };
         return Verdict::Reply(error(
             id.unwrap_or(Value::Null),
@@ -130,13 +135,11 @@ fn check(bytes: &[u8], in_flight: &InFlight) -> Verdict {
         ));
     }
     let mut in_flight = in_flight.lock().expect("in-flight lock");
-    if method == Some("notifications/cancelled") {
+    if let Some(r) = cancelled {
         // A cancelled request may go unanswered; its id is free again.
-        if let Some(r) = message.get("params").and_then(|p| p.get("requestId")) {
-            in_flight.remove(&r.to_string());
-        }
+        in_flight.remove(&r);
     }
-    if let (Some(_), Some(id)) = (method, &id) {
+    if let (true, Some(id)) = (is_request, &id) {
         if !in_flight.insert(id.to_string()) {
             return Verdict::Reply(error(
                 id.clone(),
