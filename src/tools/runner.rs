@@ -60,7 +60,8 @@ pub fn sqlstate(code: PgSqlErrorCode) -> String {
 
 /// Calls `handler(args)` (a qualified function name) in a subtransaction as
 /// mcp_tool_runner, then `decide`s as the caller again; the subtransaction is
-/// committed only when the handler returned and the call is allowed.
+/// committed only when the handler returned and the call is allowed. Every call is
+/// decided, and so counted against the limit, whether its handler returned or failed.
 pub fn run(handler: &str, args: &Value, decide: impl FnOnce() -> Decision) -> Outcome {
     let sql = format!("SELECT pg_catalog.jsonb_build_object('ok', true, 'result', {handler}($1))");
     let runner = runner_role();
@@ -105,18 +106,39 @@ pub fn run(handler: &str, args: &Value, decide: impl FnOnce() -> Decision) -> Ou
 
         pg_sys::SetUserIdAndSecContext(user, security);
         pg_sys::MemoryContextSwitchTo(caller_context);
-        let decision = decide();
-        let outcome = if decision.allowed {
-            outcome
-        } else {
-            Outcome::Refused(decision)
+        let leave = |keep: bool| {
+            if keep {
+                pg_sys::ReleaseCurrentSubTransaction();
+            } else {
+                pg_sys::RollbackAndReleaseCurrentSubTransaction();
+            }
+            pg_sys::MemoryContextSwitchTo(caller_context);
+            pg_sys::CurrentResourceOwner = caller_owner;
         };
         match outcome {
-            Outcome::Done(_) => pg_sys::ReleaseCurrentSubTransaction(),
-            _ => pg_sys::RollbackAndReleaseCurrentSubTransaction(),
+            // Decided inside the subtransaction, so that a refusal takes the handler's
+            // writes back with it; an allowed call's record (and its turn on the key)
+            // passes to the caller's transaction.
+            Outcome::Done(envelope) => {
+                let decision = decide();
+                leave(decision.allowed);
+                if decision.allowed {
+                    Outcome::Done(envelope)
+                } else {
+                    Outcome::Refused(decision)
+                }
+            }
+            // A failed call counts too: its writes go first, then it is decided in the
+            // caller's transaction, where the record stays.
+            raised => {
+                leave(false);
+                let decision = decide();
+                if decision.allowed {
+                    raised
+                } else {
+                    Outcome::Refused(decision)
+                }
+            }
         }
-        pg_sys::MemoryContextSwitchTo(caller_context);
-        pg_sys::CurrentResourceOwner = caller_owner;
-        outcome
     }
 }

@@ -100,7 +100,9 @@ fn keys_do_not_share_a_budget() {
 
 /// Through call_tool, which decides after the handler ran: 8 connections make 240
 /// calls of a writing tool against a limit of 50. Exactly 50 succeed, and only their
-/// writes remain; every call is audited.
+/// writes remain; every call is audited. Then the same against a tool that always
+/// fails: failed calls count against the limit too (exactly 50 reach the tool's
+/// error, the rest are refused), so failing on purpose is no way around it.
 #[test]
 fn call_tool_admits_exactly_the_limit_and_refused_calls_leave_no_writes() {
     let mut db = connect();
@@ -113,7 +115,12 @@ fn call_tool_admits_exactly_the_limit_and_refused_calls_leave_no_writes() {
          CREATE FUNCTION it_write_{suffix}(p_args jsonb) RETURNS jsonb LANGUAGE sql AS
              $$ INSERT INTO public.it_writes_{suffix} VALUES (1); SELECT '{{}}'::jsonb $$;
          SELECT register_mcp_tool('it_write_{suffix}', 'test', 'Writes a row', '{{\"type\": \"object\"}}',
-                                  'it_write_{suffix}(jsonb)'::regprocedure);"
+                                  'it_write_{suffix}(jsonb)'::regprocedure);
+         CREATE FUNCTION it_fail_{suffix}(p_args jsonb) RETURNS jsonb LANGUAGE plpgsql AS
+             $$ BEGIN INSERT INTO public.it_writes_{suffix} VALUES (2);
+                      RAISE EXCEPTION 'never' USING ERRCODE = 'object_not_in_prerequisite_state'; END $$;
+         SELECT register_mcp_tool('it_fail_{suffix}', 'test', 'Always fails', '{{\"type\": \"object\"}}',
+                                  'it_fail_{suffix}(jsonb)'::regprocedure);"
     ))
     .unwrap();
     let tool = format!("it_write_{suffix}");
@@ -148,9 +155,38 @@ fn call_tool_admits_exactly_the_limit_and_refused_calls_leave_no_writes() {
         .unwrap()
         .get(0);
     assert_eq!(audited, 240, "every call is audited");
+
+    let (_, failing_key) = key(&mut db, &t, "call_tool failures", 50);
+    let failing = format!("it_fail_{suffix}");
+    let start = Barrier::new(8);
+    let outcomes: Vec<String> = in_parallel(8, |_| {
+        let mut c = connect();
+        start.wait();
+        (0..30)
+            .map(|_| {
+                c.query_one(
+                    "SELECT coalesce(call_tool($1, $2, '{}')->'error'->>'type', 'ok')",
+                    &[&failing_key, &failing],
+                )
+                .unwrap()
+                .get(0)
+            })
+            .collect()
+    });
+    let failed = outcomes.iter().filter(|o| *o == "invalid_state").count();
+    let limited = outcomes.iter().filter(|o| *o == "rate_limit_error").count();
+    assert_eq!((failed, limited), (50, 190), "{outcomes:?}");
+    let stray: i64 = db
+        .query_one(
+            &format!("SELECT count(*) FROM it_writes_{suffix} WHERE n = 2"),
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(stray, 0, "a failed handler's writes are rolled back");
     db.batch_execute(&format!(
-        "DELETE FROM mcp_tools WHERE name = 'it_write_{suffix}';
-         DROP FUNCTION it_write_{suffix}(jsonb); DROP TABLE it_writes_{suffix};"
+        "DELETE FROM mcp_tools WHERE name IN ('it_write_{suffix}', 'it_fail_{suffix}');
+         DROP FUNCTION it_write_{suffix}(jsonb), it_fail_{suffix}(jsonb); DROP TABLE it_writes_{suffix};"
     ))
     .unwrap();
 }
