@@ -98,6 +98,30 @@ fn keys_do_not_share_a_budget() {
     assert!(allowed(&mut db, &b));
 }
 
+/// 8 connections at once make 30 calls each of `tool` with `key`: how many ended
+/// in each outcome ("ok" or the error type).
+fn burst(key: &str, tool: &str) -> std::collections::HashMap<String, usize> {
+    let start = Barrier::new(8);
+    let mut outcomes = std::collections::HashMap::new();
+    for o in in_parallel(8, |_| {
+        let mut c = connect();
+        start.wait();
+        (0..30)
+            .map(|_| {
+                c.query_one(
+                    "SELECT coalesce(call_tool($1, $2, '{}')->'error'->>'type', 'ok')",
+                    &[&key, &tool],
+                )
+                .unwrap()
+                .get::<_, String>(0)
+            })
+            .collect()
+    }) {
+        *outcomes.entry(o).or_insert(0) += 1;
+    }
+    outcomes
+}
+
 /// Through call_tool, which decides after the handler ran: 8 connections make 240
 /// calls of a writing tool against a limit of 50. Exactly 50 succeed, and only their
 /// writes remain; every call is audited. Then the same against a tool that always
@@ -123,25 +147,9 @@ fn call_tool_admits_exactly_the_limit_and_refused_calls_leave_no_writes() {
                                   'it_fail_{suffix}(jsonb)'::regprocedure);"
     ))
     .unwrap();
-    let tool = format!("it_write_{suffix}");
-    let start = Barrier::new(8);
-    let outcomes: Vec<String> = in_parallel(8, |_| {
-        let mut c = connect();
-        start.wait();
-        (0..30)
-            .map(|_| {
-                c.query_one(
-                    "SELECT coalesce(call_tool($1, $2, '{}')->'error'->>'type', 'ok')",
-                    &[&api_key, &tool],
-                )
-                .unwrap()
-                .get(0)
-            })
-            .collect()
-    });
-    let ok = outcomes.iter().filter(|o| *o == "ok").count();
-    let limited = outcomes.iter().filter(|o| *o == "rate_limit_error").count();
-    assert_eq!((ok, limited), (50, 190), "{outcomes:?}");
+    let outcomes = burst(&api_key, &format!("it_write_{suffix}"));
+    let n = |o: &str| outcomes.get(o).copied().unwrap_or(0);
+    assert_eq!((n("ok"), n("rate_limit_error")), (50, 190), "{outcomes:?}");
     let writes: i64 = db
         .query_one(&format!("SELECT count(*) FROM it_writes_{suffix}"), &[])
         .unwrap()
@@ -157,25 +165,13 @@ fn call_tool_admits_exactly_the_limit_and_refused_calls_leave_no_writes() {
     assert_eq!(audited, 240, "every call is audited");
 
     let (_, failing_key) = key(&mut db, &t, "call_tool failures", 50);
-    let failing = format!("it_fail_{suffix}");
-    let start = Barrier::new(8);
-    let outcomes: Vec<String> = in_parallel(8, |_| {
-        let mut c = connect();
-        start.wait();
-        (0..30)
-            .map(|_| {
-                c.query_one(
-                    "SELECT coalesce(call_tool($1, $2, '{}')->'error'->>'type', 'ok')",
-                    &[&failing_key, &failing],
-                )
-                .unwrap()
-                .get(0)
-            })
-            .collect()
-    });
-    let failed = outcomes.iter().filter(|o| *o == "invalid_state").count();
-    let limited = outcomes.iter().filter(|o| *o == "rate_limit_error").count();
-    assert_eq!((failed, limited), (50, 190), "{outcomes:?}");
+    let outcomes = burst(&failing_key, &format!("it_fail_{suffix}"));
+    let n = |o: &str| outcomes.get(o).copied().unwrap_or(0);
+    assert_eq!(
+        (n("invalid_state"), n("rate_limit_error")),
+        (50, 190),
+        "{outcomes:?}"
+    );
     let stray: i64 = db
         .query_one(
             &format!("SELECT count(*) FROM it_writes_{suffix} WHERE n = 2"),
