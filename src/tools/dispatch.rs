@@ -195,7 +195,9 @@ fn run(
         d if !d.allowed => limited(d),
         _ => Failed::new(ErrorKind::Validation, message),
     };
-    let text = p_arguments.map_or_else(|| "{}".to_string(), |a| a.to_text());
+    // The handler gets the caller's jsonb as given; the text is read for the checks.
+    let datum = p_arguments.unwrap_or_else(|| JsonB(json!({})).into());
+    let text = datum.to_text();
     let args = arguments::parse(&text).map_err(|why| {
         *kept = Arguments::Withheld(why.to_string());
         invalid(why.to_string())
@@ -206,7 +208,7 @@ fn run(
 
     // The exact decision comes after the handler: one key's calls take turns only
     // from that decision to their commit, never for a slow handler's whole run.
-    match runner::run(&tool.handler, &args, || rate_limit::decide(&key.key, 1)) {
+    match runner::run(&tool.handler, datum, || rate_limit::decide(&key.key, 1)) {
         runner::Outcome::Done(envelope) => Ok(envelope),
         runner::Outcome::Refused(decision) => {
             *kept = Arguments::None;

@@ -11,8 +11,6 @@ use crate::spi::{self, JSONB};
 use mcp_auth_core::envelope::ErrorKind;
 use pgrx::pg_sys::panic::CaughtError;
 use pgrx::prelude::*;
-use pgrx::JsonB;
-use serde_json::Value;
 
 /// How a handler ended.
 pub enum Outcome {
@@ -62,7 +60,7 @@ pub fn sqlstate(code: PgSqlErrorCode) -> String {
 /// mcp_tool_runner, then `decide`s as the caller again; the subtransaction is
 /// committed only when the handler returned and the call is allowed. Every call is
 /// decided, and so counted against the limit, whether its handler returned or failed.
-pub fn run(handler: &str, args: &Value, decide: impl FnOnce() -> Decision) -> Outcome {
+pub fn run(handler: &str, args: JsonbDatum, decide: impl FnOnce() -> Decision) -> Outcome {
     let sql = format!("SELECT pg_catalog.jsonb_build_object('ok', true, 'result', {handler}($1))");
     let runner = runner_role();
     unsafe {
@@ -79,7 +77,6 @@ pub fn run(handler: &str, args: &Value, decide: impl FnOnce() -> Decision) -> Ou
                 | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32
                 | pg_sys::SECURITY_RESTRICTED_OPERATION as i32,
         );
-        let args = JsonB(args.clone());
         let outcome = PgTryBuilder::new(|| {
             let envelope: Option<JsonbDatum> =
                 spi::run_sql(&sql, &[JSONB], true, &[args.into()], |t| {
