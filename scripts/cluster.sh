@@ -43,6 +43,9 @@ port = $port
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '$run'
 max_connections = 120
+# Headroom for the notifier workers (one per database with MCP traffic, and, in a
+# burst of first commits, extras that exit at once): tests run several databases.
+max_worker_processes = 16
 shared_buffers = 256MB
 logging_collector = off
 log_min_messages = warning

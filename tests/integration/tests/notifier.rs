@@ -209,14 +209,28 @@ fn another_role_cannot_silence_notifications_and_payloads_hold_no_arguments() {
         let mut notes = listener.notifications();
         let mut it = notes.timeout_iter(Duration::from_secs(10));
         loop {
-            let n = it
-                .next()
-                .unwrap()
-                .expect("the call is announced while another role holds the old lock");
-            if n.payload().contains(&t) {
-                break n.payload().to_string();
+            match it.next().unwrap() {
+                Some(n) if n.payload().contains(&t) => break Some(n.payload().to_string()),
+                Some(_) => continue,
+                None => break None,
             }
         }
+    };
+    let Some(payload) = payload else {
+        // Say what was seen: a toast still queued with no worker is a slot shortage
+        // (see max_worker_processes), not a lock another role holds.
+        let state: String = db
+            .query_one(
+                "SELECT (SELECT count(*) FROM mcp_activity_outbox) || ' queued, '
+                     || (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'mcp_auth notifier'
+                           AND datname = current_database()) || ' notifier(s)'",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        panic!(
+            "the call was not announced within 10 s while another role held the old lock: {state}"
+        );
     };
     let v: serde_json::Value = serde_json::from_str(&payload).unwrap();
     assert_eq!(v["tool"], "login_check");
