@@ -202,9 +202,9 @@ fn run(
         *kept = Arguments::Withheld(why.to_string());
         invalid(why.to_string())
     })?;
-    *kept = Arguments::Kept(args.clone());
-    tool.check(&args)
-        .map_err(|problem| invalid(format!("Invalid arguments: {problem}")))?;
+    let checked = tool.check(&args);
+    *kept = Arguments::Kept(args); // audited whether or not they pass
+    checked.map_err(|problem| invalid(format!("Invalid arguments: {problem}")))?;
 
     // The exact decision comes after the handler: one key's calls take turns only
     // from that decision to their commit, never for a slow handler's whole run.
