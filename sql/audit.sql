@@ -1,9 +1,20 @@
 -- mcp_auth: the audit trail, per-key statistics and the rate limiter's window.
 -- Every row carries tenant_id (RLS, and distribution by tenant on Citus).
 
+-- The two logs are partitioned by day (UTC), so that retention drops whole days
+-- instead of deleting rows (see purge_mcp_usage_logs). maintain_mcp_log_partitions
+-- creates the days ahead (the notifier worker calls it while calls come in); a row
+-- for a day without a partition lands in the default partition, which that function
+-- splits into days later. Day partitions are made at run time, never by this script,
+-- so they are ordinary tables that pg_dump dumps with their rows. Their indexes are
+-- their own (made with them), not partitions of indexes on the parent: pg_restore
+-- attaches a dumped partition to a parent that CREATE EXTENSION already made, and
+-- would find its indexes there twice. (Neither log has a primary key: nothing reads
+-- a row by id, and a log keeps its rows whatever their ids.)
+
 -- One row per logged MCP request; append-only. Arguments are redacted before insert.
 CREATE TABLE mcp_key_usage_logs (
-    id               uuid        PRIMARY KEY DEFAULT pg_catalog.gen_random_uuid(),
+    id               uuid        NOT NULL DEFAULT pg_catalog.gen_random_uuid(),
     tenant_id        uuid        NOT NULL,
     key_id           uuid,
     tool_name        text        NOT NULL,
@@ -14,15 +25,17 @@ CREATE TABLE mcp_key_usage_logs (
     ip_address       inet,
     user_agent       text,
     created_at       timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
-);
+) PARTITION BY RANGE (created_at);
+CREATE TABLE mcp_key_usage_logs_default PARTITION OF mcp_key_usage_logs DEFAULT;
 COMMENT ON TABLE mcp_key_usage_logs IS
     'mcp_auth: audit trail of MCP requests (arguments redacted); purge with purge_mcp_usage_logs()';
-CREATE INDEX mcp_usage_logs_key_time_idx ON mcp_key_usage_logs (key_id, created_at);
-CREATE INDEX mcp_usage_logs_tenant_time_idx ON mcp_key_usage_logs (tenant_id, created_at);
+-- The default partition's indexes; maintain_mcp_log_partitions makes the same on each day.
+CREATE INDEX mcp_usage_logs_key_time_idx ON mcp_key_usage_logs_default (key_id, created_at);
+CREATE INDEX mcp_usage_logs_tenant_time_idx ON mcp_key_usage_logs_default (tenant_id, created_at);
 
 -- The unified audit trail the admin panel shows (user actions, API calls, MCP).
 CREATE TABLE activity_log (
-    id          uuid        PRIMARY KEY DEFAULT pg_catalog.gen_random_uuid(),
+    id          uuid        NOT NULL DEFAULT pg_catalog.gen_random_uuid(),
     tenant_id   uuid        NOT NULL,
     user_id     uuid,
     user_name   text,
@@ -33,10 +46,11 @@ CREATE TABLE activity_log (
     description text,
     metadata    jsonb       NOT NULL DEFAULT '{}',
     created_at  timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
-);
+) PARTITION BY RANGE (created_at);
+CREATE TABLE activity_log_default PARTITION OF activity_log DEFAULT;
 COMMENT ON TABLE activity_log IS 'Unified audit trail; MCP requests appear as mcp_execute / mcp_error on entity mcp_tool';
-CREATE INDEX activity_log_tenant_time_idx ON activity_log (tenant_id, created_at DESC);
-CREATE INDEX activity_log_tenant_action_idx ON activity_log (tenant_id, action, created_at DESC);
+CREATE INDEX activity_log_tenant_time_idx ON activity_log_default (tenant_id, created_at DESC);
+CREATE INDEX activity_log_tenant_action_idx ON activity_log_default (tenant_id, action, created_at DESC);
 
 -- Statistics without scanning the log: all-time totals per key and tool, and
 -- per-minute counts for the last 24 hours. Like the usage counters, one row per
@@ -51,7 +65,7 @@ CREATE TABLE mcp_key_usage_totals (
     response_ms_sum   bigint      NOT NULL DEFAULT 0,
     response_ms_count bigint      NOT NULL DEFAULT 0,
     last_used_at      timestamptz,
-    PRIMARY KEY (key_id, tool_name, slot)
+    PRIMARY KEY (key_id, tool_name, slot, tenant_id)
 );
 CREATE TABLE mcp_key_usage_minutes (
     key_id    uuid        NOT NULL,
@@ -59,7 +73,7 @@ CREATE TABLE mcp_key_usage_minutes (
     slot      integer     NOT NULL,
     tenant_id uuid        NOT NULL,
     requests  bigint      NOT NULL DEFAULT 0,
-    PRIMARY KEY (key_id, minute, slot)
+    PRIMARY KEY (key_id, minute, slot, tenant_id)
 );
 COMMENT ON TABLE mcp_key_usage_totals IS 'mcp_auth: all-time request totals per key and tool (sum over slots)';
 COMMENT ON TABLE mcp_key_usage_minutes IS 'mcp_auth: requests per key and minute, kept for 25 hours';
@@ -76,7 +90,7 @@ CREATE TABLE mcp_rate_limit_events (
     cost        integer     NOT NULL CHECK (cost > 0),
     window_base bigint      NOT NULL,
     tenant_id   uuid        NOT NULL,
-    PRIMARY KEY (key_id, cum)
+    PRIMARY KEY (key_id, cum, tenant_id)
 );
 CREATE INDEX mcp_rate_limit_events_key_at_idx ON mcp_rate_limit_events (key_id, at);
 COMMENT ON TABLE mcp_rate_limit_events IS 'mcp_auth: the sliding 60-second window of each key';
@@ -98,7 +112,9 @@ CREATE INDEX mcp_activity_outbox_xid_idx ON mcp_activity_outbox (xid);
 COMMENT ON TABLE mcp_activity_outbox IS
     'mcp_auth: mcp_activity notifications not yet sent by the notifier worker';
 
-SELECT pg_catalog.pg_extension_config_dump('mcp_key_usage_logs', '');
-SELECT pg_catalog.pg_extension_config_dump('activity_log', '');
+-- The parents hold no rows; the default partitions' rows are dumped, and the day
+-- partitions are not members of the extension: pg_dump dumps them whole.
+SELECT pg_catalog.pg_extension_config_dump('mcp_key_usage_logs_default', '');
+SELECT pg_catalog.pg_extension_config_dump('activity_log_default', '');
 SELECT pg_catalog.pg_extension_config_dump('mcp_key_usage_totals', '');
 SELECT pg_catalog.pg_extension_config_dump('mcp_key_usage_minutes', '');

@@ -98,3 +98,262 @@ CREATE FUNCTION mcp_tools_changed() RETURNS trigger
 REVOKE ALL ON FUNCTION mcp_tools_changed() FROM PUBLIC;
 CREATE TRIGGER mcp_tools_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON mcp_tools
     FOR EACH STATEMENT EXECUTE FUNCTION mcp_tools_changed();
+
+-- 2.2.0, production size (see "Scaling out" in README.md).
+
+-- Every primary key, unique constraint and foreign key of a tenant's table includes
+-- tenant_id: Citus's rule for distributed tables.
+ALTER TABLE mcp_key_usage_counters DROP CONSTRAINT mcp_key_usage_counters_key_id_fkey;
+ALTER TABLE mcp_authentication_keys DROP CONSTRAINT mcp_authentication_keys_pkey,
+    ADD PRIMARY KEY (id, tenant_id);
+DROP INDEX mcp_keys_lookup_hash_key;
+-- Validation finds a key by lookup_hash alone (the leading column).
+CREATE UNIQUE INDEX mcp_keys_lookup_hash_key ON mcp_authentication_keys (lookup_hash, tenant_id);
+ALTER TABLE mcp_key_usage_counters DROP CONSTRAINT mcp_key_usage_counters_pkey,
+    ADD PRIMARY KEY (key_id, slot, tenant_id),
+    ADD FOREIGN KEY (key_id, tenant_id) REFERENCES mcp_authentication_keys (id, tenant_id) ON DELETE CASCADE;
+ALTER TABLE mcp_key_usage_totals DROP CONSTRAINT mcp_key_usage_totals_pkey,
+    ADD PRIMARY KEY (key_id, tool_name, slot, tenant_id);
+ALTER TABLE mcp_key_usage_minutes DROP CONSTRAINT mcp_key_usage_minutes_pkey,
+    ADD PRIMARY KEY (key_id, minute, slot, tenant_id);
+ALTER TABLE mcp_rate_limit_events DROP CONSTRAINT mcp_rate_limit_events_pkey,
+    ADD PRIMARY KEY (key_id, cum, tenant_id);
+ALTER TABLE mcp_server_health DROP CONSTRAINT mcp_server_health_pkey, ADD PRIMARY KEY (id, tenant_id);
+ALTER TABLE mcp_server_logs DROP CONSTRAINT mcp_server_logs_pkey, ADD PRIMARY KEY (id, tenant_id);
+
+-- The two logs become partitioned by day. Their rows go to the default partitions;
+-- maintain_mcp_log_partitions (run by the notifier worker) moves them into days.
+ALTER TABLE mcp_key_usage_logs RENAME TO mcp_key_usage_logs_2_1;
+ALTER TABLE mcp_key_usage_logs_2_1
+    RENAME CONSTRAINT mcp_key_usage_logs_response_time_ms_check TO mcp_key_usage_logs_2_1_response_time_ms_check;
+ALTER INDEX mcp_usage_logs_key_time_idx RENAME TO mcp_key_usage_logs_2_1_key_time_idx;
+ALTER INDEX mcp_usage_logs_tenant_time_idx RENAME TO mcp_key_usage_logs_2_1_tenant_time_idx;
+ALTER TABLE activity_log RENAME TO activity_log_2_1;
+ALTER INDEX activity_log_tenant_time_idx RENAME TO activity_log_2_1_tenant_time_idx;
+ALTER INDEX activity_log_tenant_action_idx RENAME TO activity_log_2_1_tenant_action_idx;
+
+CREATE TABLE mcp_key_usage_logs (
+    id               uuid        NOT NULL DEFAULT pg_catalog.gen_random_uuid(),
+    tenant_id        uuid        NOT NULL,
+    key_id           uuid,
+    tool_name        text        NOT NULL,
+    tool_arguments   jsonb,
+    success          boolean     NOT NULL,
+    error_message    text,
+    response_time_ms integer     CHECK (response_time_ms >= 0),
+    ip_address       inet,
+    user_agent       text,
+    created_at       timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
+) PARTITION BY RANGE (created_at);
+CREATE TABLE mcp_key_usage_logs_default PARTITION OF mcp_key_usage_logs DEFAULT;
+COMMENT ON TABLE mcp_key_usage_logs IS
+    'mcp_auth: audit trail of MCP requests (arguments redacted); purge with purge_mcp_usage_logs()';
+CREATE INDEX mcp_usage_logs_key_time_idx ON mcp_key_usage_logs_default (key_id, created_at);
+CREATE INDEX mcp_usage_logs_tenant_time_idx ON mcp_key_usage_logs_default (tenant_id, created_at);
+
+CREATE TABLE activity_log (
+    id          uuid        NOT NULL DEFAULT pg_catalog.gen_random_uuid(),
+    tenant_id   uuid        NOT NULL,
+    user_id     uuid,
+    user_name   text,
+    action      text        NOT NULL,
+    entity_type text        NOT NULL,
+    entity_id   text,
+    entity_name text,
+    description text,
+    metadata    jsonb       NOT NULL DEFAULT '{}',
+    created_at  timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
+) PARTITION BY RANGE (created_at);
+CREATE TABLE activity_log_default PARTITION OF activity_log DEFAULT;
+COMMENT ON TABLE activity_log IS 'Unified audit trail; MCP requests appear as mcp_execute / mcp_error on entity mcp_tool';
+CREATE INDEX activity_log_tenant_time_idx ON activity_log_default (tenant_id, created_at DESC);
+CREATE INDEX activity_log_tenant_action_idx ON activity_log_default (tenant_id, action, created_at DESC);
+
+INSERT INTO mcp_key_usage_logs SELECT * FROM mcp_key_usage_logs_2_1;
+INSERT INTO activity_log SELECT * FROM activity_log_2_1;
+ALTER EXTENSION mcp_auth DROP TABLE mcp_key_usage_logs_2_1;
+ALTER EXTENSION mcp_auth DROP TABLE activity_log_2_1;
+DROP TABLE mcp_key_usage_logs_2_1, activity_log_2_1;
+
+ALTER TABLE mcp_key_usage_logs ENABLE ROW LEVEL SECURITY;
+ALTER TABLE mcp_key_usage_logs FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON mcp_key_usage_logs
+    USING (tenant_id = @extschema@.mcp_current_tenant())
+    WITH CHECK (tenant_id = @extschema@.mcp_current_tenant());
+REVOKE ALL ON mcp_key_usage_logs FROM PUBLIC;
+ALTER TABLE activity_log ENABLE ROW LEVEL SECURITY;
+ALTER TABLE activity_log FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON activity_log
+    USING (tenant_id = @extschema@.mcp_current_tenant())
+    WITH CHECK (tenant_id = @extschema@.mcp_current_tenant());
+REVOKE ALL ON activity_log FROM PUBLIC;
+GRANT SELECT ON mcp_key_usage_logs, activity_log TO mcp_admin;
+GRANT INSERT ON activity_log TO mcp_admin;
+SELECT pg_catalog.pg_extension_config_dump('mcp_key_usage_logs_default', '');
+SELECT pg_catalog.pg_extension_config_dump('activity_log_default', '');
+
+-- The logs' day partitions (UTC): mcp_key_usage_logs and activity_log get one for
+-- each of the next p_days_ahead days, and one for every past day that has rows in
+-- their default partition, whose rows move into it. Returns how many it created.
+-- Never for the current day (nor within a minute of its ends): a call routed to the
+-- default partition while a partition for its own day is attached would fail. So
+-- after installation, the first day's rows stay in the default partition until the
+-- day is over. A partition it cannot make (a lock not granted within lock_timeout,
+-- say) is a WARNING, tried again next time; calls meanwhile land in the default
+-- partition. Superusers only. The notifier worker runs it when it starts and hourly.
+CREATE FUNCTION maintain_mcp_log_partitions(p_days_ahead integer DEFAULT 7) RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET lock_timeout = '2s' SET TimeZone = 'UTC' AS $$
+DECLARE
+    parent text;
+    part text;
+    d date;
+    lo timestamptz;
+    hi timestamptz;
+    made integer := 0;
+BEGIN
+    IF p_days_ahead IS NULL OR p_days_ahead NOT BETWEEN 0 AND 366 THEN
+        RAISE EXCEPTION 'p_days_ahead: must be between 0 and 366 (got %)', COALESCE(p_days_ahead::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOREACH parent IN ARRAY ARRAY['mcp_key_usage_logs', 'activity_log'] LOOP
+        -- Days that begin a minute from now or later, up to p_days_ahead days ahead;
+        -- days in the default partition that ended a minute ago or earlier.
+        FOR d IN EXECUTE pg_catalog.format(
+            'SELECT t.today + g
+               FROM (SELECT (pg_catalog.now() AT TIME ZONE ''UTC'')::date AS today,
+                            ((pg_catalog.now() + interval ''1 minute'') AT TIME ZONE ''UTC'')::date AS soon) t,
+                    pg_catalog.generate_series(1, $1) g
+              WHERE t.today + g > t.soon
+             UNION
+             SELECT DISTINCT (created_at AT TIME ZONE ''UTC'')::date FROM @extschema@.%I
+              WHERE created_at < ((pg_catalog.now() - interval ''1 minute'') AT TIME ZONE ''UTC'')::date
+                                 ::timestamp AT TIME ZONE ''UTC''
+             ORDER BY 1', parent || '_default') USING p_days_ahead
+        LOOP
+            part := parent || '_p' || pg_catalog.to_char(d, 'YYYYMMDD');
+            CONTINUE WHEN pg_catalog.to_regclass(pg_catalog.format('@extschema@.%I', part)) IS NOT NULL;
+            lo := d::timestamp AT TIME ZONE 'UTC';
+            hi := (d + 1)::timestamp AT TIME ZONE 'UTC';
+            BEGIN
+                -- Nothing may land in the default partition between the move and the attach.
+                EXECUTE pg_catalog.format('LOCK TABLE @extschema@.%I IN ACCESS EXCLUSIVE MODE', parent || '_default');
+                EXECUTE pg_catalog.format(
+                    'CREATE TABLE @extschema@.%I (LIKE @extschema@.%I INCLUDING DEFAULTS INCLUDING CONSTRAINTS)',
+                    part, parent);
+                EXECUTE pg_catalog.format(
+                    'WITH moved AS (DELETE FROM @extschema@.%I WHERE created_at >= $1 AND created_at < $2 RETURNING *)
+                     INSERT INTO @extschema@.%I SELECT * FROM moved', parent || '_default', part)
+                    USING lo, hi;
+                IF parent = 'mcp_key_usage_logs' THEN
+                    EXECUTE pg_catalog.format('CREATE INDEX ON @extschema@.%I (key_id, created_at)', part);
+                    EXECUTE pg_catalog.format('CREATE INDEX ON @extschema@.%I (tenant_id, created_at)', part);
+                ELSE
+                    EXECUTE pg_catalog.format('CREATE INDEX ON @extschema@.%I (tenant_id, created_at DESC)', part);
+                    EXECUTE pg_catalog.format('CREATE INDEX ON @extschema@.%I (tenant_id, action, created_at DESC)', part);
+                END IF;
+                EXECUTE pg_catalog.format(
+                    'ALTER TABLE @extschema@.%I ATTACH PARTITION @extschema@.%I FOR VALUES FROM (%L) TO (%L)',
+                    parent, part, lo, hi);
+                made := made + 1;
+            EXCEPTION WHEN OTHERS THEN
+                RAISE WARNING 'mcp_auth: could not create log partition %: %', part, SQLERRM;
+            END;
+        END LOOP;
+    END LOOP;
+    RETURN made;
+END
+$$;
+
+-- Everything older than p_before in one log (mcp_key_usage_logs or activity_log), for
+-- every tenant: day partitions that end by then are dropped whole (no row by row
+-- delete, no dead rows left), then the older rows of the partition p_before falls in
+-- (and of the default partition) are deleted. Returns the number of rows removed.
+CREATE FUNCTION mcp_purge_log(p_parent text, p_before timestamptz) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET lock_timeout = '10s' AS $$
+DECLARE
+    part text;
+    n bigint := 0;
+    m bigint;
+BEGIN
+    FOR part IN
+        SELECT c.relname FROM pg_catalog.pg_inherits i JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid
+         WHERE i.inhparent = pg_catalog.format('@extschema@.%I', p_parent)::pg_catalog.regclass
+           AND c.relname ~ ('^' || p_parent || '_p[0-9]{8}$')
+           AND (pg_catalog.to_date(pg_catalog.right(c.relname, 8), 'YYYYMMDD') + 1)::timestamp
+               AT TIME ZONE 'UTC' <= p_before
+         ORDER BY c.relname
+    LOOP
+        EXECUTE pg_catalog.format('SELECT pg_catalog.count(*) FROM @extschema@.%I', part) INTO m;
+        EXECUTE pg_catalog.format('DROP TABLE @extschema@.%I', part);
+        n := n + m;
+    END LOOP;
+    EXECUTE pg_catalog.format('DELETE FROM @extschema@.%I WHERE created_at < $1', p_parent) USING p_before;
+    GET DIAGNOSTICS m = ROW_COUNT;
+    RETURN n + m;
+END
+$$;
+
+-- Removes usage log rows older than p_older_than (at least 1 day: the last 24 hours
+-- feed get_mcp_key_stats) and per-minute counts older than 25 hours; returns the
+-- number of log rows removed. Totals, and so all-time statistics, are kept.
+-- Superusers without mcp_auth.tenant_id purge every tenant, dropping whole days
+-- (mcp_purge_log); others delete their own tenant's rows.
+CREATE OR REPLACE FUNCTION purge_mcp_usage_logs(p_older_than interval) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    t uuid := @extschema@.mcp_current_tenant();
+    everyone boolean := t IS NULL AND @extschema@.mcp_caller_kind() = 'superuser';
+    n bigint;
+BEGIN
+    IF p_older_than IS NULL OR p_older_than < interval '1 day' THEN
+        RAISE EXCEPTION 'p_older_than: must be at least 1 day (got %)', COALESCE(p_older_than::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'the last 24 hours of the log feed get_mcp_key_stats';
+    END IF;
+    IF everyone THEN
+        n := @extschema@.mcp_purge_log('mcp_key_usage_logs', pg_catalog.now() - p_older_than);
+    ELSE
+        t := @extschema@.mcp_require_tenant();
+        DELETE FROM @extschema@.mcp_key_usage_logs l
+         WHERE l.created_at < pg_catalog.now() - p_older_than AND l.tenant_id = t;
+        GET DIAGNOSTICS n = ROW_COUNT;
+    END IF;
+    DELETE FROM @extschema@.mcp_key_usage_minutes m
+     WHERE m.minute < pg_catalog.now() - interval '25 hours' AND (everyone OR m.tenant_id = t);
+    RETURN n;
+END
+$$;
+
+-- The same for activity_log (any positive age): superusers without
+-- mcp_auth.tenant_id drop whole days of every tenant, others delete their own rows.
+CREATE FUNCTION purge_activity_log(p_older_than interval) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    t uuid := @extschema@.mcp_current_tenant();
+    n bigint;
+BEGIN
+    IF p_older_than IS NULL OR p_older_than <= interval '0' THEN
+        RAISE EXCEPTION 'p_older_than: must be positive (got %)', COALESCE(p_older_than::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF t IS NULL AND @extschema@.mcp_caller_kind() = 'superuser' THEN
+        RETURN @extschema@.mcp_purge_log('activity_log', pg_catalog.now() - p_older_than);
+    END IF;
+    t := @extschema@.mcp_require_tenant();
+    DELETE FROM @extschema@.activity_log a
+     WHERE a.created_at < pg_catalog.now() - p_older_than AND a.tenant_id = t;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+
+REVOKE ALL ON FUNCTION maintain_mcp_log_partitions(integer), mcp_purge_log(text, timestamptz),
+    purge_activity_log(interval) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION purge_activity_log(interval) TO mcp_admin;
+
+-- This backend's slot, for the per-slot counters of extensions built on this one.
+CREATE  FUNCTION "mcp_backend_slot"() RETURNS INT /* i32 */
+STRICT STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'mcp_backend_slot_wrapper';
+REVOKE ALL ON FUNCTION mcp_backend_slot() FROM PUBLIC;

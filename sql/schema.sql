@@ -58,7 +58,7 @@ END
 $roles$;
 
 CREATE TABLE mcp_authentication_keys (
-    id            uuid        PRIMARY KEY DEFAULT pg_catalog.gen_random_uuid(),
+    id            uuid        NOT NULL DEFAULT pg_catalog.gen_random_uuid(),
     tenant_id     uuid        NOT NULL,
     name          text        NOT NULL,
     description   text,
@@ -86,12 +86,15 @@ CREATE TABLE mcp_authentication_keys (
         pg_catalog.jsonb_typeof(allowed_tools) = 'array'
         AND NOT pg_catalog.jsonb_path_exists(allowed_tools, '$[*] ? (@.type() != "string")')),
     CONSTRAINT mcp_keys_lookup_hash_format CHECK (lookup_hash ~ '^[0-9a-f]{64}$'),
-    CONSTRAINT mcp_keys_prefix_format CHECK (key_prefix ~ '^mcp_(live|test)_[0-9A-Za-z]{7}$')
+    CONSTRAINT mcp_keys_prefix_format CHECK (key_prefix ~ '^mcp_(live|test)_[0-9A-Za-z]{7}$'),
+    -- Every key constraint includes tenant_id (Citus's rule for distributed tables).
+    PRIMARY KEY (id, tenant_id)
 );
 COMMENT ON TABLE mcp_authentication_keys IS
     'mcp_auth: per-tenant MCP keys. The key itself is never stored: key_hash is its bcrypt verifier, lookup_hash its SHA-256.';
 
-CREATE UNIQUE INDEX mcp_keys_lookup_hash_key ON mcp_authentication_keys (lookup_hash);
+-- Validation finds a key by lookup_hash alone (the leading column).
+CREATE UNIQUE INDEX mcp_keys_lookup_hash_key ON mcp_authentication_keys (lookup_hash, tenant_id);
 -- Names are unique among a tenant's current keys; a rotated or revoked key frees its name.
 CREATE UNIQUE INDEX mcp_keys_tenant_name_key ON mcp_authentication_keys (tenant_id, name)
     WHERE replaced_by IS NULL AND revoked_at IS NULL;
@@ -100,12 +103,13 @@ CREATE INDEX mcp_keys_tenant_idx ON mcp_authentication_keys (tenant_id, created_
 -- usage_count / last_used_at live in per-backend slots so that concurrent calls of one
 -- key never wait on one row lock; the view mcp_keys sums them.
 CREATE TABLE mcp_key_usage_counters (
-    key_id       uuid        NOT NULL REFERENCES mcp_authentication_keys (id) ON DELETE CASCADE,
+    key_id       uuid        NOT NULL,
     slot         integer     NOT NULL,
     tenant_id    uuid        NOT NULL,
     usage_count  bigint      NOT NULL DEFAULT 0,
     last_used_at timestamptz,
-    PRIMARY KEY (key_id, slot)
+    PRIMARY KEY (key_id, slot, tenant_id),
+    FOREIGN KEY (key_id, tenant_id) REFERENCES mcp_authentication_keys (id, tenant_id) ON DELETE CASCADE
 );
 COMMENT ON TABLE mcp_key_usage_counters IS
     'mcp_auth: validation counters of each key, one row per backend slot (sum them; see view mcp_keys)';

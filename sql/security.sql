@@ -130,7 +130,8 @@ GRANT EXECUTE ON FUNCTION
     @extschema@.update_mcp_server_config(text, boolean, boolean, boolean, boolean),
     @extschema@.get_mcp_server_status(),
     @extschema@.get_mcp_server_logs(text, text, text, timestamptz, integer),
-    @extschema@.purge_mcp_usage_logs(interval)
+    @extschema@.purge_mcp_usage_logs(interval),
+    @extschema@.purge_activity_log(interval)
 TO mcp_admin;
 GRANT SELECT (id, tenant_id, name, description, key_prefix, environment, allowed_tools,
               rate_limit, enabled, expires_at, revoked_at, rotated_from, replaced_by,

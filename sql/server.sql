@@ -17,24 +17,26 @@ COMMENT ON TABLE mcp_server_config IS
     'mcp_auth: MCP server settings per tenant; a tenant without a row has the defaults';
 
 CREATE TABLE mcp_server_health (
-    id               uuid        PRIMARY KEY DEFAULT pg_catalog.gen_random_uuid(),
+    id               uuid        NOT NULL DEFAULT pg_catalog.gen_random_uuid(),
     tenant_id        uuid        NOT NULL,
     status           text        NOT NULL CHECK (status IN ('online', 'offline', 'degraded')),
     response_time_ms integer     CHECK (response_time_ms >= 0),
     error_message    text,
     metadata         jsonb       NOT NULL DEFAULT '{}',
-    checked_at       timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
+    checked_at       timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    PRIMARY KEY (id, tenant_id)
 );
 CREATE INDEX mcp_server_health_tenant_time_idx ON mcp_server_health (tenant_id, checked_at DESC);
 
 CREATE TABLE mcp_server_logs (
-    id         uuid        PRIMARY KEY DEFAULT pg_catalog.gen_random_uuid(),
+    id         uuid        NOT NULL DEFAULT pg_catalog.gen_random_uuid(),
     tenant_id  uuid        NOT NULL,
     level      text        NOT NULL DEFAULT 'info' CHECK (level IN ('debug', 'info', 'warning', 'error')),
     event_type text        NOT NULL,
     message    text        NOT NULL,
     metadata   jsonb       NOT NULL DEFAULT '{}',
-    created_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
+    created_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    PRIMARY KEY (id, tenant_id)
 );
 CREATE INDEX mcp_server_logs_tenant_time_idx ON mcp_server_logs (tenant_id, created_at DESC);
 

@@ -7,7 +7,8 @@
 -- $12 key prefix text, $13 the toast's error text (what the client was told),
 -- $14 boolean: also count a validation of the key (call_tool's, which authenticates
 -- without its own counting statement).
--- Returns the usage row's id.
+-- Returns the usage row's id. Conflicts name the primary keys, whose columns differ
+-- between 2.1.0 and 2.2.0 (tenant_id added), so one library serves both versions.
 WITH cfg AS (
     SELECT COALESCE((SELECT activity_logging FROM @s.mcp_server_config WHERE tenant_id = $1),
                     true) AS activity_logging),
@@ -24,7 +25,7 @@ totals AS (
     SELECT $2, $3, $10, $1, 1, CASE WHEN $5 THEN 0 ELSE 1 END,
            COALESCE($7, 0), CASE WHEN $7 IS NULL THEN 0 ELSE 1 END, log.created_at
       FROM log
-    ON CONFLICT (key_id, tool_name, slot) DO UPDATE
+    ON CONFLICT ON CONSTRAINT mcp_key_usage_totals_pkey DO UPDATE
        SET requests = t.requests + 1,
            failures = t.failures + EXCLUDED.failures,
            response_ms_sum = t.response_ms_sum + EXCLUDED.response_ms_sum,
@@ -33,13 +34,13 @@ totals AS (
 validated AS (
     INSERT INTO @s.mcp_key_usage_counters AS c (key_id, slot, tenant_id, usage_count, last_used_at)
     SELECT $2, $10, $1, 1, pg_catalog.statement_timestamp() WHERE $14
-    ON CONFLICT (key_id, slot) DO UPDATE
+    ON CONFLICT ON CONSTRAINT mcp_key_usage_counters_pkey DO UPDATE
        SET usage_count = c.usage_count + 1,
            last_used_at = EXCLUDED.last_used_at),
 minutes AS (
     INSERT INTO @s.mcp_key_usage_minutes AS m (key_id, minute, slot, tenant_id, requests)
     SELECT $2, pg_catalog.date_trunc('minute', log.created_at), $10, $1, 1 FROM log
-    ON CONFLICT (key_id, minute, slot) DO UPDATE SET requests = m.requests + 1),
+    ON CONFLICT ON CONSTRAINT mcp_key_usage_minutes_pkey DO UPDATE SET requests = m.requests + 1),
 activity AS (
     INSERT INTO @s.activity_log
         (tenant_id, user_name, action, entity_type, entity_id, entity_name, description, metadata)

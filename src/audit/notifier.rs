@@ -21,6 +21,10 @@
 //! drains once more and exits, so whichever comes later, that drain or the
 //! backend's check, covers the row. An idle database keeps no worker (DROP DATABASE
 //! waits for connected sessions).
+//!
+//! The worker also keeps the logs' day partitions ahead of the calls: it runs
+//! `maintain_mcp_log_partitions` when it starts and hourly while it runs, so the
+//! partitions exist whenever calls come in, without a scheduler.
 
 use crate::locks;
 use crate::spi::{self, Statement};
@@ -34,6 +38,7 @@ use std::time::{Duration, Instant};
 const POLL: Duration = Duration::from_millis(10);
 const IDLE_AFTER: Duration = Duration::from_secs(1);
 const BATCH: i64 = 5000;
+const MAINTAIN_EVERY: Duration = Duration::from_secs(3600);
 
 /// After starting a worker, a backend leaves it this long to take its lock before
 /// checking again; without it, every commit in the worker's first milliseconds would
@@ -155,6 +160,32 @@ fn deliver(from: i64) -> Option<Delivered> {
     })
 }
 
+// 2.1.0 (a database not yet updated, served by this library) has no partitions.
+const CAN_MAINTAIN: Statement = Statement {
+    sql: "SELECT pg_catalog.to_regprocedure('@s.maintain_mcp_log_partitions(integer)') IS NOT NULL",
+    args: &[],
+    writes: false,
+};
+const MAINTAIN: Statement = Statement {
+    sql: "SELECT @s.maintain_mcp_log_partitions()",
+    args: &[],
+    writes: true,
+};
+
+/// Creates the log partitions due (failures are WARNINGs in the server log, retried
+/// next time); false when the extension is not installed.
+fn maintain_partitions() -> bool {
+    BackgroundWorker::transaction(|| {
+        if !spi::is_installed() {
+            return false;
+        }
+        if spi::first(&CAN_MAINTAIN, &[], |r| spi::col::<bool>(r, 1)) == Some(true) {
+            spi::run(&MAINTAIN, &[], |_| ());
+        }
+        true
+    })
+}
+
 /// The worker: `arg` is the database's oid.
 #[pg_guard]
 #[no_mangle]
@@ -177,7 +208,14 @@ pub extern "C-unwind" fn mcp_auth_notifier_main(arg: pg_sys::Datum) {
     }
     let idle_rounds = (IDLE_AFTER.as_millis() / POLL.as_millis()) as u32;
     let (mut idle, mut from) = (0, 0);
+    let mut maintained: Option<Instant> = None;
     loop {
+        if maintained.is_none_or(|t| t.elapsed() >= MAINTAIN_EVERY) {
+            if !maintain_partitions() {
+                return;
+            }
+            maintained = Some(Instant::now());
+        }
         let Some(d) = deliver(from) else { return };
         from = d.from;
         idle = if d.sent == 0 { idle + 1 } else { 0 };

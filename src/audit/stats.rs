@@ -61,3 +61,11 @@ fn get_mcp_key_stats(
     });
     TableIterator::once(row)
 }
+
+/// This backend's slot, for the per-slot counter rows of extensions built on this one
+/// (mcp_mes's dashboard counts): unique among running backends, so that two
+/// concurrent writers never update one row.
+#[pg_extern(stable, parallel_safe)]
+fn mcp_backend_slot() -> i32 {
+    spi::backend_slot()
+}

@@ -69,7 +69,7 @@ const FIND: Statement = Statement {
 const COUNT_USE: Statement = Statement {
     sql: "INSERT INTO @s.mcp_key_usage_counters AS c (key_id, slot, tenant_id, usage_count, last_used_at)
           VALUES ($1, $2, $3, 1, pg_catalog.statement_timestamp())
-          ON CONFLICT (key_id, slot) DO UPDATE
+          ON CONFLICT ON CONSTRAINT mcp_key_usage_counters_pkey DO UPDATE
              SET usage_count = c.usage_count + 1,
                  last_used_at = EXCLUDED.last_used_at",
     args: &[UUID, INT4, UUID],

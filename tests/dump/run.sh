@@ -17,6 +17,14 @@ secret="s3cr3t-value-never-stored"
     FROM mcp_authentication_keys k" >/dev/null
 "${psql[@]}" -d source -c "SET mcp_auth.tenant_id = 'd0000000-0000-0000-0000-0000000000d1';
     SELECT log_mcp_server_event('error', 'saw $key', 'error', '{\"token\": \"$secret\"}')" >/dev/null
+# Three past days of log, moved into day partitions (which are not extension members:
+# pg_dump dumps them as tables, with their rows), plus today's rows in the default one.
+"${psql[@]}" -d source -c "INSERT INTO mcp_key_usage_logs (tenant_id, key_id, tool_name, success, created_at)
+    SELECT k.tenant_id, k.id, 'fetch_jobs', true, now() - g * interval '1 day'
+      FROM mcp_authentication_keys k, generate_series(1, 3) g" -c "SELECT maintain_mcp_log_partitions()" >/dev/null
+logs="SELECT (SELECT count(*) FROM mcp_key_usage_logs) || ' ' || (SELECT count(*) FROM pg_inherits
+                  WHERE inhparent = 'mcp_key_usage_logs'::regclass)"
+source_logs=$("${psql[@]}" -d source -c "$logs")
 dump="$here/.clusters/$cluster/source.dump"
 runuser -u postgres -- "$PGBIN/pg_dump" -h "$PGHOST" -p "$PGPORT" -Fc -f "$dump" source
 plain=$(runuser -u postgres -- "$PGBIN/pg_dump" -h "$PGHOST" -p "$PGPORT" source)
@@ -34,6 +42,7 @@ check "settings and usage survive" test "$("${psql[@]}" -d restored -c \
     "SELECT allowed_tools::text || ' ' || usage_count FROM mcp_keys")" = '["fetch_jobs"] 1'
 check "statistics survive" test "$("${psql[@]}" -d restored -c \
     "SELECT s.total_requests || ' ' || s.failed_requests FROM mcp_authentication_keys k, get_mcp_key_stats(k.id) s")" = '1 1'
+check "every log row and day partition survives" test "$("${psql[@]}" -d restored -c "$logs")" = "$source_logs"
 check "the key validates in the restored database" \
     test "$("${psql[@]}" -d restored -c "SELECT key_name FROM validate_mcp_key('$key')")" = "Dumped key"
 # The key with its last character changed (to one it is not).

@@ -3,9 +3,15 @@ CREATE EXTENSION mcp_auth;
 CREATE EXTENSION IF NOT EXISTS mcp_auth;
 SELECT extversion FROM pg_extension WHERE extname = 'mcp_auth';
 SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname IN ('mcp_admin', 'mcp_client') ORDER BY 1;
-SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity
+SELECT c.relname, c.relkind, c.relrowsecurity, c.relforcerowsecurity
   FROM pg_class c JOIN pg_depend d ON d.objid = c.oid AND d.deptype = 'e'
- WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'mcp_auth') AND c.relkind = 'r'
+ WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'mcp_auth')
+   AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+ ORDER BY 1;
+-- Partitions are reached through their parents, whose policies apply: nobody but
+-- their owner has any right on one (checked again for day partitions in partitions).
+SELECT c.relname, c.relacl FROM pg_class c JOIN pg_depend d ON d.objid = c.oid AND d.deptype = 'e'
+ WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'mcp_auth') AND c.relispartition
  ORDER BY 1;
 SHOW mcp_auth.bcrypt_cost;
 -- Dropping and creating again works: the cluster-wide roles are reused, and a
