@@ -14,17 +14,17 @@
 SELECT mcp_assert_private_schema('@extschema@', 'mcp_mes');
 
 CREATE TABLE cells (
-    id         uuid        PRIMARY KEY DEFAULT gen_random_uuid(),
+    id         uuid        NOT NULL DEFAULT gen_random_uuid(),
     tenant_id  uuid        NOT NULL,
     name       text        NOT NULL,
     wip_limit  integer     NOT NULL DEFAULT 10 CHECK (wip_limit > 0),
     created_at timestamptz NOT NULL DEFAULT now(),
-    UNIQUE (tenant_id, id),
+    PRIMARY KEY (id, tenant_id),
     UNIQUE (tenant_id, name)
 );
 
 CREATE TABLE jobs (
-    id           uuid        PRIMARY KEY DEFAULT gen_random_uuid(),
+    id           uuid        NOT NULL DEFAULT gen_random_uuid(),
     tenant_id    uuid        NOT NULL,
     job_number   text        NOT NULL,
     customer     text        NOT NULL,
@@ -37,7 +37,7 @@ CREATE TABLE jobs (
     completed_at timestamptz,
     created_at   timestamptz NOT NULL DEFAULT now(),
     updated_at   timestamptz NOT NULL DEFAULT now(),
-    UNIQUE (tenant_id, id),
+    PRIMARY KEY (id, tenant_id),
     UNIQUE (tenant_id, job_number)
 );
 -- Matching fetch_jobs' order, so a page of 50 reads 50 index entries.
@@ -53,7 +53,7 @@ CREATE TABLE job_numbers (
 );
 
 CREATE TABLE parts (
-    id                 uuid        PRIMARY KEY DEFAULT gen_random_uuid(),
+    id                 uuid        NOT NULL DEFAULT gen_random_uuid(),
     tenant_id          uuid        NOT NULL,
     job_id             uuid        NOT NULL,
     part_number        text        NOT NULL,
@@ -64,15 +64,17 @@ CREATE TABLE parts (
                                    CHECK (status IN ('not_started', 'in_progress', 'on_hold', 'completed')),
     created_at         timestamptz NOT NULL DEFAULT now(),
     updated_at         timestamptz NOT NULL DEFAULT now(),
-    UNIQUE (tenant_id, id),
+    PRIMARY KEY (id, tenant_id),
     FOREIGN KEY (tenant_id, job_id) REFERENCES jobs (tenant_id, id) ON DELETE CASCADE,
     CHECK (quantity_completed <= quantity)
 );
-CREATE INDEX parts_tenant_job_idx ON parts (tenant_id, job_id);
+-- fetch_parts' order (part_number) after each equality filter it takes.
+CREATE INDEX parts_tenant_job_idx ON parts (tenant_id, job_id, part_number);
 CREATE INDEX parts_tenant_number_idx ON parts (tenant_id, part_number);
+CREATE INDEX parts_tenant_status_idx ON parts (tenant_id, status, part_number);
 
 CREATE TABLE operations (
-    id                uuid        PRIMARY KEY DEFAULT gen_random_uuid(),
+    id                uuid        NOT NULL DEFAULT gen_random_uuid(),
     tenant_id         uuid        NOT NULL,
     part_id           uuid        NOT NULL,
     cell_id           uuid,
@@ -86,16 +88,18 @@ CREATE TABLE operations (
     started_at        timestamptz,
     completed_at      timestamptz,
     updated_at        timestamptz NOT NULL DEFAULT now(),
-    UNIQUE (tenant_id, id),
+    PRIMARY KEY (id, tenant_id),
     FOREIGN KEY (tenant_id, part_id) REFERENCES parts (tenant_id, id) ON DELETE CASCADE,
     FOREIGN KEY (tenant_id, cell_id) REFERENCES cells (tenant_id, id)
 );
+-- fetch_operations' order (part_id, sequence) after each equality filter it takes.
 CREATE INDEX operations_tenant_part_idx ON operations (tenant_id, part_id, sequence);
-CREATE INDEX operations_tenant_cell_idx ON operations (tenant_id, cell_id, status);
+CREATE INDEX operations_tenant_cell_idx ON operations (tenant_id, cell_id, part_id, sequence);
+CREATE INDEX operations_tenant_status_idx ON operations (tenant_id, status, part_id, sequence);
 
 -- Assignments of people to operations.
 CREATE TABLE tasks (
-    id           uuid        PRIMARY KEY DEFAULT gen_random_uuid(),
+    id           uuid        NOT NULL DEFAULT gen_random_uuid(),
     tenant_id    uuid        NOT NULL,
     operation_id uuid        NOT NULL,
     assignee     text        NOT NULL,
@@ -105,14 +109,17 @@ CREATE TABLE tasks (
     due_at       timestamptz,
     created_at   timestamptz NOT NULL DEFAULT now(),
     updated_at   timestamptz NOT NULL DEFAULT now(),
-    UNIQUE (tenant_id, id),
+    PRIMARY KEY (id, tenant_id),
     FOREIGN KEY (tenant_id, operation_id) REFERENCES operations (tenant_id, id) ON DELETE CASCADE
 );
+-- fetch_tasks' order (newest first) after each equality filter it takes.
+CREATE INDEX tasks_tenant_created_idx ON tasks (tenant_id, created_at DESC);
 CREATE INDEX tasks_tenant_status_idx ON tasks (tenant_id, status, created_at DESC);
+CREATE INDEX tasks_tenant_operation_idx ON tasks (tenant_id, operation_id, created_at DESC);
 
 -- Production issues; NCRs (non-conformance reports) are issues of type 'ncr'.
 CREATE TABLE issues (
-    id           uuid        PRIMARY KEY DEFAULT gen_random_uuid(),
+    id           uuid        NOT NULL DEFAULT gen_random_uuid(),
     tenant_id    uuid        NOT NULL,
     job_id       uuid,
     operation_id uuid,
@@ -125,18 +132,36 @@ CREATE TABLE issues (
     reported_by  text,
     created_at   timestamptz NOT NULL DEFAULT now(),
     resolved_at  timestamptz,
-    UNIQUE (tenant_id, id),
+    PRIMARY KEY (id, tenant_id),
     FOREIGN KEY (tenant_id, job_id) REFERENCES jobs (tenant_id, id) ON DELETE CASCADE,
     FOREIGN KEY (tenant_id, operation_id) REFERENCES operations (tenant_id, id) ON DELETE SET NULL (operation_id),
     CHECK (issue_type = 'issue' OR category IS NOT NULL)
 );
+-- fetch_issues' and fetch_ncrs' order (newest first) after each equality filter.
+CREATE INDEX issues_tenant_type_created_idx ON issues (tenant_id, issue_type, created_at DESC);
 CREATE INDEX issues_tenant_type_idx ON issues (tenant_id, issue_type, status, created_at DESC);
+CREATE INDEX issues_tenant_job_idx ON issues (tenant_id, job_id, created_at DESC);
+
+-- Exact counts for get_dashboard_stats and get_qrm_data without reading the rows they
+-- count: each table's statement triggers (below) add the changes of a statement in its
+-- own transaction. Metrics: '<table>:<status>' (jobs, parts, operations, tasks),
+-- 'issue:<status>' and 'ncr:<status>', 'due:<YYYY-MM-DD>' (unfinished jobs by due
+-- date) and 'wip:<cell id>' (operations in progress). One row per backend slot, so
+-- concurrent writers of one tenant never wait on one row; readers sum the slots.
+CREATE TABLE dashboard_counts (
+    tenant_id uuid    NOT NULL,
+    metric    text    NOT NULL,
+    slot      integer NOT NULL,
+    n         bigint  NOT NULL,
+    PRIMARY KEY (tenant_id, metric, slot)
+);
 
 DO $rls$
 DECLARE
     t text;
 BEGIN
-    FOREACH t IN ARRAY ARRAY['cells', 'jobs', 'parts', 'operations', 'tasks', 'issues', 'job_numbers'] LOOP
+    FOREACH t IN ARRAY ARRAY['cells', 'jobs', 'parts', 'operations', 'tasks', 'issues', 'job_numbers',
+                             'dashboard_counts'] LOOP
         EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
         EXECUTE format('CREATE POLICY tenant_isolation ON %I
@@ -145,14 +170,85 @@ BEGIN
         EXECUTE format('REVOKE ALL ON %I FROM PUBLIC', t);
         -- Tools read and write the key's tenant; admins manage theirs. MCP servers
         -- (mcp_client) have no right on any table: they go through call_tool.
-        EXECUTE format('GRANT SELECT, INSERT, UPDATE ON %I TO mcp_tool_runner', t);
-        IF t <> 'job_numbers' THEN
+        -- dashboard_counts is written only by the counting triggers (as its owner).
+        IF t = 'dashboard_counts' THEN
+            EXECUTE format('GRANT SELECT ON %I TO mcp_tool_runner, mcp_admin', t);
+        ELSE
+            EXECUTE format('GRANT SELECT, INSERT, UPDATE ON %I TO mcp_tool_runner', t);
+        END IF;
+        IF t NOT IN ('job_numbers', 'dashboard_counts') THEN
             EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %I TO mcp_admin', t);
         END IF;
         EXECUTE format('SELECT pg_catalog.pg_extension_config_dump(%L, '''')', t);
     END LOOP;
 END
 $rls$;
+
+------------------------------------------------------------------------------------
+-- Counts for the dashboard (dashboard_counts)
+------------------------------------------------------------------------------------
+
+-- Adds one statement's changes to dashboard_counts, in its transaction. TG_ARGV[0] is
+-- an expression over a row of the table that gives the metrics the row counts in
+-- (text[]); rows before the statement count -1, rows after it +1. Runs as the owner:
+-- no other role may write dashboard_counts.
+CREATE FUNCTION mes_count_changes() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+BEGIN
+    EXECUTE format(
+        'INSERT INTO dashboard_counts AS c (tenant_id, metric, slot, n)
+         SELECT tenant_id, metric, $1, sum(d) FROM (%s) r
+          GROUP BY tenant_id, metric HAVING sum(d) <> 0
+         ON CONFLICT (tenant_id, metric, slot) DO UPDATE SET n = c.n + EXCLUDED.n',
+        concat_ws(' UNION ALL ',
+            CASE WHEN TG_OP <> 'DELETE'
+                 THEN format('SELECT tenant_id, unnest(%s) AS metric, 1 AS d FROM new_rows', TG_ARGV[0]) END,
+            CASE WHEN TG_OP <> 'INSERT'
+                 THEN format('SELECT tenant_id, unnest(%s) AS metric, -1 AS d FROM old_rows', TG_ARGV[0]) END))
+    USING mcp_backend_slot();
+    RETURN NULL;
+END $$;
+
+-- TRUNCATE empties the table for every tenant: its metrics go (TG_ARGV: LIKE patterns).
+CREATE FUNCTION mes_count_truncate() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+BEGIN
+    DELETE FROM dashboard_counts WHERE metric LIKE ANY (TG_ARGV);
+    RETURN NULL;
+END $$;
+
+DO $counting$
+DECLARE
+    t record;
+BEGIN
+    FOR t IN SELECT * FROM (VALUES
+        ('jobs', $m$ARRAY['jobs:' || status] || CASE WHEN status <> 'completed' AND due_date IS NOT NULL THEN ARRAY['due:' || to_char(due_date, 'YYYY-MM-DD')] END$m$,
+         ARRAY['jobs:%', 'due:%']),
+        ('parts', $m$ARRAY['parts:' || status]$m$, ARRAY['parts:%']),
+        ('operations', $m$ARRAY['operations:' || status] || CASE WHEN status = 'in_progress' AND cell_id IS NOT NULL THEN ARRAY['wip:' || cell_id] END$m$,
+         ARRAY['operations:%', 'wip:%']),
+        ('tasks', $m$ARRAY['tasks:' || status]$m$, ARRAY['tasks:%']),
+        ('issues', $m$ARRAY[issue_type || ':' || status]$m$, ARRAY['issue:%', 'ncr:%'])
+    ) v(tbl, metrics, patterns)
+    LOOP
+        EXECUTE format('CREATE TRIGGER count_inserts AFTER INSERT ON %I REFERENCING NEW TABLE AS new_rows
+                        FOR EACH STATEMENT EXECUTE FUNCTION mes_count_changes(%L)', t.tbl, t.metrics);
+        EXECUTE format('CREATE TRIGGER count_updates AFTER UPDATE ON %I REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+                        FOR EACH STATEMENT EXECUTE FUNCTION mes_count_changes(%L)', t.tbl, t.metrics);
+        EXECUTE format('CREATE TRIGGER count_deletes AFTER DELETE ON %I REFERENCING OLD TABLE AS old_rows
+                        FOR EACH STATEMENT EXECUTE FUNCTION mes_count_changes(%L)', t.tbl, t.metrics);
+        EXECUTE format('CREATE TRIGGER count_truncates AFTER TRUNCATE ON %I
+                        FOR EACH STATEMENT EXECUTE FUNCTION mes_count_truncate(%s)', t.tbl,
+                       (SELECT string_agg(quote_literal(p), ', ') FROM unnest(t.patterns) p));
+    END LOOP;
+END
+$counting$;
+
+-- The sum of a tenant's metric over the slots (0 when it has none).
+CREATE FUNCTION mes_count(p_tenant uuid, p_metric text) RETURNS bigint
+LANGUAGE sql STABLE SET search_path FROM CURRENT AS $$
+    SELECT COALESCE(sum(n), 0)::bigint FROM dashboard_counts WHERE tenant_id = p_tenant AND metric = p_metric
+$$;
 
 ------------------------------------------------------------------------------------
 -- Helpers
@@ -171,15 +267,93 @@ BEGIN
     RETURN t;
 END $$;
 
-CREATE FUNCTION mes_limit(p_args jsonb) RETURNS integer
-LANGUAGE sql IMMUTABLE SET search_path FROM CURRENT AS $$
-    SELECT COALESCE((p_args->>'limit')::int, 50)
-$$;
-
 CREATE FUNCTION mes_not_found(p_what text, p_id text) RETURNS void
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 BEGIN
     RAISE EXCEPTION '% not found: %', p_what, p_id USING ERRCODE = 'no_data_found';
+END $$;
+
+-- The fetch tools' query for the filters a call gives, and only those: each filter
+-- shape is planned on its own, with the call's values ($1 the arguments, $2 the
+-- tenant), since EXECUTE never reuses a plan. With sorting off (mes_fetch), the plan
+-- is an index scan in the tool's order that stops after limit + offset rows, however
+-- many rows the tenant has (see the indexes of each table).
+CREATE FUNCTION mes_fetch_query(p_tool text, p_args jsonb) RETURNS text
+LANGUAGE plpgsql IMMUTABLE SET search_path FROM CURRENT AS $$
+DECLARE
+    tbl text;
+    result_key text;
+    ord text;
+    w text[] := ARRAY['tenant_id = $2'];
+BEGIN
+    CASE p_tool
+    WHEN 'fetch_jobs' THEN
+        tbl := 'jobs'; result_key := 'jobs'; ord := 'created_at DESC, job_number';
+        IF p_args->>'status' IS NOT NULL THEN w := w || $w$status = $1->>'status'$w$::text; END IF;
+        IF p_args->>'customer' IS NOT NULL THEN
+            w := w || $w$customer ILIKE '%' || ($1->>'customer') || '%'$w$::text;
+        END IF;
+        IF p_args->>'search' IS NOT NULL THEN
+            w := w || $w$(job_number ILIKE '%' || ($1->>'search') || '%' OR description ILIKE '%' || ($1->>'search') || '%')$w$::text;
+        END IF;
+    WHEN 'fetch_parts' THEN
+        tbl := 'parts'; result_key := 'parts'; ord := 'part_number';
+        IF p_args->>'job_id' IS NOT NULL THEN w := w || $w$job_id = ($1->>'job_id')::uuid$w$::text; END IF;
+        IF p_args->>'status' IS NOT NULL THEN w := w || $w$status = $1->>'status'$w$::text; END IF;
+    WHEN 'fetch_tasks' THEN
+        tbl := 'tasks'; result_key := 'tasks'; ord := 'created_at DESC';
+        IF p_args->>'status' IS NOT NULL THEN w := w || $w$status = $1->>'status'$w$::text; END IF;
+        IF p_args->>'assignee' IS NOT NULL THEN
+            w := w || $w$assignee ILIKE '%' || ($1->>'assignee') || '%'$w$::text;
+        END IF;
+        IF p_args->>'operation_id' IS NOT NULL THEN
+            w := w || $w$operation_id = ($1->>'operation_id')::uuid$w$::text;
+        END IF;
+    WHEN 'fetch_operations' THEN
+        tbl := 'operations'; result_key := 'operations'; ord := 'part_id, sequence';
+        IF p_args->>'part_id' IS NOT NULL THEN w := w || $w$part_id = ($1->>'part_id')::uuid$w$::text; END IF;
+        IF p_args->>'cell_id' IS NOT NULL THEN w := w || $w$cell_id = ($1->>'cell_id')::uuid$w$::text; END IF;
+        IF p_args->>'status' IS NOT NULL THEN w := w || $w$status = $1->>'status'$w$::text; END IF;
+    WHEN 'fetch_issues', 'fetch_ncrs' THEN
+        tbl := 'issues'; ord := 'created_at DESC';
+        IF p_tool = 'fetch_issues' THEN
+            result_key := 'issues'; w := w || $w$issue_type = 'issue'$w$::text;
+            IF p_args->>'severity' IS NOT NULL THEN w := w || $w$severity = $1->>'severity'$w$::text; END IF;
+            IF p_args->>'job_id' IS NOT NULL THEN w := w || $w$job_id = ($1->>'job_id')::uuid$w$::text; END IF;
+        ELSE
+            result_key := 'ncrs'; w := w || $w$issue_type = 'ncr'$w$::text;
+            IF p_args->>'category' IS NOT NULL THEN w := w || $w$category = $1->>'category'$w$::text; END IF;
+        END IF;
+        IF p_args->>'status' IS NOT NULL THEN w := w || $w$status = $1->>'status'$w$::text; END IF;
+    ELSE
+        RAISE EXCEPTION 'p_tool: % is not a fetch tool', p_tool USING ERRCODE = 'invalid_parameter_value';
+    END CASE;
+    -- One encoding pass: the page's rows go straight into the result object.
+    RETURN format($q$SELECT jsonb_build_object(%L, COALESCE(array_agg(r ORDER BY %s), '{}'), 'count', count(*))
+                       FROM (SELECT * FROM %I WHERE %s ORDER BY %s
+                              LIMIT COALESCE(($1->>'limit')::int, 50)
+                             OFFSET COALESCE(($1->>'offset')::int, 0)) r$q$,
+                  result_key, ord, tbl, array_to_string(w, ' AND '), ord);
+END $$;
+
+-- Runs a fetch tool's query for the key's tenant.
+CREATE FUNCTION mes_fetch(p_tool text, p_args jsonb) RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path FROM CURRENT
+SET enable_sort = off SET enable_incremental_sort = off AS $$
+DECLARE
+    rows jsonb;
+BEGIN
+    EXECUTE mes_fetch_query(p_tool, p_args) INTO rows USING p_args, mes_tenant();
+    RETURN rows;
+END $$;
+
+-- The plan mes_fetch gets for these arguments in the current tenant (mcp_admin, with
+-- mcp_auth.tenant_id set): what regress test mes_plans shows for every fetch tool.
+CREATE FUNCTION mes_explain_fetch(p_tool text, p_args jsonb) RETURNS SETOF text
+LANGUAGE plpgsql SET search_path FROM CURRENT
+SET enable_sort = off SET enable_incremental_sort = off AS $$
+BEGIN
+    RETURN QUERY EXECUTE 'EXPLAIN (COSTS OFF) ' || mes_fetch_query(p_tool, p_args) USING p_args, mes_tenant();
 END $$;
 
 -- A lifecycle move, atomically: one conditional UPDATE. When it matches nothing, the
@@ -239,23 +413,9 @@ END $$;
 ------------------------------------------------------------------------------------
 
 CREATE FUNCTION mes_fetch_jobs(p_args jsonb) RETURNS jsonb
-LANGUAGE plpgsql STABLE SET search_path FROM CURRENT AS $$
-DECLARE
-    t uuid := mes_tenant();
-    rows jsonb;
-BEGIN
-    -- One encoding pass: the rows go straight into the result object.
-    SELECT jsonb_build_object('jobs', COALESCE(array_agg(j ORDER BY j.created_at DESC, j.job_number), '{}'), 'count', count(*)) INTO rows
-      FROM (SELECT * FROM jobs
-             WHERE tenant_id = t
-               AND (p_args->>'status' IS NULL OR status = p_args->>'status')
-               AND (p_args->>'customer' IS NULL OR customer ILIKE '%' || (p_args->>'customer') || '%')
-               AND (p_args->>'search' IS NULL OR job_number ILIKE '%' || (p_args->>'search') || '%'
-                    OR description ILIKE '%' || (p_args->>'search') || '%')
-             ORDER BY created_at DESC, job_number
-             LIMIT mes_limit(p_args) OFFSET COALESCE((p_args->>'offset')::int, 0)) j;
-    RETURN rows;
-END $$;
+LANGUAGE sql STABLE SET search_path FROM CURRENT AS $$
+    SELECT mes_fetch('fetch_jobs', p_args)
+$$;
 
 CREATE FUNCTION mes_create_job(p_args jsonb) RETURNS jsonb
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
@@ -268,13 +428,14 @@ BEGIN
     IF number IS NULL THEN
         -- The next free J-number: the tenant's counter row, locked until commit, so
         -- two concurrent calls never pick the same number. A tenant's first number
-        -- follows the jobs it already has (counted once); numbers already taken (by
+        -- follows the jobs it already has; numbers already taken (by
         -- hand or by mes_seed_demo) are skipped.
         UPDATE job_numbers SET last_number = last_number + 1 WHERE tenant_id = t
         RETURNING last_number INTO n;
         IF NOT FOUND THEN
             INSERT INTO job_numbers AS c (tenant_id, last_number)
-            VALUES (t, 1001 + (SELECT count(*) FROM jobs))
+            VALUES (t, 1001 + (SELECT COALESCE(sum(dc.n), 0) FROM dashboard_counts dc
+                                     WHERE dc.tenant_id = t AND dc.metric LIKE 'jobs:%'))
             ON CONFLICT (tenant_id) DO UPDATE SET last_number = c.last_number + 1
             RETURNING last_number INTO n;
         END IF;
@@ -336,19 +497,9 @@ $$;
 ------------------------------------------------------------------------------------
 
 CREATE FUNCTION mes_fetch_parts(p_args jsonb) RETURNS jsonb
-LANGUAGE plpgsql STABLE SET search_path FROM CURRENT AS $$
-DECLARE
-    rows jsonb;
-BEGIN
-    -- One encoding pass: the rows go straight into the result object.
-    SELECT jsonb_build_object('parts', COALESCE(array_agg(p ORDER BY p.part_number), '{}'), 'count', count(*)) INTO rows
-      FROM (SELECT * FROM parts
-             WHERE tenant_id = mes_tenant()
-               AND (p_args->>'job_id' IS NULL OR job_id = (p_args->>'job_id')::uuid)
-               AND (p_args->>'status' IS NULL OR status = p_args->>'status')
-             ORDER BY part_number LIMIT mes_limit(p_args)) p;
-    RETURN rows;
-END $$;
+LANGUAGE sql STABLE SET search_path FROM CURRENT AS $$
+    SELECT mes_fetch('fetch_parts', p_args)
+$$;
 
 CREATE FUNCTION mes_update_part(p_args jsonb) RETURNS jsonb
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
@@ -379,20 +530,9 @@ END $$;
 ------------------------------------------------------------------------------------
 
 CREATE FUNCTION mes_fetch_tasks(p_args jsonb) RETURNS jsonb
-LANGUAGE plpgsql STABLE SET search_path FROM CURRENT AS $$
-DECLARE
-    rows jsonb;
-BEGIN
-    -- One encoding pass: the rows go straight into the result object.
-    SELECT jsonb_build_object('tasks', COALESCE(array_agg(t ORDER BY t.created_at DESC), '{}'), 'count', count(*)) INTO rows
-      FROM (SELECT * FROM tasks
-             WHERE tenant_id = mes_tenant()
-               AND (p_args->>'status' IS NULL OR status = p_args->>'status')
-               AND (p_args->>'assignee' IS NULL OR assignee ILIKE '%' || (p_args->>'assignee') || '%')
-               AND (p_args->>'operation_id' IS NULL OR operation_id = (p_args->>'operation_id')::uuid)
-             ORDER BY created_at DESC LIMIT mes_limit(p_args)) t;
-    RETURN rows;
-END $$;
+LANGUAGE sql STABLE SET search_path FROM CURRENT AS $$
+    SELECT mes_fetch('fetch_tasks', p_args)
+$$;
 
 CREATE FUNCTION mes_update_task(p_args jsonb) RETURNS jsonb
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
@@ -417,20 +557,9 @@ END $$;
 ------------------------------------------------------------------------------------
 
 CREATE FUNCTION mes_fetch_operations(p_args jsonb) RETURNS jsonb
-LANGUAGE plpgsql STABLE SET search_path FROM CURRENT AS $$
-DECLARE
-    rows jsonb;
-BEGIN
-    -- One encoding pass: the rows go straight into the result object.
-    SELECT jsonb_build_object('operations', COALESCE(array_agg(o ORDER BY o.part_id, o.sequence), '{}'), 'count', count(*)) INTO rows
-      FROM (SELECT * FROM operations
-             WHERE tenant_id = mes_tenant()
-               AND (p_args->>'part_id' IS NULL OR part_id = (p_args->>'part_id')::uuid)
-               AND (p_args->>'cell_id' IS NULL OR cell_id = (p_args->>'cell_id')::uuid)
-               AND (p_args->>'status' IS NULL OR status = p_args->>'status')
-             ORDER BY part_id, sequence LIMIT mes_limit(p_args)) o;
-    RETURN rows;
-END $$;
+LANGUAGE sql STABLE SET search_path FROM CURRENT AS $$
+    SELECT mes_fetch('fetch_operations', p_args)
+$$;
 
 CREATE FUNCTION mes_start_operation(p_args jsonb) RETURNS jsonb
 LANGUAGE sql SET search_path FROM CURRENT AS $$
@@ -472,37 +601,14 @@ END $$;
 ------------------------------------------------------------------------------------
 
 CREATE FUNCTION mes_fetch_issues(p_args jsonb) RETURNS jsonb
-LANGUAGE plpgsql STABLE SET search_path FROM CURRENT AS $$
-DECLARE
-    rows jsonb;
-BEGIN
-    PERFORM mes_tenant();
-    -- One encoding pass: the rows go straight into the result object.
-    SELECT jsonb_build_object('issues', COALESCE(array_agg(i ORDER BY i.created_at DESC), '{}'), 'count', count(*)) INTO rows
-      FROM (SELECT * FROM issues
-             WHERE issue_type = 'issue'
-               AND (p_args->>'status' IS NULL OR status = p_args->>'status')
-               AND (p_args->>'severity' IS NULL OR severity = p_args->>'severity')
-               AND (p_args->>'job_id' IS NULL OR job_id = (p_args->>'job_id')::uuid)
-             ORDER BY created_at DESC LIMIT mes_limit(p_args)) i;
-    RETURN rows;
-END $$;
+LANGUAGE sql STABLE SET search_path FROM CURRENT AS $$
+    SELECT mes_fetch('fetch_issues', p_args)
+$$;
 
 CREATE FUNCTION mes_fetch_ncrs(p_args jsonb) RETURNS jsonb
-LANGUAGE plpgsql STABLE SET search_path FROM CURRENT AS $$
-DECLARE
-    rows jsonb;
-BEGIN
-    PERFORM mes_tenant();
-    -- One encoding pass: the rows go straight into the result object.
-    SELECT jsonb_build_object('ncrs', COALESCE(array_agg(i ORDER BY i.created_at DESC), '{}'), 'count', count(*)) INTO rows
-      FROM (SELECT * FROM issues
-             WHERE issue_type = 'ncr'
-               AND (p_args->>'status' IS NULL OR status = p_args->>'status')
-               AND (p_args->>'category' IS NULL OR category = p_args->>'category')
-             ORDER BY created_at DESC LIMIT mes_limit(p_args)) i;
-    RETURN rows;
-END $$;
+LANGUAGE sql STABLE SET search_path FROM CURRENT AS $$
+    SELECT mes_fetch('fetch_ncrs', p_args)
+$$;
 
 ------------------------------------------------------------------------------------
 -- Analytics
@@ -510,20 +616,30 @@ END $$;
 
 CREATE FUNCTION mes_get_dashboard_stats(p_args jsonb) RETURNS jsonb
 LANGUAGE plpgsql STABLE SET search_path FROM CURRENT AS $$
+DECLARE
+    t uuid := mes_tenant();
+    c jsonb;
 BEGIN
-    PERFORM mes_tenant();
+    -- From dashboard_counts, exact and independent of how many rows the tenant has.
+    SELECT COALESCE(jsonb_object_agg(metric, n), '{}') INTO c
+      FROM (SELECT metric, sum(n) AS n FROM dashboard_counts
+             WHERE tenant_id = t AND metric NOT LIKE 'due:%' AND metric NOT LIKE 'wip:%'
+             GROUP BY metric) m;
     RETURN jsonb_build_object(
-        'jobs', (SELECT jsonb_object_agg(s, (SELECT count(*) FROM jobs WHERE status = s))
+        'jobs', (SELECT jsonb_object_agg(s, COALESCE(c->('jobs:' || s), '0'))
                    FROM unnest(ARRAY['not_started', 'in_progress', 'on_hold', 'completed']) s),
-        'parts', (SELECT jsonb_object_agg(s, (SELECT count(*) FROM parts WHERE status = s))
+        'parts', (SELECT jsonb_object_agg(s, COALESCE(c->('parts:' || s), '0'))
                     FROM unnest(ARRAY['not_started', 'in_progress', 'on_hold', 'completed']) s),
-        'operations', (SELECT jsonb_object_agg(s, (SELECT count(*) FROM operations WHERE status = s))
+        'operations', (SELECT jsonb_object_agg(s, COALESCE(c->('operations:' || s), '0'))
                          FROM unnest(ARRAY['not_started', 'in_progress', 'on_hold', 'completed']) s),
-        'tasks', (SELECT jsonb_object_agg(s, (SELECT count(*) FROM tasks WHERE status = s))
+        'tasks', (SELECT jsonb_object_agg(s, COALESCE(c->('tasks:' || s), '0'))
                     FROM unnest(ARRAY['assigned', 'in_progress', 'done', 'cancelled']) s),
-        'open_issues', (SELECT count(*) FROM issues WHERE issue_type = 'issue' AND status IN ('open', 'investigating')),
-        'open_ncrs', (SELECT count(*) FROM issues WHERE issue_type = 'ncr' AND status IN ('open', 'investigating')),
-        'overdue_jobs', (SELECT count(*) FROM jobs WHERE status <> 'completed' AND due_date < current_date));
+        'open_issues', COALESCE((c->>'issue:open')::bigint, 0) + COALESCE((c->>'issue:investigating')::bigint, 0),
+        'open_ncrs', COALESCE((c->>'ncr:open')::bigint, 0) + COALESCE((c->>'ncr:investigating')::bigint, 0),
+        -- Unfinished jobs due before today: one range of 'due:' metrics, in date order.
+        'overdue_jobs', (SELECT COALESCE(sum(n), 0) FROM dashboard_counts
+                          WHERE tenant_id = t AND metric >= 'due:'
+                            AND metric < 'due:' || to_char(current_date, 'YYYY-MM-DD')));
 END $$;
 
 -- Quick Response Manufacturing: per cell, work in progress against its WIP limit.
@@ -532,8 +648,8 @@ CREATE FUNCTION mes_get_qrm_data(p_args jsonb) RETURNS jsonb
 LANGUAGE plpgsql STABLE SET search_path FROM CURRENT AS $$
 DECLARE
     rows jsonb;
+    t uuid := mes_tenant();
 BEGIN
-    PERFORM mes_tenant();
     SELECT COALESCE(jsonb_agg(jsonb_build_object(
                'cell_id', c.id, 'cell', c.name, 'wip', w.wip, 'wip_limit', c.wip_limit,
                'utilization', round(100.0 * w.wip / c.wip_limit, 1),
@@ -541,9 +657,9 @@ BEGIN
                               WHEN w.wip >= 0.8 * c.wip_limit THEN 'warning'
                               ELSE 'available' END) ORDER BY c.name), '[]') INTO rows
       FROM cells c
-      CROSS JOIN LATERAL (SELECT count(*) AS wip FROM operations o
-                           WHERE o.cell_id = c.id AND o.status = 'in_progress') w
-     WHERE p_args->>'cell_id' IS NULL OR c.id = (p_args->>'cell_id')::uuid;
+      -- Work in progress from dashboard_counts, not from the operations.
+      CROSS JOIN LATERAL (SELECT mes_count(t, 'wip:' || c.id) AS wip) w
+     WHERE c.tenant_id = t AND (p_args->>'cell_id' IS NULL OR c.id = (p_args->>'cell_id')::uuid);
     RETURN jsonb_build_object('cells', rows);
 END $$;
 
@@ -569,7 +685,8 @@ BEGIN
     SELECT p_tenant_id, c.name, c.wip FROM (VALUES ('Laser', 4), ('Press Brake', 3), ('Welding', 5),
                                                    ('Paint', 6), ('Assembly', 8)) c(name, wip)
     ON CONFLICT (tenant_id, name) DO NOTHING;
-    SELECT count(*) INTO base FROM jobs WHERE tenant_id = p_tenant_id;
+    SELECT COALESCE(sum(n), 0) INTO base FROM dashboard_counts
+     WHERE tenant_id = p_tenant_id AND metric LIKE 'jobs:%';
     -- Working sets of this call (a second call in the same transaction starts afresh).
     IF EXISTS (SELECT FROM pg_class c WHERE c.relname = 'mes_seed_jobs' AND c.relpersistence = 't'
                   AND c.relnamespace = pg_my_temp_schema()) THEN
@@ -649,16 +766,21 @@ BEGIN
               WHERE e.extname = 'mcp_mes' AND d.classid = 'pg_proc'::regclass AND d.deptype = 'e'
     LOOP
         EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
-        -- Handlers take their filters from one jsonb argument; custom plans would be
-        -- re-planned on every call (about 1 ms), the generic plan is as good here.
+        -- Handlers that look rows up by id take them from one jsonb argument: custom
+        -- plans would be re-planned on every call, the generic plan is as good there.
+        -- (Fetch tools build their query per filter shape and EXECUTE it: mes_fetch.)
         EXECUTE format('ALTER FUNCTION %s SET plan_cache_mode = force_generic_plan', f);
     END LOOP;
 END
 $revoke$;
 GRANT EXECUTE ON FUNCTION mes_seed_demo(uuid, integer) TO mcp_admin;
-GRANT EXECUTE ON FUNCTION mes_tenant(), mes_limit(jsonb), mes_not_found(text, text),
+GRANT EXECUTE ON FUNCTION mes_tenant(), mes_not_found(text, text),
+    mes_fetch_query(text, jsonb), mes_fetch(text, jsonb), mes_count(uuid, text),
     mes_job_transition(jsonb, text, text[], text), mes_operation_transition(jsonb, text, text[], text)
     TO mcp_tool_runner;
+-- (after mcp_tool_runner's: the order of a function's grants shows in pg_dump)
+GRANT EXECUTE ON FUNCTION mes_explain_fetch(text, jsonb), mes_fetch_query(text, jsonb), mes_tenant()
+    TO mcp_admin;
 
 ------------------------------------------------------------------------------------
 -- The 20 tools, with their JSON Schemas and MCP annotations
