@@ -32,9 +32,11 @@ test: bootstrap
 demo: install-extensions
 	@scripts/demo.sh
 
-## Benchmarks; writes bench/RESULTS.md.
+## Benchmarks; writes bench/RESULTS.md. SCALE=full runs the scale section at the
+## sizes of the goals (about 35 minutes more).
+SCALE ?=
 bench: install-extensions
-	@scripts/bench.sh
+	@BENCH_SCALE=$(SCALE) scripts/bench.sh
 
 lint: bootstrap
 	cargo fmt --all -- --check

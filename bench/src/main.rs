@@ -3,6 +3,8 @@
 //!
 //! Usage: mcp-auth-bench <connection string of an empty database> <RESULTS.md path>
 
+mod scale;
+
 use postgres::{Client, NoTls};
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
@@ -278,7 +280,7 @@ const STATS_SETUP: &str = "
     CREATE TABLE bench_stats_key AS
         SELECT key_id, 'b0000000-0000-4000-8000-0000000000b3'::uuid AS tenant_id
           FROM generate_mcp_key('b0000000-0000-4000-8000-0000000000b3', 'stats');
-    -- A million requests over 30 days, as log_mcp_key_usage writes them: the log rows,
+    -- @rows requests over 30 days, as log_mcp_key_usage writes them: the log rows,
     -- and the per-slot totals and per-minute counts derived from them.
     CREATE TEMP TABLE gen AS
         SELECT k.key_id, k.tenant_id,
@@ -287,8 +289,8 @@ const STATS_SETUP: &str = "
                (g % 10) <> 0 AS success,
                ((g::bigint * 7919) % 500)::int AS ms,
                (g % 8) AS slot,
-               now() - (g::float8 / 1000000) * interval '30 days' AS at
-          FROM bench_stats_key k, generate_series(1, 1000000) g;
+               now() - (g::float8 / @rows) * interval '30 days' AS at
+          FROM bench_stats_key k, generate_series(1, @rows) g;
     INSERT INTO mcp_key_usage_logs (tenant_id, key_id, tool_name, tool_arguments, success,
                                     error_message, response_time_ms, created_at)
         SELECT tenant_id, key_id, tool, '{}', success,
@@ -415,6 +417,20 @@ struct Row {
     verdict: &'static str,
 }
 
+/// The rows as a Markdown table.
+fn table(md: &mut String, rows: &[Row]) -> std::fmt::Result {
+    writeln!(md, "| measurement | figure | ratio | goal | verdict |")?;
+    writeln!(md, "|---|---|---|---|---|")?;
+    for r in rows {
+        writeln!(
+            md,
+            "| {} | {} | {} | {} | {} |",
+            r.what, r.figure, r.ratio, r.goal, r.verdict
+        )?;
+    }
+    Ok(())
+}
+
 fn verdict(ok: bool) -> &'static str {
     if ok {
         "met"
@@ -432,6 +448,8 @@ fn main() -> Result<()> {
     let mut db = Client::connect(&url, NoTls)?;
     let mut rows = Vec::new();
 
+    let full = std::env::var("BENCH_SCALE").is_ok_and(|s| s == "full");
+    let sizes = scale::Sizes::new(full);
     eprintln!("bcrypt cost-10 verification baseline...");
     let bcrypt_once = bcrypt_verify_baseline();
 
@@ -510,8 +528,9 @@ fn main() -> Result<()> {
         verdict: "",
     });
 
-    eprintln!("statistics with 1,000,000 usage rows...");
-    db.batch_execute(STATS_SETUP)?;
+    let stats_rows = sizes.stats_rows;
+    eprintln!("statistics with {stats_rows} usage rows...");
+    db.batch_execute(&STATS_SETUP.replace("@rows", &stats_rows.to_string()))?;
     let stats_key: String = db
         .query_one("SELECT key_id::text FROM bench_stats_key", &[])?
         .get(0);
@@ -547,7 +566,7 @@ fn main() -> Result<()> {
         3,
     )?;
     rows.push(Row {
-        what: "get_mcp_key_stats, key with 1,000,000 usage rows (mean of 200)".into(),
+        what: format!("get_mcp_key_stats, key with {stats_rows} usage rows (mean of 200)"),
         figure: format!("{stats_ms:.3} ms"),
         ratio: format!(
             "{:.0} x faster than aggregating the log ({scan_ms:.1} ms); equal results",
@@ -695,6 +714,8 @@ fn main() -> Result<()> {
         verdict: verdict(added <= Duration::from_micros(300)),
     });
 
+    let scale_rows = scale::run(&mut db, &sizes, bcrypt_once)?;
+
     eprintln!("naive validator with {NAIVE_KEYS} keys...");
     db.batch_execute(
         "CREATE SCHEMA naive; DROP EXTENSION mcp_auth CASCADE; CREATE EXTENSION mcp_auth SCHEMA naive;
@@ -750,15 +771,17 @@ fn main() -> Result<()> {
         "Machine: {}\n",
         std::env::var("BENCH_MACHINE").unwrap_or_default()
     )?;
-    writeln!(md, "| measurement | figure | ratio | goal | verdict |")?;
-    writeln!(md, "|---|---|---|---|---|")?;
-    for r in &rows {
-        writeln!(
-            md,
-            "| {} | {} | {} | {} | {} |",
-            r.what, r.figure, r.ratio, r.goal, r.verdict
-        )?;
-    }
+    table(&mut md, &rows)?;
+    writeln!(
+        md,
+        "\n## Scale ({})\n\nEach figure against another measured in this run.\n",
+        if full {
+            "SCALE=full: the sizes of the goals"
+        } else {
+            "default sizes, a tenth of the goals'; `make bench SCALE=full` for those"
+        }
+    )?;
+    table(&mut md, &scale_rows)?;
     writeln!(
         md,
         "\nCold validations run in one backend whose verified-key cache is emptied before each\n\
