@@ -32,6 +32,8 @@ COMMENT ON TABLE mcp_key_usage_logs IS
 -- The default partition's indexes; maintain_mcp_log_partitions makes the same on each day.
 CREATE INDEX mcp_usage_logs_key_time_idx ON mcp_key_usage_logs_default (key_id, created_at);
 CREATE INDEX mcp_usage_logs_tenant_time_idx ON mcp_key_usage_logs_default (tenant_id, created_at);
+-- Its created_at index finds past days that landed in the default partition.
+CREATE INDEX mcp_usage_logs_default_time_idx ON mcp_key_usage_logs_default (created_at);
 
 -- The unified audit trail the admin panel shows (user actions, API calls, MCP).
 CREATE TABLE activity_log (
@@ -51,6 +53,7 @@ CREATE TABLE activity_log_default PARTITION OF activity_log DEFAULT;
 COMMENT ON TABLE activity_log IS 'Unified audit trail; MCP requests appear as mcp_execute / mcp_error on entity mcp_tool';
 CREATE INDEX activity_log_tenant_time_idx ON activity_log_default (tenant_id, created_at DESC);
 CREATE INDEX activity_log_tenant_action_idx ON activity_log_default (tenant_id, action, created_at DESC);
+CREATE INDEX activity_log_default_time_idx ON activity_log_default (created_at);
 
 -- Statistics without scanning the log: all-time totals per key and tool, and
 -- per-minute counts for the last 24 hours. Like the usage counters, one row per

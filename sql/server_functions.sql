@@ -191,23 +191,61 @@ BEGIN
 END
 $$;
 
+-- One day partition (UTC) of a log, with the day's rows from the default partition
+-- and its own indexes; false, with a WARNING, when it cannot be made (a lock not
+-- granted within lock_timeout, say): it is tried again next time.
+CREATE FUNCTION mcp_log_day_partition(p_parent text, p_day date) RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET lock_timeout = '2s' SET TimeZone = 'UTC' AS $$
+DECLARE
+    part text := p_parent || '_p' || pg_catalog.to_char(p_day, 'YYYYMMDD');
+    lo timestamptz := p_day::timestamp AT TIME ZONE 'UTC';
+    hi timestamptz := (p_day + 1)::timestamp AT TIME ZONE 'UTC';
+BEGIN
+    -- Nothing may land in the default partition between the move and the attach.
+    EXECUTE pg_catalog.format('LOCK TABLE @extschema@.%I IN ACCESS EXCLUSIVE MODE', p_parent || '_default');
+    EXECUTE pg_catalog.format(
+        'CREATE TABLE @extschema@.%I (LIKE @extschema@.%I INCLUDING DEFAULTS INCLUDING CONSTRAINTS)',
+        part, p_parent);
+    EXECUTE pg_catalog.format(
+        'WITH moved AS (DELETE FROM @extschema@.%I WHERE created_at >= $1 AND created_at < $2 RETURNING *)
+         INSERT INTO @extschema@.%I SELECT * FROM moved', p_parent || '_default', part)
+        USING lo, hi;
+    IF p_parent = 'mcp_key_usage_logs' THEN
+        EXECUTE pg_catalog.format('CREATE INDEX ON @extschema@.%I (key_id, created_at)', part);
+        EXECUTE pg_catalog.format('CREATE INDEX ON @extschema@.%I (tenant_id, created_at)', part);
+    ELSE
+        EXECUTE pg_catalog.format('CREATE INDEX ON @extschema@.%I (tenant_id, created_at DESC)', part);
+        EXECUTE pg_catalog.format('CREATE INDEX ON @extschema@.%I (tenant_id, action, created_at DESC)', part);
+    END IF;
+    EXECUTE pg_catalog.format(
+        'ALTER TABLE @extschema@.%I ATTACH PARTITION @extschema@.%I FOR VALUES FROM (%L) TO (%L)',
+        p_parent, part, lo, hi);
+    RETURN true;
+EXCEPTION WHEN OTHERS THEN
+    RAISE WARNING 'mcp_auth: could not create log partition %: %', part, SQLERRM;
+    RETURN false;
+END
+$$;
+
 -- The logs' day partitions (UTC): mcp_key_usage_logs and activity_log get one for
 -- each of the next p_days_ahead days, and one for every past day that has rows in
--- their default partition, whose rows move into it. Returns how many it created.
+-- their default partition, whose rows move into it. Returns how many it made.
 -- Never for the current day (nor within a minute of its ends): a call routed to the
 -- default partition while a partition for its own day is attached would fail. So
 -- after installation, the first day's rows stay in the default partition until the
--- day is over. A partition it cannot make (a lock not granted within lock_timeout,
--- say) is a WARNING, tried again next time; calls meanwhile land in the default
--- partition. Superusers only. The notifier worker runs it when it starts and hourly.
+-- day is over. A partition it cannot make is a WARNING, tried again next time; calls
+-- meanwhile land in the default partition. Superusers only. The notifier worker runs
+-- it when it starts and hourly while it runs.
 CREATE FUNCTION maintain_mcp_log_partitions(p_days_ahead integer DEFAULT 7) RETURNS integer
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET lock_timeout = '2s' SET TimeZone = 'UTC' AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $$
 DECLARE
     parent text;
-    part text;
     d date;
-    lo timestamptz;
-    hi timestamptz;
+    today date := (pg_catalog.now() AT TIME ZONE 'UTC')::date;
+    -- Past days ended a minute ago or earlier; future days begin a minute from now or later.
+    past_before timestamptz :=
+        ((pg_catalog.now() - interval '1 minute') AT TIME ZONE 'UTC')::date::timestamp AT TIME ZONE 'UTC';
+    future_from date := ((pg_catalog.now() + interval '1 minute') AT TIME ZONE 'UTC')::date + 1;
     made integer := 0;
 BEGIN
     IF p_days_ahead IS NULL OR p_days_ahead NOT BETWEEN 0 AND 366 THEN
@@ -215,48 +253,20 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     FOREACH parent IN ARRAY ARRAY['mcp_key_usage_logs', 'activity_log'] LOOP
-        -- Days that begin a minute from now or later, up to p_days_ahead days ahead;
-        -- days in the default partition that ended a minute ago or earlier.
-        FOR d IN EXECUTE pg_catalog.format(
-            'SELECT t.today + g
-               FROM (SELECT (pg_catalog.now() AT TIME ZONE ''UTC'')::date AS today,
-                            ((pg_catalog.now() + interval ''1 minute'') AT TIME ZONE ''UTC'')::date AS soon) t,
-                    pg_catalog.generate_series(1, $1) g
-              WHERE t.today + g > t.soon
-             UNION
-             SELECT DISTINCT (created_at AT TIME ZONE ''UTC'')::date FROM @extschema@.%I
-              WHERE created_at < ((pg_catalog.now() - interval ''1 minute'') AT TIME ZONE ''UTC'')::date
-                                 ::timestamp AT TIME ZONE ''UTC''
-             ORDER BY 1', parent || '_default') USING p_days_ahead
+        -- Past days in the default partition, oldest first (found on its created_at index).
         LOOP
-            part := parent || '_p' || pg_catalog.to_char(d, 'YYYYMMDD');
-            CONTINUE WHEN pg_catalog.to_regclass(pg_catalog.format('@extschema@.%I', part)) IS NOT NULL;
-            lo := d::timestamp AT TIME ZONE 'UTC';
-            hi := (d + 1)::timestamp AT TIME ZONE 'UTC';
-            BEGIN
-                -- Nothing may land in the default partition between the move and the attach.
-                EXECUTE pg_catalog.format('LOCK TABLE @extschema@.%I IN ACCESS EXCLUSIVE MODE', parent || '_default');
-                EXECUTE pg_catalog.format(
-                    'CREATE TABLE @extschema@.%I (LIKE @extschema@.%I INCLUDING DEFAULTS INCLUDING CONSTRAINTS)',
-                    part, parent);
-                EXECUTE pg_catalog.format(
-                    'WITH moved AS (DELETE FROM @extschema@.%I WHERE created_at >= $1 AND created_at < $2 RETURNING *)
-                     INSERT INTO @extschema@.%I SELECT * FROM moved', parent || '_default', part)
-                    USING lo, hi;
-                IF parent = 'mcp_key_usage_logs' THEN
-                    EXECUTE pg_catalog.format('CREATE INDEX ON @extschema@.%I (key_id, created_at)', part);
-                    EXECUTE pg_catalog.format('CREATE INDEX ON @extschema@.%I (tenant_id, created_at)', part);
-                ELSE
-                    EXECUTE pg_catalog.format('CREATE INDEX ON @extschema@.%I (tenant_id, created_at DESC)', part);
-                    EXECUTE pg_catalog.format('CREATE INDEX ON @extschema@.%I (tenant_id, action, created_at DESC)', part);
-                END IF;
-                EXECUTE pg_catalog.format(
-                    'ALTER TABLE @extschema@.%I ATTACH PARTITION @extschema@.%I FOR VALUES FROM (%L) TO (%L)',
-                    parent, part, lo, hi);
+            EXECUTE pg_catalog.format(
+                'SELECT (pg_catalog.min(created_at) AT TIME ZONE ''UTC'')::date FROM @extschema@.%I
+                  WHERE created_at < $1', parent || '_default') INTO d USING past_before;
+            EXIT WHEN d IS NULL OR NOT @extschema@.mcp_log_day_partition(parent, d);
+            made := made + 1;
+        END LOOP;
+        FOR d IN SELECT future_from + g FROM pg_catalog.generate_series(0, today + p_days_ahead - future_from) g LOOP
+            CONTINUE WHEN pg_catalog.to_regclass(pg_catalog.format('@extschema@.%I',
+                                                 parent || '_p' || pg_catalog.to_char(d, 'YYYYMMDD'))) IS NOT NULL;
+            IF @extschema@.mcp_log_day_partition(parent, d) THEN
                 made := made + 1;
-            EXCEPTION WHEN OTHERS THEN
-                RAISE WARNING 'mcp_auth: could not create log partition %: %', part, SQLERRM;
-            END;
+            END IF;
         END LOOP;
     END LOOP;
     RETURN made;
@@ -264,9 +274,10 @@ END
 $$;
 
 -- Everything older than p_before in one log (mcp_key_usage_logs or activity_log), for
--- every tenant: day partitions that end by then are dropped whole (no row by row
--- delete, no dead rows left), then the older rows of the partition p_before falls in
--- (and of the default partition) are deleted. Returns the number of rows removed.
+-- every tenant: day partitions (and 2.1.0's history partition) that end by then are
+-- dropped whole (no row by row delete, no dead rows left), then the older rows of the
+-- partition p_before falls in (and of the default partition) are deleted. Returns the
+-- number of rows removed.
 CREATE FUNCTION mcp_purge_log(p_parent text, p_before timestamptz) RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET lock_timeout = '10s' AS $$
 DECLARE
@@ -277,8 +288,10 @@ BEGIN
     FOR part IN
         SELECT c.relname FROM pg_catalog.pg_inherits i JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid
          WHERE i.inhparent = pg_catalog.format('@extschema@.%I', p_parent)::pg_catalog.regclass
-           AND c.relname ~ ('^' || p_parent || '_p[0-9]{8}$')
-           AND (pg_catalog.to_date(pg_catalog.right(c.relname, 8), 'YYYYMMDD') + 1)::timestamp
+           AND c.relname ~ ('^' || p_parent || '_(p|until)[0-9]{8}$')
+           -- A day partition ends the day after its date; 2.1.0's history on its date.
+           AND (pg_catalog.to_date(pg_catalog.right(c.relname, 8), 'YYYYMMDD')
+                + CASE WHEN c.relname ~ '_p[0-9]{8}$' THEN 1 ELSE 0 END)::timestamp
                AT TIME ZONE 'UTC' <= p_before
          ORDER BY c.relname
     LOOP

@@ -255,9 +255,6 @@ fn jobs(db: &mut Client, sizes: &Sizes, rows: &mut Vec<Row>) -> Result<()> {
 fn purge(db: &mut Client, sizes: &Sizes, rows: &mut Vec<Row>) -> Result<()> {
     let count = sizes.purge_rows;
     eprintln!("scale: a month of {count} log rows...");
-    // The statistics rows of the first section (30 days, all in the default partition
-    // of this day-old install) go first: moving them into days is not what is timed.
-    db.batch_execute("TRUNCATE mcp_key_usage_logs_default")?;
     // The month [today - 61 days, today - 31 days): one row a day first, so that the
     // partitions exist (maintain_mcp_log_partitions makes the past days that have
     // rows), then the rest straight into them. Vacuumed, as autovacuum leaves a

@@ -6,7 +6,8 @@ cluster=dumptest
 source "$(dirname "$0")/../cluster_tap.sh" "${DUMP_PORT:-54332}"
 
 "${psql[@]}" -d postgres -c "CREATE DATABASE source"
-"${psql[@]}" -d source -c "CREATE EXTENSION mcp_auth"
+"${psql[@]}" -d source -c "CREATE EXTENSION mcp_auth" -c "CREATE EXTENSION mcp_mes" \
+    -c "SELECT mes_seed_demo('d0000000-0000-0000-0000-0000000000d1', 40)" >/dev/null
 key=$("${psql[@]}" -d source -c "SET mcp_auth.bcrypt_cost = 4;
     SELECT api_key FROM generate_mcp_key('d0000000-0000-0000-0000-0000000000d1', 'Dumped key',
         p_allowed_tools := '[\"fetch_jobs\"]')")
@@ -42,6 +43,13 @@ check "settings and usage survive" test "$("${psql[@]}" -d restored -c \
     "SELECT allowed_tools::text || ' ' || usage_count FROM mcp_keys")" = '["fetch_jobs"] 1'
 check "statistics survive" test "$("${psql[@]}" -d restored -c \
     "SELECT s.total_requests || ' ' || s.failed_requests FROM mcp_authentication_keys k, get_mcp_key_stats(k.id) s")" = '1 1'
+check "the MES dashboard's counts equal the restored rows (counted again on restore)" \
+    test "$("${psql[@]}" -d restored -c "SELECT count(*) FROM dashboard_counts WHERE n <> 0")" -gt 0 -a \
+    "$("${psql[@]}" -d restored -c "SET mcp_auth.tenant_id = 'd0000000-0000-0000-0000-0000000000d1';
+        SELECT mes_get_dashboard_stats('{}')->'jobs'
+               = (SELECT jsonb_object_agg(s, (SELECT count(*) FROM jobs WHERE status = s))
+                    FROM unnest(ARRAY['not_started', 'in_progress', 'on_hold', 'completed']) s)
+           AND (SELECT sum(n) FROM dashboard_counts WHERE metric LIKE 'jobs:%') = 40" | tail -1)" = t
 check "every log row and day partition survives" test "$("${psql[@]}" -d restored -c "$logs")" = "$source_logs"
 check "the key validates in the restored database" \
     test "$("${psql[@]}" -d restored -c "SELECT key_name FROM validate_mcp_key('$key')")" = "Dumped key"
