@@ -76,7 +76,22 @@ database_url="host=$PGHOST port=$PGPORT user=demo_mcp_server dbname=mcp_demo"
 MCP_AUTH_BIN="$here/target/release/mcp-auth" DEMO_DATABASE_URL="$database_url" \
     DEMO_FULL_KEY="$api_key" DEMO_RO_KEY="$ro_key" .venv/bin/python scripts/demo_session.py
 
-bold "7. The audit trail the admin panel shows (activity_log) and the key's statistics"
+bold "7. The same over Streamable HTTP: one server for every tenant, the key as a bearer header"
+http_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+DATABASE_URL="$database_url" target/release/mcp-auth serve --http "127.0.0.1:$http_port" 2>/dev/null &
+http_pid=$!
+for _ in $(seq 100); do
+    python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$http_port/healthz', timeout=1)" \
+        2>/dev/null && break
+    sleep 0.1
+done
+echo "  GET /healthz: $(python3 -c "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:$http_port/healthz').read().decode())")"
+MCP_AUTH_BIN="$here/target/release/mcp-auth" DEMO_DATABASE_URL="$database_url" DEMO_FULL_KEY="$api_key" \
+    DEMO_RO_KEY="$ro_key" DEMO_HTTP_URL="http://127.0.0.1:$http_port/mcp" .venv/bin/python scripts/demo_session.py
+kill -TERM "$http_pid"
+wait "$http_pid" || true
+
+bold "8. The audit trail the admin panel shows (activity_log) and the key's statistics"
 "${psql[@]}" -c "SET ROLE mcp_admin" -c "SET mcp_auth.tenant_id = '$tenant'" \
     -c "SELECT created_at::time(0) AS at, action, entity_name AS tool, description
           FROM activity_log ORDER BY created_at DESC LIMIT 6" \
@@ -98,6 +113,13 @@ cat <<JSON
   }
 }
 JSON
+
+bold "Or a remote server (mcp-auth serve --http, run by the operator): the host needs a URL and a header"
+cat <<TXT
+  URL:     http://127.0.0.1:<port>/mcp   (https://... with --tls-cert/--tls-key off loopback)
+  Header:  Authorization: Bearer $api_key
+  Start:   DATABASE_URL="$database_url" $here/target/release/mcp-auth serve --http 127.0.0.1:8080
+TXT
 
 bold "Next"
 cat <<TXT

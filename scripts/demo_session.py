@@ -1,5 +1,6 @@
 """The MCP part of `make demo`: a real session with `mcp-auth serve` through the
-official Python MCP SDK, printed as a readable transcript."""
+official Python MCP SDK, printed as a readable transcript; over stdio, or over
+Streamable HTTP when DEMO_HTTP_URL names a running `mcp-auth serve --http`."""
 
 import asyncio
 import json
@@ -7,6 +8,7 @@ import os
 
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
+from mcp.client.streamable_http import streamablehttp_client
 from mcp.shared.exceptions import McpError
 
 SERVER = os.environ["MCP_AUTH_BIN"]
@@ -47,4 +49,22 @@ async def main():
                     say("<-", f"error {e.error.code}: {e.error.message} {json.dumps(e.error.data)}")
 
 
-asyncio.run(main())
+
+async def over_http(url):
+    async with streamablehttp_client(url, headers={"Authorization": f"Bearer {FULL_KEY}"}) as (read, write, _):
+        async with ClientSession(read, write) as s:
+            init = await s.initialize()
+            say("->", f"POST {url} initialize (Authorization: Bearer {FULL_KEY[:16]}...)")
+            say("<-", f"{init.serverInfo.name} {init.serverInfo.version}, protocol {init.protocolVersion}")
+            tools = (await s.list_tools()).tools
+            say("->", "tools/list")
+            say("<-", f"{len(tools)} tools")
+            say("->", 'tools/call get_dashboard_stats {}')
+            r = await s.call_tool("get_dashboard_stats", {})
+            say("<-", "jobs " + json.dumps(r.structuredContent["jobs"]))
+
+
+if os.environ.get("DEMO_HTTP_URL"):
+    asyncio.run(over_http(os.environ["DEMO_HTTP_URL"]))
+else:
+    asyncio.run(main())

@@ -50,6 +50,10 @@ export MCP_AUTH_BIN="$here/target/debug/mcp-auth"
 .venv/bin/python tests/e2e/test_stdio.py
 .venv/bin/python tests/e2e/test_stdio_hardening.py
 .venv-modern/bin/python tests/e2e/test_stdio_modern.py
+# Streamable HTTP (`serve --http`): both SDK eras, raw HTTP, then load and isolation.
+.venv/bin/python tests/e2e/test_http.py
+.venv-modern/bin/python tests/e2e/test_http_modern.py
+.venv/bin/python tests/e2e/test_http_load.py
 
 # One call through the MCP Inspector CLI (npm), a third, independent client.
 inspector="$here/tests/e2e/inspector"
@@ -63,5 +67,31 @@ if python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); sys.exit(0 if r[
     echo "ok - inspector: tools/call fetch_jobs through the MCP Inspector CLI"
 else
     echo "not ok - inspector: tools/call fetch_jobs through the MCP Inspector CLI ($out)"
+    exit 1
+fi
+
+# The Inspector CLI again, over Streamable HTTP with the key as a bearer header.
+http_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+DATABASE_URL="$E2E_DATABASE_URL" "$MCP_AUTH_BIN" serve --http "127.0.0.1:$http_port" 2>/dev/null &
+http_pid=$!
+python3 - "$http_port" <<'PY'
+import sys, time, urllib.request
+for _ in range(100):
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/healthz", timeout=2)
+        break
+    except OSError:
+        time.sleep(0.1)
+PY
+out=$(cd "$inspector" && MCP_CATALOG_PATH="$here/.clusters/$cluster/inspector-catalog.json" \
+    timeout 60 node_modules/.bin/mcp-inspector --cli "http://127.0.0.1:$http_port/mcp" --transport http \
+    --header "Authorization: Bearer $E2E_FULL_KEY" \
+    --method tools/call --tool-name fetch_jobs --tool-arg limit=2 2>&1) || true
+kill -TERM "$http_pid"
+wait "$http_pid" || true
+if python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); sys.exit(0 if r["structuredContent"]["count"] == 2 and not r.get("isError") else 1)' <<<"$out"; then
+    echo "ok - inspector: tools/call fetch_jobs over Streamable HTTP with a bearer key"
+else
+    echo "not ok - inspector: tools/call fetch_jobs over Streamable HTTP with a bearer key ($out)"
     exit 1
 fi

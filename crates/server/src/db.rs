@@ -37,6 +37,9 @@ pub struct Database {
     idle: Mutex<Vec<Connection>>,
     /// One permit per connection the pool may hold.
     permits: Semaphore,
+    size: usize,
+    /// `statement_timeout` of every connection (milliseconds), when set.
+    statement_timeout: Option<u32>,
     /// MCP_API_KEY: with it, each (re)connection is recorded as a server event and a
     /// health check of the key's tenant (when that tenant's configuration enables them).
     key: Option<String>,
@@ -51,8 +54,25 @@ impl Database {
             target,
             idle: Mutex::new(Vec::new()),
             permits: Semaphore::new(pool_size.max(1)),
+            size: pool_size.max(1),
+            statement_timeout: None,
             key,
         }
+    }
+
+    /// Every connection's `statement_timeout`, in milliseconds (0: none).
+    pub fn with_statement_timeout(mut self, ms: u32) -> Self {
+        self.statement_timeout = Some(ms);
+        self
+    }
+
+    pub fn pool_size(&self) -> usize {
+        self.size
+    }
+
+    /// Connections taken by a request right now.
+    pub fn in_use(&self) -> usize {
+        self.size - self.permits.available_permits()
     }
 
     /// A new connection; `replacing` when it takes the place of one PostgreSQL closed.
@@ -64,6 +84,11 @@ impl Database {
                 eprintln!("mcp-auth: database connection closed: {e}");
             }
         });
+        if let Some(ms) = self.statement_timeout {
+            client
+                .batch_execute(&format!("SET statement_timeout = {ms}"))
+                .await?;
+        }
         if let Some(key) = &self.key {
             let (event, message) = if replacing {
                 (

@@ -6,6 +6,7 @@
 //! `isError` results.
 
 use crate::db::{Database, Entry};
+use crate::http::metrics::{Metrics, Outcome};
 use mcp_auth_core::envelope::{Envelope, ErrorKind, Failure, INVALID_KEY, UNKNOWN_TOOL};
 use rmcp::model::*;
 use rmcp::service::{RequestContext, RoleServer};
@@ -15,8 +16,11 @@ use std::sync::Arc;
 
 pub struct McpAuthServer {
     db: Arc<Database>,
-    /// MCP_API_KEY; a request's `_meta.apiKey` wins over it.
+    /// MCP_API_KEY (stdio only); a request's `_meta.apiKey` wins over it.
     default_key: Option<String>,
+    /// Over HTTP: the key of each request is its `Authorization: Bearer` (when it has
+    /// no `_meta.apiKey`), and calls are counted for `/metrics`.
+    http: Option<Metrics>,
     /// Server name and version from the key's tenant configuration, read at the
     /// handshake (the first database use); the defaults until then or without a key.
     identity: std::sync::Mutex<Implementation>,
@@ -33,9 +37,19 @@ enum Key {
 
 impl McpAuthServer {
     pub fn new(db: Database, default_key: Option<String>) -> Self {
+        Self::with(Arc::new(db), default_key, None)
+    }
+
+    /// The server of one HTTP request: no server-wide key.
+    pub fn for_http(db: Arc<Database>, metrics: Metrics) -> Self {
+        Self::with(db, None, Some(metrics))
+    }
+
+    fn with(db: Arc<Database>, default_key: Option<String>, http: Option<Metrics>) -> Self {
         Self {
-            db: Arc::new(db),
+            db,
             default_key,
+            http,
             identity: std::sync::Mutex::new(
                 Implementation::new("eryxon-flow-mcp", env!("CARGO_PKG_VERSION"))
                     .with_title("mcp_auth MCP server"),
@@ -44,9 +58,9 @@ impl McpAuthServer {
     }
 
     /// Reads server_name and server_version from mcp_server_config of the tenant
-    /// of MCP_API_KEY (in the same statement that validates the key).
-    async fn load_identity(&self) {
-        let Some(key) = &self.default_key else { return };
+    /// of `key` (in the same statement that validates the key).
+    async fn load_identity(&self, key: Option<String>) {
+        let Some(key) = &key else { return };
         let config = self
             .db
             .query_text(
@@ -67,21 +81,38 @@ impl McpAuthServer {
         }
     }
 
+    /// The key the transport gives: over HTTP the request's bearer key, over stdio
+    /// MCP_API_KEY.
+    fn transport_key(&self, extensions: &Extensions) -> Option<String> {
+        if self.http.is_some() {
+            let parts = extensions.get::<axum::http::request::Parts>()?;
+            crate::http::bearer(&parts.headers).map(str::to_owned)
+        } else {
+            self.default_key.clone()
+        }
+    }
+
     /// The key for this request: `_meta.apiKey` when present and not empty (even when
-    /// invalid: it never falls back), else MCP_API_KEY.
-    fn key_for(&self, meta: Option<&RequestMetaObject>) -> Key {
+    /// invalid: it never falls back), else the transport's.
+    fn key_for(&self, meta: Option<&RequestMetaObject>, extensions: &Extensions) -> Key {
         match meta.and_then(|m| m.0 .0.get("apiKey")) {
             Some(Value::String(k)) if !k.is_empty() => Key::Given(k.clone()),
-            Some(Value::String(_)) | Some(Value::Null) | None => match &self.default_key {
-                Some(k) => Key::Given(k.clone()),
-                None => Key::Missing,
-            },
+            Some(Value::String(_)) | Some(Value::Null) | None => {
+                match self.transport_key(extensions) {
+                    Some(k) => Key::Given(k),
+                    None => Key::Missing,
+                }
+            }
             Some(_) => Key::Malformed,
         }
     }
 
-    fn require_key(&self, meta: Option<&RequestMetaObject>) -> Result<String, ErrorData> {
-        match self.key_for(meta) {
+    fn require_key(
+        &self,
+        meta: Option<&RequestMetaObject>,
+        extensions: &Extensions,
+    ) -> Result<String, ErrorData> {
+        match self.key_for(meta, extensions) {
             Key::Given(k) => Ok(k),
             Key::Missing | Key::Malformed => Err(refusal(&Failure {
                 kind: ErrorKind::Authentication,
@@ -147,15 +178,17 @@ impl ServerHandler for McpAuthServer {
         context: RequestContext<RoleServer>,
     ) -> Result<InitializeResult, ErrorData> {
         context.peer.set_peer_info(request.clone());
-        self.load_identity().await;
+        self.load_identity(self.transport_key(&context.extensions))
+            .await;
         self.negotiate_initialize(&request)
     }
 
     async fn discover(
         &self,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<DiscoverResult, ErrorData> {
-        self.load_identity().await;
+        self.load_identity(self.transport_key(&context.extensions))
+            .await;
         Ok(DiscoverResult::from_server_info(
             self.supported_protocol_versions().into_owned(),
             self.get_info(),
@@ -167,7 +200,7 @@ impl ServerHandler for McpAuthServer {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        let key = self.require_key(Some(&context.meta))?;
+        let key = self.require_key(Some(&context.meta), &context.extensions)?;
         let answer = self
             .db
             .call(Entry::ListTools, &[&key])
@@ -189,8 +222,37 @@ impl ServerHandler for McpAuthServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
+        let started = std::time::Instant::now();
+        let answer = self.call(&request, &context).await;
+        if let Some(metrics) = &self.http {
+            let outcome = match &answer {
+                Ok(CallToolResponse::Complete(r)) if r.is_error == Some(true) => {
+                    Outcome::ToolError(&request.name)
+                }
+                Ok(_) => Outcome::Ok(&request.name),
+                Err(e) if e.code == REFUSED => Outcome::Refused(
+                    e.data
+                        .as_ref()
+                        .and_then(|d| d["type"].as_str())
+                        .unwrap_or(""),
+                ),
+                Err(e) if e.code == ErrorCode::INVALID_PARAMS => Outcome::UnknownTool,
+                Err(_) => Outcome::Unavailable,
+            };
+            metrics.call(outcome, started.elapsed());
+        }
+        answer
+    }
+}
+
+impl McpAuthServer {
+    async fn call(
+        &self,
+        request: &CallToolRequestParams,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
         let meta = request.meta.as_ref().or(Some(&context.meta));
-        let key = self.require_key(meta)?;
+        let key = self.require_key(meta, &context.extensions)?;
         let arguments = Value::Object(request.arguments.clone().unwrap_or_default());
         // What PostgreSQL cannot hold never reaches it: named, like any bad argument.
         if request.name.contains('\0') {

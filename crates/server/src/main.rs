@@ -10,16 +10,20 @@ mod conninfo;
 mod db;
 mod error;
 mod handler;
+mod http;
 mod stdio;
 mod tls;
 
-use clap::{Parser, Subcommand};
+use clap::{Args as ClapArgs, Parser, Subcommand};
 use rmcp::ServiceExt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 
 const ENVIRONMENT: &str = "Environment:
   DATABASE_URL   PostgreSQL connection string. For serve, a role that is only a member of
                  mcp_client; for keys and status, a superuser or a member of mcp_admin.
-  MCP_API_KEY    the MCP key to use when a request carries no params._meta.apiKey
+  MCP_API_KEY    stdio: the MCP key to use when a request carries no params._meta.apiKey
+                 (over HTTP there is none: each request brings its own key)
   MCP_POOL_SIZE  database connections of `serve` (default 4): a slow call never
                  holds up the others";
 
@@ -36,8 +40,9 @@ struct Args {
 
 #[derive(Subcommand)]
 enum Command {
-    /// The stdio MCP server, what Claude Desktop starts (the default)
-    Serve,
+    /// The MCP server: over stdio, what Claude Desktop starts (the default), or over
+    /// HTTP with --http
+    Serve(Serve),
     /// Create, list, rotate, disable keys and read their statistics
     Keys {
         #[command(subcommand)]
@@ -58,6 +63,42 @@ enum Command {
     Doctor,
 }
 
+#[derive(ClapArgs, Default)]
+struct Serve {
+    /// Serve MCP over Streamable HTTP on this address (e.g. 127.0.0.1:8080) instead of
+    /// stdio; every request brings its key as `Authorization: Bearer mcp_...`
+    #[arg(long, value_name = "ADDR")]
+    http: Option<SocketAddr>,
+    /// A browser origin allowed to call (e.g. https://app.example.com:443); repeatable.
+    /// Requests with any other Origin header get 403; requests without one pass
+    #[arg(long = "allow-origin", value_name = "ORIGIN", requires = "http")]
+    allow_origins: Vec<String>,
+    /// A host name the server answers to besides loopback and the listen address; repeatable
+    #[arg(long = "allow-host", value_name = "HOST", requires = "http")]
+    allow_hosts: Vec<String>,
+    /// PEM certificate chain for HTTPS (required off loopback)
+    #[arg(long, value_name = "FILE", requires_all = ["http", "tls_key"])]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for HTTPS
+    #[arg(long, value_name = "FILE", requires_all = ["http", "tls_cert"])]
+    tls_key: Option<PathBuf>,
+    /// Database connections (overrides MCP_POOL_SIZE; default 4)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pool_size: Option<u16>,
+    /// statement_timeout of each database connection, in milliseconds (0: none)
+    #[arg(long, value_name = "MS")]
+    statement_timeout: Option<u32>,
+    /// Largest request body, in bytes; larger ones get 413 before they are read
+    #[arg(long, value_name = "BYTES", default_value_t = 1024 * 1024, requires = "http")]
+    max_body: usize,
+    /// Requests of one key in flight at once; more get 429
+    #[arg(long, value_name = "N", default_value_t = 8, requires = "http")]
+    max_in_flight_per_key: usize,
+    /// On SIGTERM, how long in-flight requests may take to finish, in seconds
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, requires = "http")]
+    shutdown_grace: u64,
+}
+
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
@@ -74,8 +115,12 @@ async fn main() {
     };
     let default_key = std::env::var("MCP_API_KEY").ok().filter(|k| !k.is_empty());
     let cli = cli::Cli::new(target.clone(), args.json);
-    let outcome = match args.command.unwrap_or(Command::Serve) {
-        Command::Serve => None,
+    let mut serve = Serve::default();
+    let outcome = match args.command.unwrap_or(Command::Serve(Serve::default())) {
+        Command::Serve(options) => {
+            serve = options;
+            None
+        }
         Command::Keys { action } => Some(cli.keys(action).await),
         Command::Status { tenant } => Some(cli.status(&tenant).await),
         Command::Watch { tenant } => Some(cli.watch(tenant).await),
@@ -92,6 +137,7 @@ async fn main() {
         .ok()
         .filter(|s| !s.is_empty())
     {
+        _ if serve.pool_size.is_some() => serve.pool_size.map_or(0, usize::from),
         None => db::DEFAULT_POOL_SIZE,
         Some(s) => match s.parse::<usize>() {
             Ok(n) if (1..=64).contains(&n) => n,
@@ -101,7 +147,35 @@ async fn main() {
             }
         },
     };
-    let db = db::Database::new(target, default_key.clone(), pool_size);
+    if let Some(addr) = serve.http {
+        // No server-wide key over HTTP: MCP_API_KEY is ignored there.
+        let mut db = db::Database::new(target, None, pool_size);
+        if let Some(ms) = serve.statement_timeout {
+            db = db.with_statement_timeout(ms);
+        }
+        let options = http::Options {
+            addr,
+            allow_origins: serve.allow_origins,
+            allow_hosts: serve.allow_hosts,
+            tls: serve.tls_cert.zip(serve.tls_key),
+            max_body_bytes: serve.max_body,
+            max_in_flight_per_key: serve.max_in_flight_per_key,
+            shutdown_grace: std::time::Duration::from_secs(serve.shutdown_grace),
+        };
+        if let Err(e) = http::serve(options, db).await {
+            eprintln!("mcp-auth: {}", mcp_auth_core::redact::text(&e.to_string()));
+            std::process::exit(if matches!(e, error::Error::Config(_)) {
+                2
+            } else {
+                1
+            });
+        }
+        return;
+    }
+    let mut db = db::Database::new(target, default_key.clone(), pool_size);
+    if let Some(ms) = serve.statement_timeout {
+        db = db.with_statement_timeout(ms);
+    }
     let server = handler::McpAuthServer::new(db, default_key);
     let running = match server.serve(stdio::transport()).await {
         Ok(r) => r,

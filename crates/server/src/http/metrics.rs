@@ -1,0 +1,122 @@
+//! `/metrics`, in the Prometheus text format: calls by tool and outcome, their
+//! latency, the pool in use, and refusals by type. Tool names are labels only for
+//! calls that reached a tool (a key may name anything it likes otherwise, and
+//! labels must stay few).
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+type Labels = Vec<(&'static str, String)>;
+
+#[derive(Clone)]
+pub struct Metrics(Arc<Inner>);
+
+struct Inner {
+    registry: Mutex<Registry>,
+    calls: Family<Labels, Counter>,
+    latency: Histogram,
+    refusals: Family<Labels, Counter>,
+    pool_in_use: Gauge,
+    pool_size: Gauge,
+}
+
+/// How a `tools/call` ended, as `/metrics` labels it.
+pub enum Outcome<'a> {
+    /// The tool ran and answered.
+    Ok(&'a str),
+    /// The tool ran and failed (an `isError` result).
+    ToolError(&'a str),
+    /// Refused before any tool ran: the envelope's type (authentication_error, ...).
+    Refused(&'a str),
+    /// No such tool (-32602).
+    UnknownTool,
+    /// The database could not be reached.
+    Unavailable,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let calls = Family::<Labels, Counter>::default();
+        let refusals = Family::<Labels, Counter>::default();
+        // 0.5 ms to about 8 s.
+        let latency = Histogram::new(exponential_buckets(0.0005, 2.0, 15));
+        let (pool_in_use, pool_size) = (Gauge::default(), Gauge::default());
+        let mut registry = Registry::with_prefix("mcp_auth");
+        registry.register(
+            "calls",
+            "tools/call requests by tool and outcome",
+            calls.clone(),
+        );
+        registry.register(
+            "call_duration_seconds",
+            "tools/call latency in the server, database included",
+            latency.clone(),
+        );
+        registry.register(
+            "refusals",
+            "requests refused, by type (HTTP: missing_key, bad_key, body_too_large, too_many_in_flight, origin, draining; database: authentication_error, permission_error, rate_limit_error)",
+            refusals.clone(),
+        );
+        registry.register(
+            "pool_in_use",
+            "database connections in use",
+            pool_in_use.clone(),
+        );
+        registry.register(
+            "pool_size",
+            "database connections the pool may hold",
+            pool_size.clone(),
+        );
+        Metrics(Arc::new(Inner {
+            registry: Mutex::new(registry),
+            calls,
+            latency,
+            refusals,
+            pool_in_use,
+            pool_size,
+        }))
+    }
+
+    pub fn call(&self, outcome: Outcome<'_>, took: Duration) {
+        let (tool, what) = match outcome {
+            Outcome::Ok(tool) => (tool, "ok"),
+            Outcome::ToolError(tool) => (tool, "tool_error"),
+            Outcome::Refused(kind) => {
+                self.refused(kind);
+                ("", "refused")
+            }
+            Outcome::UnknownTool => ("", "unknown_tool"),
+            Outcome::Unavailable => ("", "unavailable"),
+        };
+        self.0
+            .calls
+            .get_or_create(&vec![
+                ("tool", tool.to_string()),
+                ("outcome", what.to_string()),
+            ])
+            .inc();
+        self.0.latency.observe(took.as_secs_f64());
+    }
+
+    pub fn refused(&self, kind: &str) {
+        self.0
+            .refusals
+            .get_or_create(&vec![("type", kind.to_string())])
+            .inc();
+    }
+
+    pub fn render(&self, pool_in_use: usize, pool_size: usize) -> String {
+        self.0.pool_in_use.set(pool_in_use as i64);
+        self.0.pool_size.set(pool_size as i64);
+        let mut text = String::new();
+        let registry = self.0.registry.lock().expect("metrics lock");
+        encode(&mut text, &registry).expect("writing to a String");
+        text
+    }
+}
