@@ -3,6 +3,7 @@
 //!
 //! Usage: mcp-auth-bench <connection string of an empty database> <RESULTS.md path>
 
+mod http;
 mod scale;
 
 use postgres::{Client, NoTls};
@@ -720,6 +721,8 @@ fn main() -> Result<()> {
         verdict: verdict(added <= Duration::from_micros(300)),
     });
 
+    eprintln!("tools/call over HTTP...");
+    let http_rows = http::run(&mut db, &url)?;
     let scale_rows = scale::run(&mut db, &sizes, bcrypt_once)?;
 
     eprintln!("naive validator with {NAIVE_KEYS} keys...");
@@ -778,6 +781,13 @@ fn main() -> Result<()> {
         std::env::var("BENCH_MACHINE").unwrap_or_default()
     )?;
     table(&mut md, &rows)?;
+    writeln!(
+        md,
+        "\n## MCP over HTTP\n\n`mcp-auth serve --http` on loopback, each client with a key of its own and a\n\
+         keep-alive connection; the direct figures send the same `call_tool` to PostgreSQL as\n\
+         the same role, one prepared connection per client.\n"
+    )?;
+    table(&mut md, &http_rows)?;
     writeln!(
         md,
         "\n## Scale ({})\n\nEach figure against another measured in this run.\n",

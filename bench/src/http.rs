@@ -1,0 +1,289 @@
+//! The HTTP section: `tools/call` through `mcp-auth serve --http` at 1, 16 and 64
+//! concurrent clients, against the same `call_tool` sent straight to PostgreSQL on a
+//! prepared connection per client; the server's memory; and the others' p99 while
+//! one tenant floods over its limit, against their p99 alone.
+
+use crate::{ms, verdict, Result, Row};
+use postgres::{Client, NoTls};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+const SECONDS: u64 = 8;
+const WARMUP: usize = 20;
+const POOL: usize = 16;
+const TENANT: &str = "b0000000-0000-4000-8000-0000000000b2";
+const FLOOD_TENANT: &str = "b0000000-0000-4000-8000-0000000000b5";
+
+fn call_body(id: usize) -> String {
+    format!(
+        r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"fetch_jobs","arguments":{{"limit":1}}}}}}"#
+    )
+}
+
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn start(db_url: &str) -> Result<Server> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let bin =
+            std::env::var("MCP_AUTH_BIN").unwrap_or_else(|_| "target/release/mcp-auth".into());
+        let child = Command::new(bin)
+            .args(["serve", "--http", &format!("127.0.0.1:{port}")])
+            .args([
+                "--pool-size",
+                &POOL.to_string(),
+                "--max-in-flight-per-key",
+                "8",
+            ])
+            .env("DATABASE_URL", format!("{db_url} user=bench_mcp_server"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let server = Server {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let agent = ureq::AgentBuilder::new().build();
+        for _ in 0..100 {
+            if agent.get(&format!("{}/healthz", server.url)).call().is_ok() {
+                return Ok(server);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Err("mcp-auth serve --http did not come up".into())
+    }
+
+    /// Peak resident memory so far, KiB.
+    fn peak_rss_kib(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmHWM:"))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|v| v.parse().ok())
+            })
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// Latencies of `clients` threads calling for SECONDS each (after WARMUP calls), one
+/// key each; `call` fails on any answer but a tool's result.
+fn drive<F>(clients: usize, keys: &[String], call: F) -> Result<Vec<Duration>>
+where
+    F: Fn(usize, &str, usize) -> Result<()> + Sync + Send + Clone + 'static,
+{
+    let start = Arc::new(Barrier::new(clients));
+    let handles: Vec<_> = (0..clients)
+        .map(|c| {
+            let (key, call, start) = (keys[c].clone(), call.clone(), start.clone());
+            std::thread::spawn(move || -> std::result::Result<Vec<Duration>, String> {
+                for i in 0..WARMUP {
+                    call(c, &key, i).map_err(|e| e.to_string())?;
+                }
+                start.wait();
+                let deadline = Instant::now() + Duration::from_secs(SECONDS);
+                let mut times = Vec::new();
+                let mut i = WARMUP;
+                while Instant::now() < deadline {
+                    let t = Instant::now();
+                    call(c, &key, i).map_err(|e| e.to_string())?;
+                    times.push(t.elapsed());
+                    i += 1;
+                }
+                Ok(times)
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for h in handles {
+        all.extend(h.join().map_err(|_| "a client thread panicked")??);
+    }
+    all.sort();
+    Ok(all)
+}
+
+fn p(times: &[Duration], q: f64) -> Duration {
+    times[((times.len() as f64 - 1.0) * q) as usize]
+}
+
+fn over_http(base: &str) -> impl Fn(usize, &str, usize) -> Result<()> + Sync + Send + Clone {
+    let url = format!("{base}/mcp");
+    move |_c, key: &str, i| {
+        thread_local! {
+            static AGENT: ureq::Agent = ureq::AgentBuilder::new().build();
+        }
+        let text = AGENT.with(|agent| -> Result<String> {
+            Ok(agent
+                .post(&url)
+                .set("Authorization", &format!("Bearer {key}"))
+                .set("Content-Type", "application/json")
+                .set("Accept", "application/json, text/event-stream")
+                .set("MCP-Protocol-Version", "2025-06-18")
+                .send_string(&call_body(i + 1))
+                .map_err(|e| e.to_string())?
+                .into_string()?)
+        })?;
+        if text.contains("\"structuredContent\"") {
+            Ok(())
+        } else {
+            Err(format!("unexpected answer: {text}").into())
+        }
+    }
+}
+
+fn direct(url: &str, clients: usize, keys: &[String]) -> Result<Vec<Duration>> {
+    let url = url.to_string();
+    drive(clients, keys, move |_c, key: &str, _i| {
+        thread_local! {
+            static DB: std::cell::RefCell<Option<(Client, postgres::Statement)>> = const { std::cell::RefCell::new(None) };
+        }
+        DB.with(|cell| -> Result<()> {
+            let mut slot = cell.borrow_mut();
+            if slot.is_none() {
+                let mut db = Client::connect(&format!("{url} user=bench_mcp_server"), NoTls)?;
+                let call = db.prepare(
+                    "SELECT call_tool($1, 'fetch_jobs', '{\"limit\": 1}', '{\"name\": \"bench\"}')::text",
+                )?;
+                *slot = Some((db, call));
+            }
+            let (db, call) = slot.as_mut().expect("connected");
+            let answer: String = db.query_one(&*call, &[&key])?.get(0);
+            if answer.contains("\"ok\": true") {
+                Ok(())
+            } else {
+                Err(format!("unexpected answer: {answer}").into())
+            }
+        })
+    })
+}
+
+pub fn run(db: &mut Client, url: &str) -> Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    db.batch_execute(&format!(
+        "SET mcp_auth.bcrypt_cost = 4;
+         CREATE TABLE bench_http_keys AS
+             SELECT g AS i, k.api_key FROM generate_series(0, 63) g,
+                    generate_mcp_key('{TENANT}', 'http ' || g, p_rate_limit := 1000000) k;
+         CREATE TABLE bench_flood_key AS
+             SELECT api_key FROM generate_mcp_key('{FLOOD_TENANT}', 'flood', p_rate_limit := 60);
+         RESET mcp_auth.bcrypt_cost;"
+    ))?;
+    let keys: Vec<String> = db
+        .query("SELECT api_key FROM bench_http_keys ORDER BY i", &[])?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let flood_key: String = db
+        .query_one("SELECT api_key FROM bench_flood_key", &[])?
+        .get(0);
+
+    let server = Server::start(url)?;
+    for clients in [1, 16, 64] {
+        eprintln!("http: {clients} clients...");
+        let http = drive(clients, &keys, over_http(&server.url))?;
+        let sql = direct(url, clients, &keys)?;
+        let added = p(&http, 0.5).saturating_sub(p(&sql, 0.5));
+        rows.push(Row {
+            what: format!(
+                "tools/call fetch_jobs (limit 1) over HTTP, {clients} concurrent clients, {SECONDS} s (pool of {POOL})"
+            ),
+            figure: format!(
+                "p50 {} / p99 {} ({} calls)",
+                ms(p(&http, 0.5)),
+                ms(p(&http, 0.99)),
+                http.len()
+            ),
+            ratio: format!(
+                "the same call_tool on a prepared connection per client: p50 {} / p99 {}; HTTP adds {} at p50",
+                ms(p(&sql, 0.5)),
+                ms(p(&sql, 0.99)),
+                ms(added)
+            ),
+            goal: if clients == 16 {
+                "adds ≤ 0.5 ms at p50".into()
+            } else {
+                "(context)".into()
+            },
+            verdict: if clients == 16 {
+                verdict(added <= Duration::from_micros(500))
+            } else {
+                ""
+            },
+        });
+    }
+    rows.push(Row {
+        what: "mcp-auth serve --http, peak memory (VmHWM) after the runs above".into(),
+        figure: format!("{:.1} MiB", server.peak_rss_kib() as f64 / 1024.0),
+        ratio: String::new(),
+        goal: "(context)".into(),
+        verdict: "",
+    });
+
+    eprintln!("http: one tenant's flood...");
+    let others = 8;
+    let alone = drive(others, &keys, over_http(&server.url))?;
+    let flooding = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let flood_threads: Vec<_> = (0..32)
+        .map(|_| {
+            let (flooding, key, url) = (
+                flooding.clone(),
+                flood_key.clone(),
+                format!("{}/mcp", server.url),
+            );
+            std::thread::spawn(move || {
+                let agent = ureq::AgentBuilder::new().build();
+                let mut n = 0u64;
+                while flooding.load(std::sync::atomic::Ordering::Relaxed) {
+                    // Refusals (rate limit, 429) are the point: count every answer.
+                    let _ = agent
+                        .post(&url)
+                        .set("Authorization", &format!("Bearer {key}"))
+                        .set("Content-Type", "application/json")
+                        .set("Accept", "application/json, text/event-stream")
+                        .send_string(&call_body(1));
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(1));
+    let with_flood = drive(others, &keys, over_http(&server.url))?;
+    flooding.store(false, std::sync::atomic::Ordering::Relaxed);
+    let flood_requests: u64 = flood_threads
+        .into_iter()
+        .map(|h| h.join().unwrap_or(0))
+        .sum();
+    let ratio = p(&with_flood, 0.99).as_secs_f64() / p(&alone, 0.99).as_secs_f64();
+    rows.push(Row {
+        what: format!(
+            "{others} clients of another tenant while one key (limit 60/min) floods with 32 clients ({flood_requests} requests, refused past its limit)"
+        ),
+        figure: format!("p99 {} (p50 {})", ms(p(&with_flood, 0.99)), ms(p(&with_flood, 0.5))),
+        ratio: format!(
+            "{ratio:.2} x their p99 alone ({}, p50 {})",
+            ms(p(&alone, 0.99)),
+            ms(p(&alone, 0.5))
+        ),
+        goal: "≤ 1.2 x".into(),
+        verdict: verdict(ratio <= 1.2),
+    });
+    Ok(rows)
+}
