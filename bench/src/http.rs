@@ -84,18 +84,21 @@ impl Drop for Server {
 }
 
 /// Latencies of `clients` threads calling for SECONDS each (after WARMUP calls), one
-/// key each; `call` fails on any answer but a tool's result.
-fn drive<F>(clients: usize, keys: &[String], call: F) -> Result<Vec<Duration>>
+/// key each. Each thread makes its own caller with `make` (a connection, say) and
+/// drops it before it ends; a call fails on any answer but a tool's result.
+fn drive<M, C>(clients: usize, keys: &[String], make: M) -> Result<Vec<Duration>>
 where
-    F: Fn(usize, &str, usize) -> Result<()> + Sync + Send + Clone + 'static,
+    M: Fn() -> Result<C> + Sync + Send + Clone + 'static,
+    C: FnMut(&str, usize) -> Result<()>,
 {
     let start = Arc::new(Barrier::new(clients));
     let handles: Vec<_> = (0..clients)
         .map(|c| {
-            let (key, call, start) = (keys[c].clone(), call.clone(), start.clone());
+            let (key, make, start) = (keys[c].clone(), make.clone(), start.clone());
             std::thread::spawn(move || -> std::result::Result<Vec<Duration>, String> {
+                let mut call = make().map_err(|e| e.to_string())?;
                 for i in 0..WARMUP {
-                    call(c, &key, i).map_err(|e| e.to_string())?;
+                    call(&key, i).map_err(|e| e.to_string())?;
                 }
                 start.wait();
                 let deadline = Instant::now() + Duration::from_secs(SECONDS);
@@ -103,7 +106,7 @@ where
                 let mut i = WARMUP;
                 while Instant::now() < deadline {
                     let t = Instant::now();
-                    call(c, &key, i).map_err(|e| e.to_string())?;
+                    call(&key, i).map_err(|e| e.to_string())?;
                     times.push(t.elapsed());
                     i += 1;
                 }
@@ -123,14 +126,16 @@ fn p(times: &[Duration], q: f64) -> Duration {
     times[((times.len() as f64 - 1.0) * q) as usize]
 }
 
-fn over_http(base: &str) -> impl Fn(usize, &str, usize) -> Result<()> + Sync + Send + Clone {
+/// One client's way of making a call: (key, request number).
+type Caller = Box<dyn FnMut(&str, usize) -> Result<()>>;
+
+/// A caller over HTTP: one keep-alive agent per client.
+fn over_http(base: &str) -> impl Fn() -> Result<Caller> + Sync + Send + Clone {
     let url = format!("{base}/mcp");
-    move |_c, key: &str, i| {
-        thread_local! {
-            static AGENT: ureq::Agent = ureq::AgentBuilder::new().build();
-        }
-        let text = AGENT.with(|agent| -> Result<String> {
-            Ok(agent
+    move || {
+        let (agent, url) = (ureq::AgentBuilder::new().build(), url.clone());
+        Ok(Box::new(move |key: &str, i: usize| -> Result<()> {
+            let text = agent
                 .post(&url)
                 .set("Authorization", &format!("Bearer {key}"))
                 .set("Content-Type", "application/json")
@@ -138,33 +143,26 @@ fn over_http(base: &str) -> impl Fn(usize, &str, usize) -> Result<()> + Sync + S
                 .set("MCP-Protocol-Version", "2025-06-18")
                 .send_string(&call_body(i + 1))
                 .map_err(|e| e.to_string())?
-                .into_string()?)
-        })?;
-        if text.contains("\"structuredContent\"") {
-            Ok(())
-        } else {
-            Err(format!("unexpected answer: {text}").into())
-        }
+                .into_string()?;
+            if text.contains("\"structuredContent\"") {
+                Ok(())
+            } else {
+                Err(format!("unexpected answer: {text}").into())
+            }
+        }) as Caller)
     }
 }
 
+/// A caller straight to PostgreSQL: one prepared connection per client.
 fn direct(url: &str, clients: usize, keys: &[String]) -> Result<Vec<Duration>> {
     let url = url.to_string();
-    drive(clients, keys, move |_c, key: &str, _i| {
-        thread_local! {
-            static DB: std::cell::RefCell<Option<(Client, postgres::Statement)>> = const { std::cell::RefCell::new(None) };
-        }
-        DB.with(|cell| -> Result<()> {
-            let mut slot = cell.borrow_mut();
-            if slot.is_none() {
-                let mut db = Client::connect(&format!("{url} user=bench_mcp_server"), NoTls)?;
-                let call = db.prepare(
-                    "SELECT call_tool($1, 'fetch_jobs', '{\"limit\": 1}', '{\"name\": \"bench\"}')::text",
-                )?;
-                *slot = Some((db, call));
-            }
-            let (db, call) = slot.as_mut().expect("connected");
-            let answer: String = db.query_one(&*call, &[&key])?.get(0);
+    drive(clients, keys, move || {
+        let mut db = Client::connect(&format!("{url} user=bench_mcp_server"), NoTls)?;
+        let call = db.prepare(
+            "SELECT call_tool($1, 'fetch_jobs', '{\"limit\": 1}', '{\"name\": \"bench\"}')::text",
+        )?;
+        Ok(move |key: &str, _i: usize| -> Result<()> {
+            let answer: String = db.query_one(&call, &[&key])?.get(0);
             if answer.contains("\"ok\": true") {
                 Ok(())
             } else {

@@ -158,6 +158,15 @@ def main():
         check("...and the call in flight completes", slow["r"][0] == 200
               and slow["r"][2]["result"]["structuredContent"]["slept"], slow)
         check("...and the server exits cleanly", server.p.wait(20) == 0)
+        # --statement-timeout cuts a slow handler: a tool failure, audited.
+        server = Server(DB_URL, "--statement-timeout", "500")
+        status, _, body = server.call("e2e_slow", {}, FULL_KEY)
+        audited = psql("SELECT error_message FROM mcp_key_usage_logs WHERE tool_name = 'e2e_slow' "
+                       "ORDER BY created_at DESC LIMIT 1")
+        check("--statement-timeout: the slow call is an isError result, audited as timed out",
+              status == 200 and body["result"]["isError"] and "57014" in body["result"]["content"][0]["text"]
+              and audited == "canceling statement due to statement timeout", (status, body, audited))
+        server.stop()
         psql("DELETE FROM mcp_tools WHERE name = 'e2e_slow'")
         psql("DROP FUNCTION e2e_slow(jsonb)")
 

@@ -226,6 +226,8 @@ impl ServerHandler for McpAuthServer {
         let answer = self.call(&request, &context).await;
         if let Some(metrics) = &self.http {
             let outcome = match &answer {
+                // A NUL in the name is refused before the database: no such tool.
+                Ok(_) if request.name.contains('\0') => Outcome::UnknownTool,
                 Ok(CallToolResponse::Complete(r)) if r.is_error == Some(true) => {
                     Outcome::ToolError(&request.name)
                 }
