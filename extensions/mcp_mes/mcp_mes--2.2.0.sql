@@ -288,56 +288,55 @@ DECLARE
     tbl text;
     result_key text;
     ord text;
+    -- Each filter the tool takes, as name:kind, in the order its predicates go.
+    filters text[];
     w text[] := ARRAY['tenant_id = $2'];
+    f text;
+    name text;
 BEGIN
     CASE p_tool
     WHEN 'fetch_jobs' THEN
-        tbl := 'jobs'; result_key := 'jobs'; ord := 'created_at DESC, job_number';
-        IF p_args->>'status' IS NOT NULL THEN w := w || $w$status = $1->>'status'$w$::text; END IF;
-        IF p_args->>'customer' IS NOT NULL THEN
-            w := w || $w$customer ILIKE '%' || ($1->>'customer') || '%'$w$::text;
-        END IF;
-        IF p_args->>'search' IS NOT NULL THEN
-            w := w || $w$(job_number ILIKE '%' || ($1->>'search') || '%' OR description ILIKE '%' || ($1->>'search') || '%')$w$::text;
-        END IF;
+        tbl := 'jobs'; ord := 'created_at DESC, job_number';
+        filters := ARRAY['status:equals', 'customer:contains', 'search:search'];
     WHEN 'fetch_parts' THEN
-        tbl := 'parts'; result_key := 'parts'; ord := 'part_number';
-        IF p_args->>'job_id' IS NOT NULL THEN w := w || $w$job_id = ($1->>'job_id')::uuid$w$::text; END IF;
-        IF p_args->>'status' IS NOT NULL THEN w := w || $w$status = $1->>'status'$w$::text; END IF;
+        tbl := 'parts'; ord := 'part_number';
+        filters := ARRAY['job_id:uuid', 'status:equals'];
     WHEN 'fetch_tasks' THEN
-        tbl := 'tasks'; result_key := 'tasks'; ord := 'created_at DESC';
-        IF p_args->>'status' IS NOT NULL THEN w := w || $w$status = $1->>'status'$w$::text; END IF;
-        IF p_args->>'assignee' IS NOT NULL THEN
-            w := w || $w$assignee ILIKE '%' || ($1->>'assignee') || '%'$w$::text;
-        END IF;
-        IF p_args->>'operation_id' IS NOT NULL THEN
-            w := w || $w$operation_id = ($1->>'operation_id')::uuid$w$::text;
-        END IF;
+        tbl := 'tasks'; ord := 'created_at DESC';
+        filters := ARRAY['status:equals', 'assignee:contains', 'operation_id:uuid'];
     WHEN 'fetch_operations' THEN
-        tbl := 'operations'; result_key := 'operations'; ord := 'part_id, sequence';
-        IF p_args->>'part_id' IS NOT NULL THEN w := w || $w$part_id = ($1->>'part_id')::uuid$w$::text; END IF;
-        IF p_args->>'cell_id' IS NOT NULL THEN w := w || $w$cell_id = ($1->>'cell_id')::uuid$w$::text; END IF;
-        IF p_args->>'status' IS NOT NULL THEN w := w || $w$status = $1->>'status'$w$::text; END IF;
-    WHEN 'fetch_issues', 'fetch_ncrs' THEN
-        tbl := 'issues'; ord := 'created_at DESC';
-        IF p_tool = 'fetch_issues' THEN
-            result_key := 'issues'; w := w || $w$issue_type = 'issue'$w$::text;
-            IF p_args->>'severity' IS NOT NULL THEN w := w || $w$severity = $1->>'severity'$w$::text; END IF;
-            IF p_args->>'job_id' IS NOT NULL THEN w := w || $w$job_id = ($1->>'job_id')::uuid$w$::text; END IF;
-        ELSE
-            result_key := 'ncrs'; w := w || $w$issue_type = 'ncr'$w$::text;
-            IF p_args->>'category' IS NOT NULL THEN w := w || $w$category = $1->>'category'$w$::text; END IF;
-        END IF;
-        IF p_args->>'status' IS NOT NULL THEN w := w || $w$status = $1->>'status'$w$::text; END IF;
+        tbl := 'operations'; ord := 'part_id, sequence';
+        filters := ARRAY['part_id:uuid', 'cell_id:uuid', 'status:equals'];
+    WHEN 'fetch_issues' THEN
+        tbl := 'issues'; result_key := 'issues'; ord := 'created_at DESC';
+        w := w || $w$issue_type = 'issue'$w$::text;
+        filters := ARRAY['severity:equals', 'job_id:uuid', 'status:equals'];
+    WHEN 'fetch_ncrs' THEN
+        tbl := 'issues'; result_key := 'ncrs'; ord := 'created_at DESC';
+        w := w || $w$issue_type = 'ncr'$w$::text;
+        filters := ARRAY['category:equals', 'status:equals'];
     ELSE
         RAISE EXCEPTION 'p_tool: % is not a fetch tool', p_tool USING ERRCODE = 'invalid_parameter_value';
     END CASE;
+    -- Only the filters the call gives; their values stay parameters ($1).
+    FOREACH f IN ARRAY filters LOOP
+        name := split_part(f, ':', 1);
+        CONTINUE WHEN p_args->>name IS NULL;
+        w := w || CASE split_part(f, ':', 2)
+            WHEN 'equals' THEN format('%I = $1->>%L', name, name)
+            WHEN 'uuid' THEN format('%I = ($1->>%L)::uuid', name, name)
+            WHEN 'contains' THEN format('%I ILIKE ''%%'' || ($1->>%L) || ''%%''', name, name)
+            -- fetch_jobs' search: the job number or the description.
+            WHEN 'search' THEN format('(job_number ILIKE ''%%'' || ($1->>%1$L) || ''%%'''
+                                      ' OR description ILIKE ''%%'' || ($1->>%1$L) || ''%%'')', name)
+        END;
+    END LOOP;
     -- One encoding pass: the page's rows go straight into the result object.
     RETURN format($q$SELECT jsonb_build_object(%L, COALESCE(array_agg(r ORDER BY %s), '{}'), 'count', count(*))
                        FROM (SELECT * FROM %I WHERE %s ORDER BY %s
                               LIMIT COALESCE(($1->>'limit')::int, 50)
                              OFFSET COALESCE(($1->>'offset')::int, 0)) r$q$,
-                  result_key, ord, tbl, array_to_string(w, ' AND '), ord);
+                  COALESCE(result_key, tbl), ord, tbl, array_to_string(w, ' AND '), ord);
 END $$;
 
 -- Runs a fetch tool's query for the key's tenant.
