@@ -216,6 +216,41 @@ GRANT INSERT ON activity_log TO mcp_admin;
 SELECT pg_catalog.pg_extension_config_dump('mcp_key_usage_logs_default', '');
 SELECT pg_catalog.pg_extension_config_dump('activity_log_default', '');
 
+-- Rows in each log partition whose time is over ("closed"), counted once by
+-- maintain_mcp_log_partitions and kept exact from then on by triggers on the
+-- partition, so that a purge drops whole days without reading them. Derived data:
+-- not dumped, recounted after a restore. Partitions not listed are counted when purged.
+CREATE TABLE mcp_log_partition_rows (
+    partition text   PRIMARY KEY,
+    rows      bigint NOT NULL
+);
+REVOKE ALL ON mcp_log_partition_rows FROM PUBLIC;
+
+-- The day partitions of a log (and 2.1.0's history partition), with when each ends.
+CREATE FUNCTION mcp_log_partitions(p_parent text) RETURNS TABLE (partition text, ends timestamptz)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT c.relname::text,
+           -- A day partition ends the day after its date; 2.1.0's history on its date.
+           (pg_catalog.to_date(pg_catalog.right(c.relname, 8), 'YYYYMMDD')
+            + CASE WHEN c.relname ~ '_p[0-9]{8}$' THEN 1 ELSE 0 END)::timestamp AT TIME ZONE 'UTC'
+      FROM pg_catalog.pg_inherits i JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid
+     WHERE i.inhparent = pg_catalog.format('@extschema@.%I', p_parent)::pg_catalog.regclass
+       AND c.relname ~ ('^' || p_parent || '_(p|until)[0-9]{8}$')
+$$;
+
+-- Keeps a closed partition's count: +1 or -1 a row (inserted late, deleted, moved in
+-- or out by an UPDATE of created_at), 0 on TRUNCATE. Rows deleted through
+-- mcp_log_delete skip it (session_replication_role = replica) and are counted there.
+CREATE FUNCTION mcp_log_partition_rows_change() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    UPDATE @extschema@.mcp_log_partition_rows r
+       SET rows = CASE TG_OP WHEN 'INSERT' THEN r.rows + 1 WHEN 'DELETE' THEN r.rows - 1 ELSE 0 END
+     WHERE r.partition = TG_TABLE_NAME;
+    RETURN NULL;
+END
+$$;
+
 -- One day partition (UTC) of a log, with the day's rows from the default partition
 -- and its own indexes; false, with a WARNING, when it cannot be made (a lock not
 -- granted within lock_timeout, say): it is tried again next time.
@@ -231,6 +266,8 @@ BEGIN
     EXECUTE pg_catalog.format(
         'CREATE TABLE @extschema@.%I (LIKE @extschema@.%I INCLUDING DEFAULTS INCLUDING CONSTRAINTS)',
         part, p_parent);
+    -- A count left by a dropped partition of that name is not this one's.
+    DELETE FROM @extschema@.mcp_log_partition_rows r WHERE r.partition = part;
     EXECUTE pg_catalog.format(
         'WITH moved AS (DELETE FROM @extschema@.%I WHERE created_at >= $1 AND created_at < $2 RETURNING *)
          INSERT INTO @extschema@.%I SELECT * FROM moved', p_parent || '_default', part)
@@ -252,19 +289,54 @@ EXCEPTION WHEN OTHERS THEN
 END
 $$;
 
+-- Counts a closed partition and puts the count triggers on it, under a lock that
+-- waits for the writers still in flight: every row is either in the count (committed
+-- before it) or seen by a trigger (written after it). Read committed only, so that
+-- the count's snapshot is taken after the lock; false, with a WARNING, otherwise or
+-- when the lock is not granted within lock_timeout (tried again next time).
+CREATE FUNCTION mcp_log_partition_close(p_part text) RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET lock_timeout = '2s' AS $$
+DECLARE
+    n bigint;
+BEGIN
+    IF pg_catalog.current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE WARNING 'mcp_auth: log partition % not counted: needs read committed, not %',
+            p_part, pg_catalog.current_setting('transaction_isolation');
+        RETURN false;
+    END IF;
+    EXECUTE pg_catalog.format('LOCK TABLE @extschema@.%I IN SHARE ROW EXCLUSIVE MODE', p_part);
+    EXECUTE pg_catalog.format('SELECT pg_catalog.count(*) FROM @extschema@.%I', p_part) INTO n;
+    EXECUTE pg_catalog.format(
+        'CREATE OR REPLACE TRIGGER mcp_log_partition_rows AFTER INSERT OR DELETE ON @extschema@.%I
+         FOR EACH ROW EXECUTE FUNCTION @extschema@.mcp_log_partition_rows_change()', p_part);
+    EXECUTE pg_catalog.format(
+        'CREATE OR REPLACE TRIGGER mcp_log_partition_truncated AFTER TRUNCATE ON @extschema@.%I
+         FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.mcp_log_partition_rows_change()', p_part);
+    INSERT INTO @extschema@.mcp_log_partition_rows AS r (partition, rows) VALUES (p_part, n)
+        ON CONFLICT (partition) DO UPDATE SET rows = excluded.rows;
+    RETURN true;
+EXCEPTION WHEN OTHERS THEN
+    RAISE WARNING 'mcp_auth: could not count log partition %: %', p_part, SQLERRM;
+    RETURN false;
+END
+$$;
+
 -- The logs' day partitions (UTC): mcp_key_usage_logs and activity_log get one for
 -- each of the next p_days_ahead days, and one for every past day that has rows in
--- their default partition, whose rows move into it. Returns how many it made.
+-- their default partition, whose rows move into it; then every day partition whose
+-- day is over is counted (mcp_log_partition_close), and purged partitions are dropped
+-- (mcp_drop_purged_logs). Returns how many partitions it made.
 -- Never for the current day (nor within a minute of its ends): a call routed to the
 -- default partition while a partition for its own day is attached would fail. So
 -- after installation, the first day's rows stay in the default partition until the
--- day is over. A partition it cannot make is a WARNING, tried again next time; calls
--- meanwhile land in the default partition. Superusers only. The notifier worker runs
--- it when it starts and hourly while it runs.
+-- day is over. A partition it cannot make or count is a WARNING, tried again next
+-- time; calls meanwhile land in the default partition. Superusers only. The notifier
+-- worker runs it when it starts and hourly while it runs.
 CREATE FUNCTION maintain_mcp_log_partitions(p_days_ahead integer DEFAULT 7) RETURNS integer
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $$
 DECLARE
     parent text;
+    part text;
     d date;
     today date := (pg_catalog.now() AT TIME ZONE 'UTC')::date;
     -- Past days ended a minute ago or earlier; future days begin a minute from now or later.
@@ -293,16 +365,56 @@ BEGIN
                 made := made + 1;
             END IF;
         END LOOP;
+        FOR part IN
+            SELECT p.partition FROM @extschema@.mcp_log_partitions(parent) p
+             WHERE p.ends <= pg_catalog.now()
+               -- Days only: 2.1.0's whole history is counted when it is purged, once,
+               -- rather than in the notifier's transaction.
+               AND p.partition ~ '_p[0-9]{8}$'
+               AND NOT EXISTS (SELECT FROM @extschema@.mcp_log_partition_rows r WHERE r.partition = p.partition)
+             ORDER BY p.partition
+        LOOP
+            PERFORM @extschema@.mcp_log_partition_close(part);
+        END LOOP;
     END LOOP;
+    PERFORM @extschema@.mcp_drop_purged_logs();
+    -- Counts of partitions dropped by hand.
+    DELETE FROM @extschema@.mcp_log_partition_rows r
+     WHERE pg_catalog.to_regclass(pg_catalog.format('@extschema@.%I', r.partition)) IS NULL;
     RETURN made;
 END
 $$;
 
+-- Deletes one log's rows older than p_before, of one tenant or (p_tenant NULL) of all,
+-- and returns how many. The closed partitions' counts are adjusted once per partition
+-- here, with their per-row triggers skipped: a tenant's purge of a million rows
+-- costs one UPDATE per day, not one per row.
+CREATE FUNCTION mcp_log_delete(p_parent text, p_before timestamptz, p_tenant uuid) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET session_replication_role = replica AS $$
+DECLARE
+    n bigint;
+BEGIN
+    EXECUTE pg_catalog.format(
+        'WITH gone AS (DELETE FROM @extschema@.%I WHERE created_at < $1 AND ($2 IS NULL OR tenant_id = $2)
+                       RETURNING tableoid),
+              per_partition AS (SELECT tableoid, pg_catalog.count(*) AS n FROM gone GROUP BY tableoid),
+              counted AS (UPDATE @extschema@.mcp_log_partition_rows r SET rows = r.rows - p.n
+                            FROM per_partition p JOIN pg_catalog.pg_class c ON c.oid = p.tableoid
+                           WHERE r.partition = c.relname)
+         SELECT COALESCE(pg_catalog.sum(n), 0)::bigint FROM per_partition', p_parent)
+        INTO n USING p_before, p_tenant;
+    RETURN n;
+END
+$$;
+
 -- Everything older than p_before in one log (mcp_key_usage_logs or activity_log), for
--- every tenant: day partitions (and 2.1.0's history partition) that end by then are
--- dropped whole (no row by row delete, no dead rows left), then the older rows of the
+-- every tenant: partitions that end by then are detached whole (no row by row delete,
+-- no dead rows left, and no read of a counted partition), then the older rows of the
 -- partition p_before falls in (and of the default partition) are deleted. Returns the
--- number of rows removed.
+-- number of rows removed. The detached partitions, renamed <partition>_purged and
+-- reachable by their owner only, are dropped by the notifier worker after the commit
+-- (mcp_drop_purged_logs): the file system's release of their files (about a second
+-- for a gigabyte here) then costs the caller nothing.
 CREATE FUNCTION mcp_purge_log(p_parent text, p_before timestamptz) RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET lock_timeout = '10s' AS $$
 DECLARE
@@ -311,22 +423,52 @@ DECLARE
     m bigint;
 BEGIN
     FOR part IN
-        SELECT c.relname FROM pg_catalog.pg_inherits i JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid
-         WHERE i.inhparent = pg_catalog.format('@extschema@.%I', p_parent)::pg_catalog.regclass
-           AND c.relname ~ ('^' || p_parent || '_(p|until)[0-9]{8}$')
-           -- A day partition ends the day after its date; 2.1.0's history on its date.
-           AND (pg_catalog.to_date(pg_catalog.right(c.relname, 8), 'YYYYMMDD')
-                + CASE WHEN c.relname ~ '_p[0-9]{8}$' THEN 1 ELSE 0 END)::timestamp
-               AT TIME ZONE 'UTC' <= p_before
-         ORDER BY c.relname
+        SELECT p.partition FROM @extschema@.mcp_log_partitions(p_parent) p WHERE p.ends <= p_before ORDER BY 1
     LOOP
-        EXECUTE pg_catalog.format('SELECT pg_catalog.count(*) FROM @extschema@.%I', part) INTO m;
-        EXECUTE pg_catalog.format('DROP TABLE @extschema@.%I', part);
+        -- Locked first, so that no late row changes the count between reading and detaching.
+        EXECUTE pg_catalog.format('LOCK TABLE @extschema@.%I IN ACCESS EXCLUSIVE MODE', part);
+        DELETE FROM @extschema@.mcp_log_partition_rows r WHERE r.partition = part RETURNING r.rows INTO m;
+        IF m IS NULL THEN
+            EXECUTE pg_catalog.format('SELECT pg_catalog.count(*) FROM @extschema@.%I', part) INTO m;
+        END IF;
+        EXECUTE pg_catalog.format('ALTER TABLE @extschema@.%I DETACH PARTITION @extschema@.%I', p_parent, part);
+        -- The same day purged before, and not dropped yet.
+        IF pg_catalog.to_regclass(pg_catalog.format('@extschema@.%I', part || '_purged')) IS NOT NULL THEN
+            EXECUTE pg_catalog.format('DROP TABLE @extschema@.%I', part || '_purged');
+        END IF;
+        EXECUTE pg_catalog.format('ALTER TABLE @extschema@.%I RENAME TO %I', part, part || '_purged');
         n := n + m;
     END LOOP;
-    EXECUTE pg_catalog.format('DELETE FROM @extschema@.%I WHERE created_at < $1', p_parent) USING p_before;
-    GET DIAGNOSTICS m = ROW_COUNT;
-    RETURN n + m;
+    IF FOUND THEN -- a partition was detached
+        PERFORM @extschema@.mcp_wake_notifier();
+    END IF;
+    RETURN n + @extschema@.mcp_log_delete(p_parent, p_before, NULL);
+END
+$$;
+
+-- Drops the partitions purges detached; run by the notifier worker (within a second
+-- of a purge) and by maintain_mcp_log_partitions. One it cannot drop now (a lock not
+-- granted within lock_timeout) is a WARNING, tried again next time. Returns how many.
+CREATE FUNCTION mcp_drop_purged_logs() RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET lock_timeout = '2s' AS $$
+DECLARE
+    t text;
+    n integer := 0;
+BEGIN
+    FOR t IN
+        SELECT c.relname FROM pg_catalog.pg_class c
+         WHERE c.relnamespace = '@extschema@'::pg_catalog.regnamespace AND c.relkind = 'r'
+           AND NOT c.relispartition
+           AND c.relname ~ '^(mcp_key_usage_logs|activity_log)_(p|until)[0-9]{8}_purged$'
+    LOOP
+        BEGIN
+            EXECUTE pg_catalog.format('DROP TABLE @extschema@.%I', t);
+            n := n + 1;
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'mcp_auth: could not drop purged log partition %: %', t, SQLERRM;
+        END;
+    END LOOP;
+    RETURN n;
 END
 $$;
 
@@ -351,9 +493,7 @@ BEGIN
         n := @extschema@.mcp_purge_log('mcp_key_usage_logs', pg_catalog.now() - p_older_than);
     ELSE
         t := @extschema@.mcp_require_tenant();
-        DELETE FROM @extschema@.mcp_key_usage_logs l
-         WHERE l.created_at < pg_catalog.now() - p_older_than AND l.tenant_id = t;
-        GET DIAGNOSTICS n = ROW_COUNT;
+        n := @extschema@.mcp_log_delete('mcp_key_usage_logs', pg_catalog.now() - p_older_than, t);
     END IF;
     DELETE FROM @extschema@.mcp_key_usage_minutes m
      WHERE m.minute < pg_catalog.now() - interval '25 hours' AND (everyone OR m.tenant_id = t);
@@ -365,27 +505,22 @@ $$;
 -- mcp_auth.tenant_id drop whole days of every tenant, others delete their own rows.
 CREATE FUNCTION purge_activity_log(p_older_than interval) RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    t uuid := @extschema@.mcp_current_tenant();
-    n bigint;
 BEGIN
     IF p_older_than IS NULL OR p_older_than <= interval '0' THEN
         RAISE EXCEPTION 'p_older_than: must be positive (got %)', COALESCE(p_older_than::text, 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF t IS NULL AND @extschema@.mcp_caller_kind() = 'superuser' THEN
+    IF @extschema@.mcp_current_tenant() IS NULL AND @extschema@.mcp_caller_kind() = 'superuser' THEN
         RETURN @extschema@.mcp_purge_log('activity_log', pg_catalog.now() - p_older_than);
     END IF;
-    t := @extschema@.mcp_require_tenant();
-    DELETE FROM @extschema@.activity_log a
-     WHERE a.created_at < pg_catalog.now() - p_older_than AND a.tenant_id = t;
-    GET DIAGNOSTICS n = ROW_COUNT;
-    RETURN n;
+    RETURN @extschema@.mcp_log_delete('activity_log', pg_catalog.now() - p_older_than,
+                                      @extschema@.mcp_require_tenant());
 END
 $$;
 
 REVOKE ALL ON FUNCTION maintain_mcp_log_partitions(integer), mcp_log_day_partition(text, date),
-    mcp_purge_log(text, timestamptz),
+    mcp_log_partitions(text), mcp_log_partition_rows_change(), mcp_log_partition_close(text),
+    mcp_log_delete(text, timestamptz, uuid), mcp_purge_log(text, timestamptz), mcp_drop_purged_logs(),
     purge_activity_log(interval) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION purge_activity_log(interval) TO mcp_admin;
 
@@ -395,3 +530,10 @@ STRICT STABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'mcp_backend_slot_wrapper';
 REVOKE ALL ON FUNCTION mcp_backend_slot() FROM PUBLIC;
+
+-- Starts the notifier worker after the commit (a purge's detached partitions).
+CREATE  FUNCTION "mcp_wake_notifier"() RETURNS void
+STRICT VOLATILE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'mcp_wake_notifier_wrapper';
+REVOKE ALL ON FUNCTION mcp_wake_notifier() FROM PUBLIC;

@@ -24,7 +24,10 @@
 //!
 //! The worker also keeps the logs' day partitions ahead of the calls: it runs
 //! `maintain_mcp_log_partitions` when it starts and hourly while it runs, so the
-//! partitions exist whenever calls come in, without a scheduler.
+//! partitions exist whenever calls come in, without a scheduler. And it drops the
+//! partitions a purge detached, within a second (a purge starts a worker when none
+//! runs): the file system's release of their files, about a second per gigabyte
+//! here, is then not the purging caller's wait.
 
 use crate::locks;
 use crate::spi::{self, Statement};
@@ -39,6 +42,7 @@ const POLL: Duration = Duration::from_millis(10);
 const IDLE_AFTER: Duration = Duration::from_secs(1);
 const BATCH: i64 = 5000;
 const MAINTAIN_EVERY: Duration = Duration::from_secs(3600);
+const DROP_PURGED_EVERY: Duration = Duration::from_secs(1);
 
 /// After starting a worker, a backend leaves it this long to take its lock before
 /// checking again; without it, every commit in the worker's first milliseconds would
@@ -59,6 +63,14 @@ pub fn init() {
 /// Called by the statement that queues a notification.
 pub fn queued() {
     QUEUED.with(|q| q.set(true));
+}
+
+/// Starts this database's worker after the commit, unless one is running: a purge
+/// calls it so that the worker drops the partitions it detached (a running worker
+/// finds them within DROP_PURGED_EVERY).
+#[pg_extern(volatile)]
+fn mcp_wake_notifier() {
+    queued();
 }
 
 #[pg_guard]
@@ -172,15 +184,23 @@ const MAINTAIN: Statement = Statement {
     writes: true,
 };
 
-/// Creates the log partitions due (failures are WARNINGs in the server log, retried
-/// next time); false when the extension is not installed.
-fn maintain_partitions() -> bool {
+const DROP_PURGED: Statement = Statement {
+    sql: "SELECT @s.mcp_drop_purged_logs()",
+    args: &[],
+    writes: true,
+};
+
+/// Runs `maintain` (creating the log partitions due, counting the days that are
+/// over, dropping purged ones; failures are WARNINGs in the server log, retried next
+/// time) or only the drop of purged partitions; false when the extension is not
+/// installed.
+fn maintain_partitions(maintain: bool) -> bool {
     BackgroundWorker::transaction(|| {
         if !spi::is_installed() {
             return false;
         }
         if spi::first(&CAN_MAINTAIN, &[], |r| spi::col::<bool>(r, 1)) == Some(true) {
-            spi::run(&MAINTAIN, &[], |_| ());
+            spi::run(if maintain { &MAINTAIN } else { &DROP_PURGED }, &[], |_| ());
         }
         true
     })
@@ -208,13 +228,18 @@ pub extern "C-unwind" fn mcp_auth_notifier_main(arg: pg_sys::Datum) {
     }
     let idle_rounds = (IDLE_AFTER.as_millis() / POLL.as_millis()) as u32;
     let (mut idle, mut from) = (0, 0);
-    let mut maintained: Option<Instant> = None;
+    let (mut maintained, mut dropped): (Option<Instant>, Instant) = (None, Instant::now());
     loop {
         if maintained.is_none_or(|t| t.elapsed() >= MAINTAIN_EVERY) {
-            if !maintain_partitions() {
+            if !maintain_partitions(true) {
                 return;
             }
-            maintained = Some(Instant::now());
+            (maintained, dropped) = (Some(Instant::now()), Instant::now());
+        } else if dropped.elapsed() >= DROP_PURGED_EVERY {
+            if !maintain_partitions(false) {
+                return;
+            }
+            dropped = Instant::now();
         }
         let Some(d) = deliver(from) else { return };
         from = d.from;

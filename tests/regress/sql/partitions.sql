@@ -46,6 +46,39 @@ VALUES ('c1000000-0000-4000-8000-0000000000c1', :'k', 'fetch_jobs', true, now() 
 SELECT count(*) AS far_future_in_default FROM ONLY mcp_key_usage_logs_default WHERE created_at > now() + interval '399 days';
 DELETE FROM mcp_key_usage_logs WHERE created_at > now() + interval '399 days';
 
+-- A day is counted once it is over, and the count is kept exact by triggers on its
+-- partition, so that a purge drops the day without reading it.
+CREATE FUNCTION pg_temp.counts_off() RETURNS bigint LANGUAGE sql AS $$
+    SELECT count(*) FROM mcp_log_partition_rows r
+     WHERE r.rows <> (xpath('/row/n/text()', query_to_xml(
+               format('SELECT count(*) AS n FROM %s', to_regclass(r.partition)), false, true, '')))[1]::text::bigint
+$$;
+SELECT count(*) AS past_days_not_counted
+  FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+ WHERE i.inhparent IN ('mcp_key_usage_logs'::regclass, 'activity_log'::regclass)
+   AND c.relname ~ '_p\d{8}$'
+   AND to_date(right(c.relname, 8), 'YYYYMMDD') < (now() AT TIME ZONE 'UTC')::date
+   AND NOT EXISTS (SELECT FROM mcp_log_partition_rows r WHERE r.partition = c.relname);
+SELECT count(*) >= 2 * 39 AS days_counted, pg_temp.counts_off() AS counts_off FROM mcp_log_partition_rows;
+-- Rows written into counted days: late inserts, an admin's activity entry for an old
+-- day, deletes, a row moved to another day, a day truncated.
+INSERT INTO mcp_key_usage_logs (tenant_id, key_id, tool_name, success, created_at)
+SELECT 'c1000000-0000-4000-8000-0000000000c1', :'k', 'fetch_jobs', true, now() - interval '20 days'
+  FROM generate_series(1, 5);
+DELETE FROM mcp_key_usage_logs WHERE id IN (SELECT id FROM mcp_key_usage_logs
+ WHERE key_id = :'other' AND created_at < now() - interval '35 days' ORDER BY created_at LIMIT 3);
+UPDATE mcp_key_usage_logs SET created_at = created_at - interval '2 days'
+ WHERE id = (SELECT id FROM mcp_key_usage_logs WHERE created_at < now() - interval '15 days'
+              ORDER BY created_at DESC LIMIT 1);
+SELECT format('TRUNCATE %I', 'mcp_key_usage_logs_p' || to_char((now() AT TIME ZONE 'UTC')::date - 35, 'YYYYMMDD')) \gexec
+SET ROLE mcp_admin;
+SET mcp_auth.tenant_id = 'c1000000-0000-4000-8000-0000000000c1';
+INSERT INTO activity_log (tenant_id, action, entity_type, created_at)
+VALUES ('c1000000-0000-4000-8000-0000000000c1', 'import', 'job', now() - interval '5 days');
+RESET mcp_auth.tenant_id;
+RESET ROLE;
+SELECT pg_temp.counts_off() AS counts_off_after_late_writes;
+
 -- A tenant's admin deletes only its own rows, row by row.
 SELECT count(*) AS other_older FROM mcp_key_usage_logs
  WHERE key_id = :'other' AND created_at < now() - interval '30 days' \gset
@@ -58,6 +91,7 @@ SELECT count(*) FILTER (WHERE created_at < now() - interval '30 days') AS other_
        count(*) >= 24 * 29 AS other_newer_kept
   FROM mcp_key_usage_logs WHERE key_id = :'other';
 SELECT count(*) AS k_rows FROM mcp_key_usage_logs WHERE key_id = :'k';
+SELECT pg_temp.counts_off() AS counts_off_after_admin_purge;
 
 -- The superuser's purge: whole days dropped, the boundary day's older rows deleted,
 -- nothing newer than asked removed, and the count returned exact.
@@ -69,12 +103,31 @@ SELECT count(*) = :newer AS newer_rows_all_kept,
        count(*) FILTER (WHERE created_at < now() - interval '30 days 5 hours') AS older_left
   FROM mcp_key_usage_logs;
 SELECT :days_before - count(*) >= 9 AS whole_days_dropped FROM pg_inherits WHERE inhparent = 'mcp_key_usage_logs'::regclass;
+-- The days were detached, not dropped, in the purge: the notifier worker it woke
+-- drops them after its commit, so the caller does not wait for the file system.
+DO $wait$ BEGIN
+    FOR i IN 1..300 LOOP
+        EXIT WHEN NOT EXISTS (SELECT FROM pg_class WHERE relname ~ '^mcp_key_usage_logs_p\d{8}_purged$');
+        PERFORM pg_sleep(0.1);
+    END LOOP;
+END $wait$;
+SELECT count(*) AS purged_days_left FROM pg_class WHERE relname ~ '^mcp_key_usage_logs_p\d{8}_purged$';
+SELECT pg_temp.counts_off() AS counts_off_after_purge,
+       count(*) FILTER (WHERE to_regclass(partition) IS NULL) AS counts_of_dropped_days
+  FROM mcp_log_partition_rows;
 -- Statistics come from the rollups, not the log: unchanged by the purge.
 SELECT total_requests, failed_requests, last_24h_requests FROM get_mcp_key_stats(:'k');
 -- activity_log: the same, with its own purge.
 SELECT count(*) AS act_older FROM activity_log WHERE created_at < now() - interval '10 days' \gset
-SELECT purge_activity_log('10 days') = :act_older AS activity_purged_exactly;
+-- What a purge returns for a counted day is its count: tampered with here, to show
+-- that the day is not read.
+UPDATE mcp_log_partition_rows SET rows = rows + 1000
+ WHERE partition = 'activity_log_p' || to_char((now() AT TIME ZONE 'UTC')::date - 20, 'YYYYMMDD');
+SELECT purge_activity_log('10 days') - :act_older AS returned_beyond_the_rows;
 SELECT count(*) FILTER (WHERE created_at < now() - interval '10 days') AS act_older_left,
        count(*) > 0 AS act_newer_kept FROM activity_log;
 SELECT purge_activity_log('0 days');
+-- TRUNCATE of the parent empties every counted day.
+TRUNCATE activity_log;
+SELECT pg_temp.counts_off() AS counts_off_after_truncate;
 SELECT purge_mcp_usage_logs('1 hour');
