@@ -281,12 +281,10 @@ const STATS_SETUP: &str = "
     CREATE TABLE bench_stats_key AS
         SELECT key_id, 'b0000000-0000-4000-8000-0000000000b3'::uuid AS tenant_id
           FROM generate_mcp_key('b0000000-0000-4000-8000-0000000000b3', 'stats');
-    -- The day partitions of those 30 days first (a row each, of no key, makes
-    -- maintain_mcp_log_partitions create them), so the rows go straight into them.
-    INSERT INTO mcp_key_usage_logs (tenant_id, tool_name, success, created_at)
-        SELECT 'b0000000-0000-4000-8000-0000000000b3', 'seed', true, now() - g * interval '1 day'
-          FROM generate_series(1, 31) g;
-    SELECT maintain_mcp_log_partitions();
+    -- The day partitions of those 30 days first, as the notifier makes them ahead of
+    -- time, so the rows go straight into them.
+    SELECT bool_and(mcp_log_day_partition('mcp_key_usage_logs', (now() AT TIME ZONE 'UTC')::date - g))
+      FROM generate_series(1, 31) g;
     -- @rows requests over 30 days, as log_mcp_key_usage writes them: the log rows,
     -- and the per-slot totals and per-minute counts derived from them.
     CREATE TEMP TABLE gen AS
