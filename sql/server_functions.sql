@@ -191,14 +191,19 @@ BEGIN
 END
 $$;
 
--- Rows in each log partition whose time is over ("closed"), counted once by
--- maintain_mcp_log_partitions and kept exact from then on by triggers on the
--- partition, so that a purge drops whole days without reading them. Derived data:
--- not dumped, recounted after a restore. Partitions not listed are counted when purged.
+-- Rows in each log partition whose time is over ("closed"), so that a purge drops
+-- whole days without reading them: the count taken when the day closed
+-- (maintain_mcp_log_partitions), then one row per change (+1 or -1 a row from the
+-- partition's triggers, a delete's total per partition), their sum the partition's
+-- rows. Appended, never updated in place: a bulk write into a closed day costs an
+-- insert a row, not an ever longer chain of versions of one row; maintenance folds
+-- each partition's rows into one. A partition without rows here is not counted (it
+-- is counted when purged). Derived data: not dumped, counted again after a restore.
 CREATE TABLE mcp_log_partition_rows (
-    partition text   PRIMARY KEY,
+    partition text   NOT NULL,
     rows      bigint NOT NULL
 );
+CREATE INDEX mcp_log_partition_rows_partition_idx ON mcp_log_partition_rows (partition);
 REVOKE ALL ON mcp_log_partition_rows FROM PUBLIC;
 
 -- The day partitions of a log (and 2.1.0's history partition), with when each ends.
@@ -214,14 +219,17 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 -- Keeps a closed partition's count: +1 or -1 a row (inserted late, deleted, moved in
--- or out by an UPDATE of created_at), 0 on TRUNCATE. Rows deleted through
--- mcp_log_delete skip it (session_replication_role = replica) and are counted there.
+-- or out by an UPDATE of created_at), minus all on TRUNCATE; nothing for a partition
+-- not counted (yet, or again after a restore). Rows deleted through mcp_log_delete
+-- skip it (session_replication_role = replica) and are counted there.
 CREATE FUNCTION mcp_log_partition_rows_change() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    UPDATE @extschema@.mcp_log_partition_rows r
-       SET rows = CASE TG_OP WHEN 'INSERT' THEN r.rows + 1 WHEN 'DELETE' THEN r.rows - 1 ELSE 0 END
-     WHERE r.partition = TG_TABLE_NAME;
+    INSERT INTO @extschema@.mcp_log_partition_rows (partition, rows)
+    SELECT TG_TABLE_NAME, CASE TG_OP WHEN 'INSERT' THEN 1 WHEN 'DELETE' THEN -1
+                                     ELSE -(SELECT pg_catalog.sum(r.rows) FROM @extschema@.mcp_log_partition_rows r
+                                             WHERE r.partition = TG_TABLE_NAME) END
+     WHERE EXISTS (SELECT FROM @extschema@.mcp_log_partition_rows r WHERE r.partition = TG_TABLE_NAME);
     RETURN NULL;
 END
 $$;
@@ -264,11 +272,11 @@ EXCEPTION WHEN OTHERS THEN
 END
 $$;
 
--- Counts a closed partition and puts the count triggers on it, under a lock that
--- waits for the writers still in flight: every row is either in the count (committed
--- before it) or seen by a trigger (written after it). Read committed only, so that
--- the count's snapshot is taken after the lock; false, with a WARNING, otherwise or
--- when the lock is not granted within lock_timeout (tried again next time).
+-- Counts a closed partition (unless it is counted) and puts the count triggers on it,
+-- under a lock that waits for the writers still in flight: every row is either in the
+-- count (committed before it) or seen by a trigger (written after it). Read committed
+-- only, so that the count's snapshot is taken after the lock; false, with a WARNING,
+-- otherwise or when the lock is not granted within lock_timeout (tried again next time).
 CREATE FUNCTION mcp_log_partition_close(p_part text) RETURNS boolean
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET lock_timeout = '2s' AS $$
 DECLARE
@@ -280,6 +288,9 @@ BEGIN
         RETURN false;
     END IF;
     EXECUTE pg_catalog.format('LOCK TABLE @extschema@.%I IN SHARE ROW EXCLUSIVE MODE', p_part);
+    IF EXISTS (SELECT FROM @extschema@.mcp_log_partition_rows r WHERE r.partition = p_part) THEN
+        RETURN true; -- by another maintenance, while this one waited
+    END IF;
     EXECUTE pg_catalog.format('SELECT pg_catalog.count(*) FROM @extschema@.%I', p_part) INTO n;
     EXECUTE pg_catalog.format(
         'CREATE OR REPLACE TRIGGER mcp_log_partition_rows AFTER INSERT OR DELETE ON @extschema@.%I
@@ -287,8 +298,7 @@ BEGIN
     EXECUTE pg_catalog.format(
         'CREATE OR REPLACE TRIGGER mcp_log_partition_truncated AFTER TRUNCATE ON @extschema@.%I
          FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.mcp_log_partition_rows_change()', p_part);
-    INSERT INTO @extschema@.mcp_log_partition_rows AS r (partition, rows) VALUES (p_part, n)
-        ON CONFLICT (partition) DO UPDATE SET rows = excluded.rows;
+    INSERT INTO @extschema@.mcp_log_partition_rows (partition, rows) VALUES (p_part, n);
     RETURN true;
 EXCEPTION WHEN OTHERS THEN
     RAISE WARNING 'mcp_auth: could not count log partition %: %', p_part, SQLERRM;
@@ -356,14 +366,22 @@ BEGIN
     -- Counts of partitions dropped by hand.
     DELETE FROM @extschema@.mcp_log_partition_rows r
      WHERE pg_catalog.to_regclass(pg_catalog.format('@extschema@.%I', r.partition)) IS NULL;
+    -- Each partition's count into one row (the sum stays: rows added meanwhile are not
+    -- seen, so not deleted).
+    WITH several AS (SELECT r.partition FROM @extschema@.mcp_log_partition_rows r
+                      GROUP BY r.partition HAVING pg_catalog.count(*) > 1),
+         folded AS (DELETE FROM @extschema@.mcp_log_partition_rows r USING several
+                     WHERE r.partition = several.partition RETURNING r.partition, r.rows)
+    INSERT INTO @extschema@.mcp_log_partition_rows (partition, rows)
+    SELECT f.partition, pg_catalog.sum(f.rows) FROM folded f GROUP BY f.partition;
     RETURN made;
 END
 $$;
 
 -- Deletes one log's rows older than p_before, of one tenant or (p_tenant NULL) of all,
--- and returns how many. The closed partitions' counts are adjusted once per partition
+-- and returns how many. The counted partitions' counts get one row per partition
 -- here, with their per-row triggers skipped: a tenant's purge of a million rows
--- costs one UPDATE per day, not one per row.
+-- costs one insert per day, not one per row.
 CREATE FUNCTION mcp_log_delete(p_parent text, p_before timestamptz, p_tenant uuid) RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET session_replication_role = replica AS $$
 DECLARE
@@ -373,9 +391,10 @@ BEGIN
         'WITH gone AS (DELETE FROM @extschema@.%I WHERE created_at < $1 AND ($2 IS NULL OR tenant_id = $2)
                        RETURNING tableoid),
               per_partition AS (SELECT tableoid, pg_catalog.count(*) AS n FROM gone GROUP BY tableoid),
-              counted AS (UPDATE @extschema@.mcp_log_partition_rows r SET rows = r.rows - p.n
-                            FROM per_partition p JOIN pg_catalog.pg_class c ON c.oid = p.tableoid
-                           WHERE r.partition = c.relname)
+              counted AS (INSERT INTO @extschema@.mcp_log_partition_rows (partition, rows)
+                          SELECT c.relname, -p.n FROM per_partition p JOIN pg_catalog.pg_class c ON c.oid = p.tableoid
+                           WHERE EXISTS (SELECT FROM @extschema@.mcp_log_partition_rows r
+                                          WHERE r.partition = c.relname))
          SELECT COALESCE(pg_catalog.sum(n), 0)::bigint FROM per_partition', p_parent)
         INTO n USING p_before, p_tenant;
     RETURN n;
@@ -402,7 +421,7 @@ BEGIN
     LOOP
         -- Locked first, so that no late row changes the count between reading and detaching.
         EXECUTE pg_catalog.format('LOCK TABLE @extschema@.%I IN ACCESS EXCLUSIVE MODE', part);
-        DELETE FROM @extschema@.mcp_log_partition_rows r WHERE r.partition = part RETURNING r.rows INTO m;
+        SELECT pg_catalog.sum(r.rows) INTO m FROM @extschema@.mcp_log_partition_rows r WHERE r.partition = part;
         IF m IS NULL THEN
             EXECUTE pg_catalog.format('SELECT pg_catalog.count(*) FROM @extschema@.%I', part) INTO m;
         END IF;
@@ -412,6 +431,8 @@ BEGIN
             EXECUTE pg_catalog.format('DROP TABLE @extschema@.%I', part || '_purged');
         END IF;
         EXECUTE pg_catalog.format('ALTER TABLE @extschema@.%I RENAME TO %I', part, part || '_purged');
+        -- (A row a concurrent fold adds is left behind, and removed by the next maintenance.)
+        DELETE FROM @extschema@.mcp_log_partition_rows r WHERE r.partition = part;
         n := n + m;
     END LOOP;
     IF FOUND THEN -- a partition was detached
@@ -439,8 +460,10 @@ BEGIN
         BEGIN
             EXECUTE pg_catalog.format('DROP TABLE @extschema@.%I', t);
             n := n + 1;
-        EXCEPTION WHEN OTHERS THEN
-            RAISE WARNING 'mcp_auth: could not drop purged log partition %: %', t, SQLERRM;
+        EXCEPTION
+            WHEN undefined_table THEN NULL; -- dropped meanwhile by the worker (or another call)
+            WHEN OTHERS THEN
+                RAISE WARNING 'mcp_auth: could not drop purged log partition %: %', t, SQLERRM;
         END;
     END LOOP;
     RETURN n;

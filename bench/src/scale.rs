@@ -259,11 +259,13 @@ fn purge(db: &mut Client, sizes: &Sizes, rows: &mut Vec<Row>) -> Result<()> {
     // notifier makes them ahead of time, filled straight, vacuumed as autovacuum
     // leaves a month-old partition, and counted when over (mcp_log_partition_close,
     // which maintain_mcp_log_partitions runs for each day as it ends; timed below).
-    db.batch_execute(
+    // Made and filled in one transaction, so that no notifier counts them empty first.
+    let mut tx = db.transaction()?;
+    tx.batch_execute(
         "SELECT bool_and(mcp_log_day_partition('mcp_key_usage_logs', (now() AT TIME ZONE 'UTC')::date - 61 + g))
            FROM generate_series(0, 29) g",
     )?;
-    db.execute(
+    tx.execute(
         "INSERT INTO mcp_key_usage_logs (tenant_id, key_id, tool_name, tool_arguments, success, response_time_ms, created_at)
          SELECT '5ca1e000-0000-4000-8000-000000000003', '5ca1e000-0000-4000-8000-000000000004',
                 'fetch_jobs', '{\"limit\": 50}', g % 10 <> 0, (g % 500)::int,
@@ -272,6 +274,7 @@ fn purge(db: &mut Client, sizes: &Sizes, rows: &mut Vec<Row>) -> Result<()> {
            FROM generate_series(0, $1::bigint - 1) g",
         &[&count],
     )?;
+    tx.commit()?;
     db.batch_execute("VACUUM ANALYZE mcp_key_usage_logs")?;
     let month: i64 = db
         .query_one(
@@ -298,7 +301,8 @@ fn purge(db: &mut Client, sizes: &Sizes, rows: &mut Vec<Row>) -> Result<()> {
     };
     let before = size(db)?;
     // Row by row, what a tenant's own purge does (and 2.1.0 did for everyone): one
-    // day of the month, deleted and rolled back.
+    // day of the month, deleted and rolled back (without count triggers, as
+    // mcp_log_delete deletes).
     let day: i64 = db
         .query_one(
             "SELECT count(*) FROM mcp_key_usage_logs
@@ -308,6 +312,7 @@ fn purge(db: &mut Client, sizes: &Sizes, rows: &mut Vec<Row>) -> Result<()> {
         )?
         .get(0);
     let mut tx = db.transaction()?;
+    tx.batch_execute("SET LOCAL session_replication_role = replica")?;
     let t = Instant::now();
     tx.execute(
         "DELETE FROM mcp_key_usage_logs

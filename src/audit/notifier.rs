@@ -246,7 +246,11 @@ pub extern "C-unwind" fn mcp_auth_notifier_main(arg: pg_sys::Datum) {
         idle = if d.sent == 0 { idle + 1 } else { 0 };
         if idle >= idle_rounds {
             release_session_lock(pg_sys::ExclusiveLock);
-            // Rows committed before a backend saw the lock held are visible now.
+            // Rows committed before a backend saw the lock held are visible now, and
+            // so are the partitions a purge detached before then.
+            if !maintain_partitions(false) {
+                return;
+            }
             match deliver(from) {
                 None => return,
                 Some(d) if d.sent == 0 => return,

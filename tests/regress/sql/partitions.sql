@@ -49,7 +49,7 @@ DELETE FROM mcp_key_usage_logs WHERE created_at > now() + interval '399 days';
 -- A day is counted once it is over, and the count is kept exact by triggers on its
 -- partition, so that a purge drops the day without reading it.
 CREATE FUNCTION pg_temp.counts_off() RETURNS bigint LANGUAGE sql AS $$
-    SELECT count(*) FROM mcp_log_partition_rows r
+    SELECT count(*) FROM (SELECT partition, sum(rows) AS rows FROM mcp_log_partition_rows GROUP BY 1) r
      WHERE r.rows <> (xpath('/row/n/text()', query_to_xml(
                format('SELECT count(*) AS n FROM %s', to_regclass(r.partition)), false, true, '')))[1]::text::bigint
 $$;
@@ -59,7 +59,7 @@ SELECT count(*) AS past_days_not_counted
    AND c.relname ~ '_p\d{8}$'
    AND to_date(right(c.relname, 8), 'YYYYMMDD') < (now() AT TIME ZONE 'UTC')::date
    AND NOT EXISTS (SELECT FROM mcp_log_partition_rows r WHERE r.partition = c.relname);
-SELECT count(*) >= 2 * 39 AS days_counted, pg_temp.counts_off() AS counts_off FROM mcp_log_partition_rows;
+SELECT count(DISTINCT partition) >= 2 * 39 AS days_counted, pg_temp.counts_off() AS counts_off FROM mcp_log_partition_rows;
 -- Rows written into counted days: late inserts, an admin's activity entry for an old
 -- day, deletes, a row moved to another day, a day truncated.
 INSERT INTO mcp_key_usage_logs (tenant_id, key_id, tool_name, success, created_at)
@@ -78,6 +78,10 @@ VALUES ('c1000000-0000-4000-8000-0000000000c1', 'import', 'job', now() - interva
 RESET mcp_auth.tenant_id;
 RESET ROLE;
 SELECT pg_temp.counts_off() AS counts_off_after_late_writes;
+-- Changes are rows of their own, folded into one a partition by maintenance.
+SELECT maintain_mcp_log_partitions() >= 0 AS maintained;
+SELECT count(*) = count(DISTINCT partition) AS folded, pg_temp.counts_off() AS counts_off_after_fold
+  FROM mcp_log_partition_rows;
 
 -- A tenant's admin deletes only its own rows, row by row.
 SELECT count(*) AS other_older FROM mcp_key_usage_logs
@@ -121,8 +125,8 @@ SELECT total_requests, failed_requests, last_24h_requests FROM get_mcp_key_stats
 SELECT count(*) AS act_older FROM activity_log WHERE created_at < now() - interval '10 days' \gset
 -- What a purge returns for a counted day is its count: tampered with here, to show
 -- that the day is not read.
-UPDATE mcp_log_partition_rows SET rows = rows + 1000
- WHERE partition = 'activity_log_p' || to_char((now() AT TIME ZONE 'UTC')::date - 20, 'YYYYMMDD');
+INSERT INTO mcp_log_partition_rows
+VALUES ('activity_log_p' || to_char((now() AT TIME ZONE 'UTC')::date - 20, 'YYYYMMDD'), 1000);
 SELECT purge_activity_log('10 days') - :act_older AS returned_beyond_the_rows;
 SELECT count(*) FILTER (WHERE created_at < now() - interval '10 days') AS act_older_left,
        count(*) > 0 AS act_newer_kept FROM activity_log;
@@ -130,4 +134,9 @@ SELECT purge_activity_log('0 days');
 -- TRUNCATE of the parent empties every counted day.
 TRUNCATE activity_log;
 SELECT pg_temp.counts_off() AS counts_off_after_truncate;
+-- Counts lost (not dumped, so after a restore; or deleted on purpose) are taken
+-- again by the next maintenance.
+DELETE FROM mcp_log_partition_rows;
+SELECT maintain_mcp_log_partitions() >= 0 AS maintained;
+SELECT count(*) > 0 AS recounted, pg_temp.counts_off() AS counts_off_after_recount FROM mcp_log_partition_rows;
 SELECT purge_mcp_usage_logs('1 hour');
