@@ -359,7 +359,8 @@ fn purge(db: &mut Client, sizes: &Sizes, rows: &mut Vec<Row>) -> Result<()> {
         figure: format!("{}, {} rows removed", ms(took), n(purged)),
         ratio: format!(
             "{:.0} x faster than deleting row by row ({:.1} s, from one day's {}); \
-             {:.0} MiB of {:.0} MiB left: the notifier dropped the detached days {} after the call began; \
+             {:.0} MiB of {:.0} MiB left: the detached days left the catalog {} after the call began \
+             (the notifier's drop, whose commit then frees their files); \
              counting the month's rows, which maintenance does a day at a time as each ends: {}",
             by_rows / took.as_secs_f64(),
             by_rows,

@@ -57,7 +57,8 @@ SELECT count(*) AS past_days_not_counted
   FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
  WHERE i.inhparent IN ('mcp_key_usage_logs'::regclass, 'activity_log'::regclass)
    AND c.relname ~ '_p\d{8}$'
-   AND to_date(right(c.relname, 8), 'YYYYMMDD') < (now() AT TIME ZONE 'UTC')::date
+   -- (Not yesterday: the day may have ended since the maintenance above.)
+   AND to_date(right(c.relname, 8), 'YYYYMMDD') < (now() AT TIME ZONE 'UTC')::date - 1
    AND NOT EXISTS (SELECT FROM mcp_log_partition_rows r WHERE r.partition = c.relname);
 SELECT count(DISTINCT partition) >= 2 * 39 AS days_counted, pg_temp.counts_off() AS counts_off FROM mcp_log_partition_rows;
 -- Rows written into counted days: late inserts, an admin's activity entry for an old
@@ -70,7 +71,9 @@ DELETE FROM mcp_key_usage_logs WHERE id IN (SELECT id FROM mcp_key_usage_logs
 UPDATE mcp_key_usage_logs SET created_at = created_at - interval '2 days'
  WHERE id = (SELECT id FROM mcp_key_usage_logs WHERE created_at < now() - interval '15 days'
               ORDER BY created_at DESC LIMIT 1);
-SELECT format('TRUNCATE %I', 'mcp_key_usage_logs_p' || to_char((now() AT TIME ZONE 'UTC')::date - 35, 'YYYYMMDD')) \gexec
+DO $t$ BEGIN
+    EXECUTE format('TRUNCATE %I', 'mcp_key_usage_logs_p' || to_char((now() AT TIME ZONE 'UTC')::date - 35, 'YYYYMMDD'));
+END $t$;
 SET ROLE mcp_admin;
 SET mcp_auth.tenant_id = 'c1000000-0000-4000-8000-0000000000c1';
 INSERT INTO activity_log (tenant_id, action, entity_type, created_at)
