@@ -51,6 +51,10 @@ logging_collector = off
 log_min_messages = warning
 CONF
     fi
+    # mcp_auth's ledger and rate limiter live in shared memory (clusters made before
+    # 2.3.0 get the setting on their next start).
+    grep -qs "^shared_preload_libraries = 'mcp_auth'" "$data/postgresql.conf" \
+        || echo "shared_preload_libraries = 'mcp_auth'" >> "$data/postgresql.conf"
     if ! as_pg "$bindir/pg_ctl" -D "$data" status >/dev/null 2>&1; then
         as_pg "$bindir/pg_ctl" -D "$data" -l "$root/server.log" -w -t 60 start >/dev/null \
             || { tail -20 "$root/server.log" >&2; exit 1; }

@@ -36,6 +36,7 @@ layer pg_test cargo_counts cargo pgrx test pg15 --runas postgres --pgdata "$pgda
 layer install tap_counts make --no-print-directory install-extensions
 layer regress regress_counts scripts/regress.sh
 layer integration cargo_counts scripts/integration.sh
+layer ledger tap_counts tests/ledger/run.sh
 layer dump tap_counts tests/dump/run.sh
 layer upgrade tap_counts tests/upgrade/run.sh
 layer e2e tap_counts scripts/e2e.sh

@@ -24,7 +24,11 @@ CREATE TABLE mcp_key_usage_logs (
     response_time_ms integer     CHECK (response_time_ms >= 0),
     ip_address       inet,
     user_agent       text,
-    created_at       timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
+    created_at       timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    -- The calling transaction, for a call whose tool wrote in it (NULL for a call
+    -- that wrote nothing): pg_xact_status(xact_id) says whether its effects
+    -- committed. The row itself is the ledger's, whatever that transaction did.
+    xact_id          xid8
 ) PARTITION BY RANGE (created_at);
 CREATE TABLE mcp_key_usage_logs_default PARTITION OF mcp_key_usage_logs DEFAULT;
 COMMENT ON TABLE mcp_key_usage_logs IS
@@ -81,22 +85,20 @@ CREATE TABLE mcp_key_usage_minutes (
 COMMENT ON TABLE mcp_key_usage_totals IS 'mcp_auth: all-time request totals per key and tool (sum over slots)';
 COMMENT ON TABLE mcp_key_usage_minutes IS 'mcp_auth: requests per key and minute, kept for 25 hours';
 
--- Calls accepted by check_mcp_rate_limit in the last 60 seconds. `cum` is the key's
--- running total of accepted cost, so the cost inside the window is one subtraction
--- of two index lookups, whatever the key's limit. `window_base` is the running total
--- before the window when the call was accepted: the next check deletes exactly the
--- calls between it and the new base, never walking over rows it deleted before.
-CREATE TABLE mcp_rate_limit_events (
-    key_id      uuid        NOT NULL,
-    cum         bigint      NOT NULL,
-    at          timestamptz NOT NULL,
-    cost        integer     NOT NULL CHECK (cost > 0),
-    window_base bigint      NOT NULL,
-    tenant_id   uuid        NOT NULL,
-    PRIMARY KEY (key_id, cum, tenant_id)
+-- The rate limiter's durable charges: one row per accepted charge, written by the
+-- ledger's writer before the call that made it returns. The windows themselves
+-- live in shared memory (src/rate_limit/window.rs); after a restart a key's window
+-- is loaded from its rows of the last 60 seconds. The writer deletes older rows.
+CREATE TABLE mcp_rate_limit_charges (
+    tenant_id uuid        NOT NULL,
+    key_id    uuid        NOT NULL,
+    at        timestamptz NOT NULL,
+    cost      integer     NOT NULL CHECK (cost > 0)
 );
-CREATE INDEX mcp_rate_limit_events_key_at_idx ON mcp_rate_limit_events (key_id, at);
-COMMENT ON TABLE mcp_rate_limit_events IS 'mcp_auth: the sliding 60-second window of each key';
+CREATE INDEX mcp_rate_limit_charges_key_at_idx ON mcp_rate_limit_charges (key_id, at);
+CREATE INDEX mcp_rate_limit_charges_at_idx ON mcp_rate_limit_charges (at);
+COMMENT ON TABLE mcp_rate_limit_charges IS
+    'mcp_auth: rate-limit charges of the last minutes, durable (the windows are in shared memory)';
 
 -- Notifications of logged calls waiting for the notifier worker (audit/notifier.rs),
 -- which sends them as NOTIFY mcp_activity and deletes them. Queued here instead of

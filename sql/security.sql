@@ -37,7 +37,7 @@ DECLARE
 BEGIN
     FOREACH t IN ARRAY ARRAY['mcp_authentication_keys', 'mcp_key_usage_counters',
                              'mcp_key_usage_logs', 'activity_log', 'mcp_key_usage_totals',
-                             'mcp_key_usage_minutes', 'mcp_rate_limit_events',
+                             'mcp_key_usage_minutes', 'mcp_rate_limit_charges',
                              'mcp_server_config', 'mcp_server_health', 'mcp_server_logs',
                              'mcp_activity_outbox']
     LOOP
@@ -131,7 +131,8 @@ GRANT EXECUTE ON FUNCTION
     @extschema@.get_mcp_server_status(),
     @extschema@.get_mcp_server_logs(text, text, text, timestamptz, integer),
     @extschema@.purge_mcp_usage_logs(interval),
-    @extschema@.purge_activity_log(interval)
+    @extschema@.purge_activity_log(interval),
+    @extschema@.mcp_ledger_sync()
 TO mcp_admin;
 GRANT SELECT (id, tenant_id, name, description, key_prefix, environment, allowed_tools,
               rate_limit, enabled, expires_at, revoked_at, rotated_from, replaced_by,

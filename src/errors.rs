@@ -93,6 +93,20 @@ pub fn not_installed() -> ! {
     )
 }
 
+/// The library was loaded on demand instead of at server start.
+pub fn not_preloaded() -> ! {
+    raise(
+        PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+        "mcp_auth must be loaded by shared_preload_libraries".into(),
+        Some(
+            "Add mcp_auth to shared_preload_libraries in postgresql.conf \
+             (shared_preload_libraries = 'mcp_auth') and restart PostgreSQL: \
+             its audit ledger and rate limiter live in shared memory."
+                .into(),
+        ),
+    )
+}
+
 /// Unwraps an SPI result; an SPI failure is a bug of ours, reported as such.
 pub fn spi<T>(result: pgrx::spi::Result<T>) -> T {
     result.unwrap_or_else(|e| {

@@ -5,7 +5,9 @@
 //! tenant context that row-level security reads; `access` decides who the caller
 //! is; `spi` runs the extension's own prepared statements; `settings` declares
 //! the GUCs; `tools/` is the registry and the MCP entry points list_tools and
-//! call_tool. Tables, policies and grants are SQL, in `sql/`.
+//! call_tool; `ledger/` makes audit entries and rate-limit charges durable outside
+//! the caller's transaction; `shmem` holds the shared memory the ledger and the
+//! limiter's windows live in (hence `shared_preload_libraries`). Tables, policies and grants are SQL, in `sql/`.
 
 use pgrx::prelude::*;
 
@@ -14,11 +16,14 @@ mod audit;
 mod errors;
 mod jsonb_datum;
 mod keys;
+mod ledger;
 mod locks;
 mod rate_limit;
 mod roles;
 mod settings;
+mod shmem;
 mod spi;
+mod subxact;
 mod tenant;
 mod tools;
 
@@ -52,8 +57,16 @@ CREATE TRIGGER mcp_tools_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON
 );
 extension_sql_file!("../sql/security.sql", name = "security", finalize);
 
+/// The shared memory regions, allocated at server start.
+static REGIONS: [&shmem::Region; 3] = [
+    &ledger::queue::REGION,
+    &ledger::counts::REGION,
+    &rate_limit::REGION,
+];
+
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
+    shmem::init(&REGIONS);
     settings::init();
     tenant::init();
     audit::notifier::init();
@@ -67,6 +80,6 @@ pub mod pg_test {
 
     #[must_use]
     pub fn postgresql_conf_options() -> Vec<&'static str> {
-        vec![]
+        vec!["shared_preload_libraries = 'mcp_auth'"]
     }
 }

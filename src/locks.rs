@@ -14,8 +14,6 @@ use pgrx::prelude::*;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u16)]
 pub enum Purpose {
-    /// Deciders of one key's rate-limit window.
-    RateLimit = 1,
     /// The notifier worker of a database (one per database).
     Notifier = 2,
 }
@@ -30,22 +28,4 @@ pub fn tag(db: pg_sys::Oid, purpose: Purpose, id: u64) -> pg_sys::LOCKTAG {
         locktag_type: pg_sys::LockTagType::LOCKTAG_USERLOCK as u8,
         locktag_lockmethodid: pg_sys::USER_LOCKMETHOD as u8,
     }
-}
-
-/// Waits for and takes the exclusive lock (`purpose`, `id`) of this database until
-/// the end of the transaction.
-pub fn xact_lock(purpose: Purpose, id: u64) {
-    let tag = tag(unsafe { pg_sys::MyDatabaseId }, purpose, id);
-    unsafe {
-        pg_sys::LockAcquire(&tag, pg_sys::ExclusiveLock as i32, false, false);
-    }
-}
-
-/// 64 bits of a uuid (its two halves folded): two keys share a lock only by a
-/// chance collision of random ids, never by anyone's choice.
-pub fn uuid_id(id: &pgrx::Uuid) -> u64 {
-    let b = id.as_bytes();
-    let hi = u64::from_le_bytes(b[..8].try_into().expect("8 bytes"));
-    let lo = u64::from_le_bytes(b[8..].try_into().expect("8 bytes"));
-    hi ^ lo
 }

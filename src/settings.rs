@@ -1,10 +1,12 @@
-//! GUCs: `mcp_auth.bcrypt_cost` (superuser only) and `mcp_auth.tenant_id`
-//! (the tenant of an mcp_admin session; ignored for everyone else).
+//! GUCs: `mcp_auth.bcrypt_cost` and `mcp_auth.ledger_timeout` (superuser only),
+//! and `mcp_auth.tenant_id` (the tenant of an mcp_admin session; ignored for
+//! everyone else).
 
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
 use std::ffi::CString;
 
 pub static BCRYPT_COST: GucSetting<i32> = GucSetting::<i32>::new(10);
+pub static LEDGER_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(5000);
 pub static TENANT_ID: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 
 pub fn init() {
@@ -18,6 +20,16 @@ pub fn init() {
         GucContext::Suset,
         GucFlags::default(),
     );
+    GucRegistry::define_int_guc(
+        c"mcp_auth.ledger_timeout",
+        c"How long a call waits for the audit ledger to make its entry durable.",
+        c"Past it the call fails with an internal_error and returns no result (the ledger fails closed).",
+        &LEDGER_TIMEOUT,
+        10,
+        600_000,
+        GucContext::Suset,
+        GucFlags::UNIT_MS,
+    );
     GucRegistry::define_string_guc(
         c"mcp_auth.tenant_id",
         c"Tenant of an mcp_admin session (uuid).",
@@ -26,6 +38,10 @@ pub fn init() {
         GucContext::Userset,
         GucFlags::default(),
     );
+}
+
+pub fn ledger_timeout() -> std::time::Duration {
+    std::time::Duration::from_millis(LEDGER_TIMEOUT.get().max(1) as u64)
 }
 
 pub fn bcrypt_cost() -> u32 {

@@ -184,3 +184,52 @@ pub fn backend_slot() -> i32 {
         pg_sys::MyBackendId
     }
 }
+
+thread_local! {
+    static RAW_PLANS: RefCell<HashMap<String, pg_sys::SPIPlanPtr>> = RefCell::new(HashMap::new());
+}
+
+/// Runs `sql` (one jsonb parameter, one jsonb column) read-write, for a tool
+/// handler that may write, and returns the first row's value. Unlike pgrx's
+/// `update`, it does not assign the transaction an id beforehand: a handler that
+/// writes nothing leaves the caller's transaction without one, so it has no commit
+/// record to flush, and the audit can tell a call with effects from one without.
+pub fn run_handler(sql: &str, arg: pg_sys::Datum) -> Option<crate::jsonb_datum::JsonbDatum> {
+    let text = sql.replace("@s.", &format!("{}.", schema()));
+    unsafe {
+        let outer = pg_sys::CurrentMemoryContext;
+        if pg_sys::SPI_connect() != pg_sys::SPI_OK_CONNECT as i32 {
+            errors::internal("SPI_connect failed");
+        }
+        let plan = RAW_PLANS
+            .with(|p| p.borrow().get(&text).copied())
+            .unwrap_or_else(|| {
+                let c = std::ffi::CString::new(text.as_str()).expect("no NUL in our SQL");
+                let mut types = [pg_sys::JSONBOID];
+                let plan = pg_sys::SPI_prepare(c.as_ptr(), 1, types.as_mut_ptr());
+                if plan.is_null() || pg_sys::SPI_keepplan(plan) != 0 {
+                    errors::internal("could not prepare a tool handler's call");
+                }
+                RAW_PLANS.with(|p| p.borrow_mut().insert(text.clone(), plan));
+                plan
+            });
+        let mut values = [arg];
+        let nulls = [b' ' as std::ffi::c_char];
+        let rc = pg_sys::SPI_execute_plan(plan, values.as_mut_ptr(), nulls.as_ptr(), false, 1);
+        if rc != pg_sys::SPI_OK_SELECT as i32 {
+            errors::internal(format!("a tool handler's call returned SPI code {rc}"));
+        }
+        let table = pg_sys::SPI_tuptable;
+        let result = if table.is_null() || (*table).numvals == 0 {
+            None
+        } else {
+            let mut is_null = false;
+            let d = pg_sys::SPI_getbinval(*(*table).vals, (*table).tupdesc, 1, &mut is_null);
+            // Copied into the caller's context: SPI's memory ends with SPI_finish.
+            pg_sys::MemoryContextSwitchTo(outer);
+            crate::jsonb_datum::JsonbDatum::from_polymorphic_datum(d, is_null, pg_sys::JSONBOID)
+        };
+        pg_sys::SPI_finish();
+        result
+    }
+}

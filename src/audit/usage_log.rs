@@ -1,28 +1,20 @@
-//! `log_mcp_key_usage`: one statement writes the usage row, the statistics, the
-//! activity_log row (when the tenant's activity logging is on) and queues the
-//! `mcp_activity` notification for the notifier worker. Arguments and texts are
-//! redacted and bounded first: whatever a client sends, a row stays small.
+//! `log_mcp_key_usage` and call_tool's audit: one ledger entry, which the ledger's
+//! writer turns into the usage row, the statistics, the activity_log row (when the
+//! tenant's activity logging is on), the queued `mcp_activity` notification and the
+//! call's rate-limit charge, durable before the caller goes on (sql/queries/
+//! ledger_write.sql). Arguments and texts are redacted and bounded first: whatever
+//! a client sends, a row stays small.
 
-use super::notifier;
 use crate::access;
 use crate::errors;
 use crate::jsonb_datum::JsonbDatum;
 use crate::keys;
-use crate::spi::{self, Statement, BOOL, INT4, JSONB, TEXT, UUID};
+use crate::ledger::{self, Down};
 use mcp_auth_core::{arguments, redact};
 use pgrx::datum::Inet;
 use pgrx::prelude::*;
-use pgrx::{JsonB, PgBuiltInOids, Uuid};
-
-const INET: PgOid = PgOid::BuiltIn(PgBuiltInOids::INETOID);
-
-const WRITE: Statement = Statement {
-    sql: include_str!("../../sql/queries/usage_log_write.sql"),
-    args: &[
-        UUID, UUID, TEXT, JSONB, BOOL, TEXT, INT4, INET, TEXT, INT4, TEXT, TEXT, TEXT, BOOL,
-    ],
-    writes: true,
-};
+use pgrx::Uuid;
+use serde_json::json;
 
 /// Longest stored texts, in bytes; longer ones are cut with a visible marker.
 pub const MAX_TOOL_NAME: usize = 200;
@@ -46,6 +38,10 @@ pub struct Usage {
     pub user_agent: Option<String>,
     /// Also count a validation of the key (a call that authenticated without counting).
     pub validated: bool,
+    /// The calling transaction's id, when the call's effects are in it.
+    pub xact_id: Option<String>,
+    /// The rate-limit charge the call made: cost and when (µs since 2000-01-01).
+    pub charge: Option<(i32, i64)>,
 }
 
 /// What of a call's arguments is stored.
@@ -62,12 +58,13 @@ fn bounded(text: &str, max: usize) -> String {
     redact::cap(&redact::text(text), max)
 }
 
-/// Writes `usage` (redacting and bounding it first); returns the usage row's id.
-pub fn record(usage: Usage) -> Uuid {
+/// Makes `usage` durable through the ledger (redacting and bounding it first);
+/// returns the usage row's id.
+pub fn record(usage: Usage) -> Result<Uuid, Down> {
     let arguments = match &usage.arguments {
-        Arguments::None => None,
-        Arguments::Kept(a) => Some(JsonB(redact::json(a))),
-        Arguments::Withheld(why) => Some(JsonB(serde_json::json!({ "[withheld]": why }))),
+        Arguments::None => serde_json::Value::Null,
+        Arguments::Kept(a) => redact::json(a),
+        Arguments::Withheld(why) => json!({ "[withheld]": why }),
     };
     let error = usage.error.as_deref().map(|e| bounded(e, MAX_ERROR));
     let notice = usage.notice.as_deref().map(|e| bounded(e, MAX_NOTICE));
@@ -77,32 +74,35 @@ pub fn record(usage: Usage) -> Uuid {
         .user_agent
         .as_deref()
         .map(|u| bounded(u, MAX_USER_AGENT));
-    notifier::queued();
-    spi::one(
-        &WRITE,
-        &[
-            usage.key.tenant_id.into(),
-            usage.key.id.into(),
-            tool.as_str().into(),
-            arguments.into(),
-            usage.success.into(),
-            error.into(),
-            usage.response_time_ms.into(),
-            usage.ip.into(),
-            user_agent.into(),
-            spi::backend_slot().into(),
-            usage.key.name.as_str().into(),
-            usage.key.key_prefix.as_str().into(),
-            notice.into(),
-            usage.validated.into(),
-        ],
-    )
-    .unwrap_or_else(|| errors::internal("mcp_key_usage_logs: the insert returned no id"))
+    let id = Uuid::from_bytes(*uuid::Uuid::new_v4().as_bytes());
+    let (cost, charged_at) = usage.charge.unwrap_or((0, 0));
+    let entry = json!({
+        "kind": "usage",
+        "id": id.to_string(),
+        "tenant_id": usage.key.tenant_id.to_string(),
+        "key_id": usage.key.id.to_string(),
+        "tool": tool,
+        "arguments": arguments,
+        "success": usage.success,
+        "error": error,
+        "notice": notice,
+        "response_time_ms": usage.response_time_ms,
+        "ip": usage.ip.map(|i| i.0),
+        "user_agent": user_agent,
+        "key_name": usage.key.name,
+        "key_prefix": usage.key.key_prefix,
+        "validated": usage.validated,
+        "xact_id": usage.xact_id,
+        "at": ledger::now_us(),
+        "cost": cost,
+        "charged_at": charged_at,
+    });
+    ledger::write(&entry).map(|()| id)
 }
 
 /// Logs one MCP request: the usage row, the activity_log row (when the tenant's
-/// activity logging is on) and a `NOTIFY mcp_activity`, sent by the notifier worker
-/// once this transaction commits. Arguments are stored with
+/// activity logging is on) and a `NOTIFY mcp_activity`, sent by the notifier worker.
+/// Durable when it returns, whatever becomes of the caller's transaction. Arguments are stored with
 /// secret-looking properties replaced by "[redacted]". An mcp_client session may only
 /// log for the key it validated in this transaction.
 #[allow(clippy::too_many_arguments)]
@@ -151,5 +151,8 @@ fn log_mcp_key_usage(
         ip: p_ip_address,
         user_agent: p_user_agent,
         validated: false,
+        xact_id: None,
+        charge: None,
     })
+    .unwrap_or_else(|down| errors::internal(down.message()))
 }

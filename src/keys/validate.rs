@@ -4,7 +4,8 @@
 
 use super::{verified_cache, KeyInfo};
 use crate::errors;
-use crate::spi::{self, col, Statement, INT4, TEXT, UUID};
+use crate::ledger;
+use crate::spi::{self, col, Statement, TEXT};
 use crate::tenant;
 use mcp_auth_core::key::{self, KeyFormatError};
 use pgrx::prelude::*;
@@ -65,17 +66,6 @@ const FIND: Statement = Statement {
     writes: false,
 };
 
-// One counter row per backend slot: concurrent calls of one key touch different rows.
-const COUNT_USE: Statement = Statement {
-    sql: "INSERT INTO @s.mcp_key_usage_counters AS c (key_id, slot, tenant_id, usage_count, last_used_at)
-          VALUES ($1, $2, $3, 1, pg_catalog.statement_timestamp())
-          ON CONFLICT ON CONSTRAINT mcp_key_usage_counters_pkey DO UPDATE
-             SET usage_count = c.usage_count + 1,
-                 last_used_at = EXCLUDED.last_used_at",
-    args: &[UUID, INT4, UUID],
-    writes: true,
-};
-
 struct KeyRow {
     id: Uuid,
     tenant_id: Uuid,
@@ -119,7 +109,7 @@ fn find(lookup: &str) -> Option<KeyRow> {
 /// How a successful validation is counted (`usage_count`, `last_used_at`).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Count {
-    /// Here, with its own statement.
+    /// Now, through the ledger's counts (durable shortly after, never undone).
     Now,
     /// By the caller's audit statement (call_tool's, one statement fewer per call).
     WithAudit,
@@ -154,17 +144,8 @@ pub fn authenticate(api_key: &str, count: Count) -> Result<Authenticated, Refuse
         row.name.clone(),
         row.environment.clone(),
     );
-    // A read-only transaction (a standby, SET TRANSACTION READ ONLY) still authenticates.
-    if count == Count::Now && !unsafe { pg_sys::XactReadOnly } {
-        spi::run(
-            &COUNT_USE,
-            &[
-                row.id.into(),
-                spi::backend_slot().into(),
-                row.tenant_id.into(),
-            ],
-            |_| (),
-        );
+    if count == Count::Now {
+        ledger::count_validation(&row.id, &row.tenant_id);
     }
     Ok(Authenticated {
         key: row.info(),

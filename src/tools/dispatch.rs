@@ -1,16 +1,18 @@
 //! The two MCP entry points. Both answer with an envelope (defined in
 //! `mcp_auth_core::envelope`) and never raise for a client's mistake.
 //!
-//! `call_tool` is one round trip and one transaction, in one pass: authenticate
-//! (keeping the key row, its parsed patterns and prefix), authorize, rate limit,
-//! read and check the arguments, run the handler (as mcp_tool_runner, in a
-//! subtransaction), then audit the outcome once. A failed handler's writes are
-//! rolled back; its audit row stays.
+//! `call_tool` is one round trip, in one pass: authenticate (keeping the key row,
+//! its parsed patterns and prefix), authorize, rate limit (in shared memory), read
+//! and check the arguments, run the handler (as mcp_tool_runner, in a
+//! subtransaction), then audit the outcome once, through the ledger, before
+//! anything is returned. A failed handler's writes are rolled back; its audit entry
+//! stays, and so does every entry, whatever the caller's transaction does next.
 
-use super::{guard, registry, runner};
+use super::{registry, runner};
 use crate::audit::usage_log::{self, Arguments, Usage};
 use crate::jsonb_datum::JsonbDatum;
-use crate::keys::validate;
+use crate::keys::{validate, KeyInfo};
+use crate::ledger::{self, Down};
 use crate::rate_limit;
 use mcp_auth_core::envelope::{
     self, ErrorKind, INVALID_KEY, RATE_LIMITED, TOOL_NOT_ALLOWED, UNKNOWN_TOOL,
@@ -75,7 +77,63 @@ fn elapsed_ms(start: Instant) -> i32 {
     start.elapsed().as_millis().min(i32::MAX as u128) as i32
 }
 
-/// Calls a tool for the key: the one entry point an MCP server needs.
+/// What a call ended with, its audit entry written or not.
+enum Ending {
+    /// Audited already (the result is returned only once its entry is durable).
+    Answered(JsonbDatum),
+    /// To be audited, then returned as an error envelope.
+    Failed(Failed),
+    /// The ledger could not make the entry durable: nothing may be returned.
+    Unaudited(Down),
+}
+
+/// One call on its way: what its audit entry needs besides the outcome.
+struct Call {
+    start: Instant,
+    tool_name: String,
+    client: Client,
+}
+
+impl Call {
+    fn audit(
+        &self,
+        key: KeyInfo,
+        arguments: Arguments,
+        failed: Option<&Failed>,
+        validated: bool,
+        xact_id: Option<String>,
+        charge: Option<(i32, i64)>,
+    ) -> Result<(), Down> {
+        usage_log::record(Usage {
+            key,
+            tool: if self.tool_name.is_empty() {
+                "(none)".into()
+            } else {
+                self.tool_name.clone()
+            },
+            arguments,
+            success: failed.is_none(),
+            error: failed.map(|f| f.detail.clone().unwrap_or_else(|| f.message.clone())),
+            notice: failed.map(|f| f.message.clone()),
+            response_time_ms: Some(elapsed_ms(self.start)),
+            ip: self.client.ip.clone(),
+            user_agent: self.client.user_agent.clone(),
+            validated,
+            xact_id,
+            charge,
+        })
+        .map(|_| ())
+    }
+}
+
+fn unaudited(down: Down) -> JsonbDatum {
+    reply(envelope::failure(ErrorKind::Internal, down.message(), None))
+}
+
+/// Calls a tool for the key: the one entry point an MCP server needs. Works in any
+/// transaction, statement or protocol shape: the call's audit entry and rate-limit
+/// charge are durable (through the ledger) before anything is returned, and the
+/// tool's own writes stay in the caller's transaction, whose id the entry records.
 #[pg_extern(security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn call_tool(
@@ -84,36 +142,19 @@ fn call_tool(
     p_arguments: default!(Option<JsonbDatum>, "'{}'"),
     p_client: default!(Option<JsonbDatum>, "'{}'"),
 ) -> JsonbDatum {
-    let start = Instant::now();
-    // Nothing is written, so nothing is audited: the call never started.
-    if let Some(problem) = guard::unfit_for_call() {
-        return reply(envelope::failure(ErrorKind::Internal, problem, None));
-    }
-    let client = client_of(p_client);
-    let tool_name: String = p_tool
-        .unwrap_or("")
-        .chars()
-        .take(usage_log::MAX_TOOL_NAME)
-        .collect();
-    let audit = |key, arguments, failed: Option<&Failed>, validated| {
-        usage_log::record(Usage {
-            key,
-            tool: if tool_name.is_empty() {
-                "(none)".into()
-            } else {
-                tool_name.clone()
-            },
-            arguments,
-            success: failed.is_none(),
-            error: failed.map(|f| f.detail.clone().unwrap_or_else(|| f.message.clone())),
-            notice: failed.map(|f| f.message.clone()),
-            response_time_ms: Some(elapsed_ms(start)),
-            ip: client.ip.clone(),
-            user_agent: client.user_agent.clone(),
-            validated,
-        });
+    let call = Call {
+        start: Instant::now(),
+        client: client_of(p_client),
+        tool_name: p_tool
+            .unwrap_or("")
+            .chars()
+            .take(usage_log::MAX_TOOL_NAME)
+            .collect(),
     };
-
+    // A stuck ledger refuses before anything runs.
+    if let Some(down) = ledger::stalled() {
+        return unaudited(down);
+    }
     // A refused key that exists is audited under its tenant, with no arguments.
     let key = match validate::authenticate(p_api_key.unwrap_or(""), validate::Count::WithAudit) {
         Ok(k) => k,
@@ -126,7 +167,11 @@ fn call_tool(
                     )),
                     ..Failed::new(ErrorKind::Authentication, INVALID_KEY)
                 };
-                audit(info, Arguments::None, Some(&failed), false);
+                if let Err(down) =
+                    call.audit(info, Arguments::None, Some(&failed), false, None, None)
+                {
+                    return unaudited(down);
+                }
             }
             return reply(envelope::failure(
                 ErrorKind::Authentication,
@@ -136,19 +181,19 @@ fn call_tool(
         }
     };
     let mut kept = Arguments::None;
-    let outcome = run(&key, &tool_name, p_arguments, &mut kept);
-    match outcome {
-        Ok(result) => {
-            audit(key.key, kept, None, true);
-            result
-        }
-        Err(failed) => {
-            audit(key.key, kept, Some(&failed), true);
-            reply(envelope::failure(
-                failed.kind,
-                &failed.message,
-                failed.retry_after_ms,
-            ))
+    let mut charge = None;
+    match run(&call, &key, p_arguments, &mut kept, &mut charge) {
+        Ending::Answered(result) => result,
+        Ending::Unaudited(down) => unaudited(down),
+        Ending::Failed(failed) => {
+            match call.audit(key.key.clone(), kept, Some(&failed), true, None, charge) {
+                Ok(()) => reply(envelope::failure(
+                    failed.kind,
+                    &failed.message,
+                    failed.retry_after_ms,
+                )),
+                Err(down) => unaudited(down),
+            }
         }
     }
 }
@@ -160,60 +205,77 @@ fn limited(d: rate_limit::Decision) -> Failed {
     }
 }
 
-/// Everything after authentication. `kept` says what of the arguments to audit:
-/// nothing for a call refused before they are read (permission, unknown tool, a full
-/// window) or by the limit after its handler, so refused calls store bounded rows.
+/// Everything after authentication. `kept` says what of the arguments to audit
+/// (nothing for a call refused before they are read), `charge` the rate-limit
+/// charge the call made; a failure is audited by the caller with both.
 fn run(
+    call: &Call,
     key: &validate::Authenticated,
-    tool_name: &str,
     p_arguments: Option<JsonbDatum>,
     kept: &mut Arguments,
-) -> Result<JsonbDatum, Failed> {
+    charge: &mut Option<(i32, i64)>,
+) -> Ending {
+    let tool_name = call.tool_name.as_str();
     if tool_name.is_empty() {
-        return Err(Failed::new(
+        return Ending::Failed(Failed::new(
             ErrorKind::Validation,
             "p_tool: must name a tool",
         ));
     }
     // Authorization, before existence: a key learns nothing about tools it may not call.
     if !tools::allows(&key.patterns, tool_name) {
-        return Err(Failed::new(ErrorKind::Permission, TOOL_NOT_ALLOWED));
+        return Ending::Failed(Failed::new(ErrorKind::Permission, TOOL_NOT_ALLOWED));
     }
     let Some(tool) = registry::find(tool_name) else {
-        return Err(Failed::new(
+        return Ending::Failed(Failed::new(
             ErrorKind::NotFound,
             format!("{UNKNOWN_TOOL}{tool_name}"),
         ));
     };
-    // A key whose committed calls fill its window is refused before anything runs.
-    if let Some(full) = rate_limit::full(&key.key, 1) {
-        return Err(limited(full));
+    // Every call that names a tool it may call is charged, whatever follows.
+    let decision = rate_limit::decide(&key.key, 1);
+    if !decision.allowed {
+        return Ending::Failed(limited(decision));
     }
-    // Bad arguments count against the limit too: decided (briefly holding the
-    // key's turn, up to the commit) before the refusal is returned.
-    let invalid = |message: String| match rate_limit::decide(&key.key, 1) {
-        d if !d.allowed => limited(d),
-        _ => Failed::new(ErrorKind::Validation, message),
-    };
+    *charge = Some((1, decision.at));
     // The handler gets the caller's jsonb as given; the text is read for the checks.
     let datum = p_arguments.unwrap_or_else(|| JsonB(json!({})).into());
     let text = datum.to_text();
-    let args = arguments::parse(&text).map_err(|why| {
-        *kept = Arguments::Withheld(why.to_string());
-        invalid(why.to_string())
-    })?;
+    let args = match arguments::parse(&text) {
+        Ok(a) => a,
+        Err(why) => {
+            *kept = Arguments::Withheld(why.to_string());
+            return Ending::Failed(Failed::new(ErrorKind::Validation, why.to_string()));
+        }
+    };
     let checked = tool.check(&args);
     *kept = Arguments::Kept(args); // audited whether or not they pass
-    checked.map_err(|problem| invalid(format!("Invalid arguments: {problem}")))?;
+    if let Err(problem) = checked {
+        return Ending::Failed(Failed::new(
+            ErrorKind::Validation,
+            format!("Invalid arguments: {problem}"),
+        ));
+    }
 
-    // The exact decision comes after the handler: one key's calls take turns only
-    // from that decision to their commit, never for a slow handler's whole run.
-    match runner::run(&tool.handler, datum, || rate_limit::decide(&key.key, 1)) {
-        runner::Outcome::Done(envelope) => Ok(envelope),
-        runner::Outcome::Refused(decision) => {
-            *kept = Arguments::None;
-            Err(limited(decision))
-        }
+    // The handler's writes stay only once the call's entry, with the transaction
+    // that holds them, is durable.
+    let mut down = None;
+    let outcome = runner::run(&tool.handler, datum, |_| {
+        let arguments = std::mem::replace(kept, Arguments::None);
+        let audited = call.audit(
+            key.key.clone(),
+            arguments,
+            None,
+            true,
+            ledger::xact_id(),
+            *charge,
+        );
+        down = audited.err();
+        down.is_none()
+    });
+    match outcome {
+        runner::Outcome::Done(envelope) => Ending::Answered(envelope),
+        runner::Outcome::Withheld => Ending::Unaudited(down.unwrap_or(Down::Refused)),
         runner::Outcome::Raised { code, message } => {
             let kind = runner::classify(code);
             // Internal errors keep their detail in the audit trail, not in the answer.
@@ -225,7 +287,7 @@ fn run(
             } else {
                 mcp_auth_core::redact::cap(&message, usage_log::MAX_ERROR)
             };
-            Err(Failed {
+            Ending::Failed(Failed {
                 detail: Some(message),
                 ..Failed::new(kind, shown)
             })

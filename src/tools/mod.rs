@@ -3,6 +3,5 @@
 //! `call_tool`.
 
 pub mod dispatch;
-mod guard;
 pub mod registry;
 pub mod runner;

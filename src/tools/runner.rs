@@ -2,14 +2,12 @@
 //! (so a failing handler's writes are rolled back while the caller goes on to audit
 //! the failure), and as the role mcp_tool_runner, which row-level security applies
 //! to: the handler sees and changes only the key's tenant, whatever SQL it runs.
-//! The rate limit is decided after the handler, still inside its subtransaction, so
-//! a refused call leaves none of its writes.
+//! Its writes stay in the caller's transaction only once the call is audited.
 
 use crate::jsonb_datum::JsonbDatum;
-use crate::rate_limit::Decision;
-use crate::spi::{self, JSONB};
+use crate::spi;
+use crate::subxact::{self, Raised};
 use mcp_auth_core::envelope::ErrorKind;
-use pgrx::pg_sys::panic::CaughtError;
 use pgrx::prelude::*;
 
 /// How a handler ended.
@@ -22,8 +20,9 @@ pub enum Outcome {
         code: PgSqlErrorCode,
         message: String,
     },
-    /// The rate limit refused the call; whatever the handler did is undone.
-    Refused(Decision),
+    /// The handler returned, but `keep` refused its result (the call could not be
+    /// audited): whatever it did is undone.
+    Withheld,
 }
 
 /// What a handler's error code means to a client.
@@ -57,85 +56,39 @@ pub fn sqlstate(code: PgSqlErrorCode) -> String {
 }
 
 /// Calls `handler(args)` (a qualified function name) in a subtransaction as
-/// mcp_tool_runner, then `decide`s as the caller again; the subtransaction is
-/// committed only when the handler returned and the call is allowed. Every call is
-/// decided, and so counted against the limit, whether its handler returned or failed.
-pub fn run(handler: &str, args: JsonbDatum, decide: impl FnOnce() -> Decision) -> Outcome {
+/// mcp_tool_runner. When the handler returned, `keep` (given the envelope) decides
+/// whether its writes stay in the caller's transaction: call_tool keeps them only
+/// once the call's audit entry is durable.
+pub fn run(handler: &str, args: JsonbDatum, keep: impl FnOnce(&JsonbDatum) -> bool) -> Outcome {
     let sql = format!("SELECT pg_catalog.jsonb_build_object('ok', true, 'result', {handler}($1))");
     let runner = runner_role();
-    unsafe {
-        let caller_context = pg_sys::CurrentMemoryContext;
-        let caller_owner = pg_sys::CurrentResourceOwner;
-        let (mut user, mut security) = (pg_sys::InvalidOid, 0);
-        pg_sys::GetUserIdAndSecContext(&mut user, &mut security);
-
-        pg_sys::BeginInternalSubTransaction(std::ptr::null());
-        pg_sys::MemoryContextSwitchTo(caller_context);
-        pg_sys::SetUserIdAndSecContext(
-            runner,
-            security
-                | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32
-                | pg_sys::SECURITY_RESTRICTED_OPERATION as i32,
-        );
-        let outcome = PgTryBuilder::new(|| {
-            let envelope: Option<JsonbDatum> =
-                spi::run_sql(&sql, &[JSONB], true, &[args.into()], |t| {
-                    if t.is_empty() {
-                        None
-                    } else {
-                        spi::col(&t.first(), 1)
-                    }
-                });
-            Outcome::Done(envelope.expect("jsonb_build_object returns a row"))
-        })
-        .catch_others(|e| {
-            let report = match &e {
-                CaughtError::PostgresError(r)
-                | CaughtError::ErrorReport(r)
-                | CaughtError::RustPanic { ereport: r, .. } => r,
+    let (mut user, mut security) = (pg_sys::InvalidOid, 0);
+    unsafe { pg_sys::GetUserIdAndSecContext(&mut user, &mut security) };
+    let as_caller = || unsafe { pg_sys::SetUserIdAndSecContext(user, security) };
+    let mut kept = true;
+    let result = subxact::run(
+        || {
+            unsafe {
+                pg_sys::SetUserIdAndSecContext(
+                    runner,
+                    security
+                        | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32
+                        | pg_sys::SECURITY_RESTRICTED_OPERATION as i32,
+                )
             };
-            Outcome::Raised {
-                code: report.sql_error_code(),
-                message: report.message().to_string(),
-            }
-        })
-        .execute();
-
-        pg_sys::SetUserIdAndSecContext(user, security);
-        pg_sys::MemoryContextSwitchTo(caller_context);
-        let leave = |keep: bool| {
-            if keep {
-                pg_sys::ReleaseCurrentSubTransaction();
-            } else {
-                pg_sys::RollbackAndReleaseCurrentSubTransaction();
-            }
-            pg_sys::MemoryContextSwitchTo(caller_context);
-            pg_sys::CurrentResourceOwner = caller_owner;
-        };
-        match outcome {
-            // Decided inside the subtransaction, so that a refusal takes the handler's
-            // writes back with it; an allowed call's record (and its turn on the key)
-            // passes to the caller's transaction.
-            Outcome::Done(envelope) => {
-                let decision = decide();
-                leave(decision.allowed);
-                if decision.allowed {
-                    Outcome::Done(envelope)
-                } else {
-                    Outcome::Refused(decision)
-                }
-            }
-            // A failed call counts too: its writes go first, then it is decided in the
-            // caller's transaction, where the record stays.
-            raised => {
-                leave(false);
-                let decision = decide();
-                if decision.allowed {
-                    raised
-                } else {
-                    Outcome::Refused(decision)
-                }
-            }
-        }
+            let envelope = spi::run_handler(&sql, args.into_datum().expect("jsonb"));
+            as_caller();
+            envelope.expect("jsonb_build_object returns a row")
+        },
+        |envelope| {
+            kept = keep(envelope);
+            kept
+        },
+    );
+    as_caller();
+    match result {
+        Ok(envelope) if kept => Outcome::Done(envelope),
+        Ok(_) => Outcome::Withheld,
+        Err(Raised { code, message }) => Outcome::Raised { code, message },
     }
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Upgrades from every released version: install mcp_auth and mcp_mes 2.1.0 exactly as
-# released, fill them (keys, usage, jobs), ALTER EXTENSION ... UPDATE, then check that
+# Upgrades from every released version: install mcp_auth and mcp_mes (2.1.0, 2.2.0)
+# exactly as released, fill them (keys, usage, jobs), ALTER EXTENSION ... UPDATE, then check that
 # every key still validates with its tools and limit, every row is still there, and
 # the upgraded schema is the one a fresh install makes (pg_dump --schema-only).
 set -euo pipefail
@@ -16,9 +16,9 @@ dump_schema() {
         | grep -Ev '^\\(un)?restrict |binary_upgrade_|relfrozenxid|^WHERE oid = |^-- (Name|TOC entry|Dependencies)'
 }
 tenant=7a000000-0000-4000-8000-000000000001
-current=2.2.0 # of both extensions
+current='2.3.0 2.2.0' # mcp_auth's, mcp_mes's
 
-for from in 2.1.0; do
+for from in 2.1.0 2.2.0; do
     db="from_${from//./_}"
     "${psql[@]}" -d postgres -c "CREATE DATABASE $db"
     "${psql[@]}" -d "$db" -c "CREATE EXTENSION mcp_auth VERSION '$from'" \
@@ -53,9 +53,9 @@ SQL
     "${psql[@]}" -d "$db" -c "ALTER EXTENSION mcp_auth UPDATE" -c "ALTER EXTENSION mcp_mes UPDATE"
     check "$from: updated to the current versions" test "$("${psql[@]}" -d "$db" -c \
         "SELECT string_agg(extversion, ' ' ORDER BY extname) FROM pg_extension WHERE extname LIKE 'mcp_%'")" \
-        = "$current $current"
+        = "$current"
     check "$from: every row is still there" test "$("${psql[@]}" -d "$db" -c "$counts")" = "$before"
-    check "$from: each 2.1.0 log is now the partition before tomorrow, outside the extension, reached through its parent only" \
+    [ "$from" = 2.1.0 ] && check "$from: each 2.1.0 log is now the partition before tomorrow, outside the extension, reached through its parent only" \
         test "$("${psql[@]}" -d "$db" -c "SELECT string_agg(i.inhparent::regclass::text, ' ' ORDER BY i.inhparent::regclass::text) FROM pg_inherits i
             JOIN pg_class c ON c.oid = i.inhrelid
            WHERE c.relname = i.inhparent::regclass::text || '_until'

@@ -49,7 +49,7 @@ SELECT * FROM activity_log;
 SELECT * FROM mcp_server_health;
 SELECT * FROM mcp_server_logs;
 SELECT * FROM mcp_key_usage_totals;
-SELECT * FROM mcp_rate_limit_events;
+SELECT * FROM mcp_rate_limit_charges;
 -- Nor can a toast be read before it is sent, or forged for another tenant.
 SELECT * FROM mcp_activity_outbox;
 INSERT INTO mcp_activity_outbox (tenant_id, payload) VALUES ('b4000000-0000-0000-0000-0000000000b4', '{"tool": "forged"}');

@@ -43,28 +43,54 @@ SELECT key_name FROM validate_mcp_key(:'narrow');
 SELECT count(*) FROM tasks;
 ROLLBACK;
 
--- 4. call_tool will not run where its audit row and charge could be rolled back.
+-- 4. Whatever the caller does with its transaction once it has a result, the call's
+-- audit row and charge stay: the ledger made them durable before the result left.
+-- The limit is 10 a minute. Each attempt below sees its results, then undoes its
+-- transaction; 11 results are asked for, 10 come back, and 10 rows stay (checked
+-- as postgres below).
 BEGIN;
-SELECT call_tool(:'narrow', 'fetch_jobs', '{"limit": 1}')->'error' AS in_a_block;
+SELECT call_tool(:'narrow', 'fetch_jobs', '{"limit": 1}')->'ok' AS in_a_block;
 ROLLBACK;
-SELECT call_tool(:'narrow', 'fetch_jobs', '{"limit": 1}')->'error'->>'message' AS with_a_failing_statement \; SELECT 1 / 0;
-SELECT call_tool(:'narrow', 'fetch_jobs', '{"limit": 1}') UNION ALL SELECT (1 / (random() * 0)::int)::text::jsonb;
-SELECT call_tool(:'narrow', 'fetch_jobs', '{"limit": 1}')->'error'->>'message' AS beside_another_call,
-       call_tool(:'narrow', 'fetch_jobs', '{"limit": 1}');
+SELECT call_tool(:'narrow', 'fetch_jobs', '{"limit": 1}')->'ok' AS with_a_failing_statement \; SELECT 1 / 0;
+-- The issue's first reproduction: a cast that fails after the result exists.
+SELECT (call_tool(:'narrow', 'fetch_jobs', '{"limit": 1}')->>'ok')::int AS failing_cast;
+-- The second: results shown from a PL/pgSQL loop, then an exception.
+SET x.k = :'narrow';
+DO $$ DECLARE r record;
+BEGIN
+    FOR r IN SELECT call_tool(current_setting('x.k'), 'fetch_jobs', '{"limit": 1}')->'ok' AS c
+               FROM generate_series(1, 2) LOOP
+        RAISE NOTICE 'result: %', r.c;
+    END LOOP;
+    RAISE EXCEPTION 'undo';
+END $$;
+RESET x.k;
+-- A cursor: two rows fetched, then ROLLBACK.
+BEGIN;
+DECLARE c CURSOR FOR SELECT call_tool(:'narrow', 'fetch_jobs', '{"limit": 1}')->'ok' AS ok
+                       FROM generate_series(1, 5);
+FETCH 2 FROM c;
+ROLLBACK;
+SELECT call_tool(:'narrow', 'fetch_jobs', '{"limit": 1}')->'ok' AS ok
+ UNION ALL SELECT (1 / (random() * 0)::int)::text::jsonb;
 CREATE FUNCTION pg_temp.show_then_fail(r jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
 BEGIN RAISE NOTICE 'result: %', r; RAISE EXCEPTION 'and roll it back'; END $$;
 \set VERBOSITY terse
-SELECT pg_temp.show_then_fail(call_tool(:'narrow', 'fetch_jobs', '{"limit": 1}'));
+SELECT pg_temp.show_then_fail(call_tool(:'narrow', 'fetch_jobs', '{"limit": 1}')->'ok');
 \set VERBOSITY default
+-- Two calls in one statement: the 10th result, then the limit.
+SELECT call_tool(:'narrow', 'fetch_jobs', '{"limit": 1}')->'ok' AS tenth,
+       call_tool(:'narrow', 'fetch_jobs', '{"limit": 1}')->'error'->>'type' AS eleventh;
+-- From a function, in a transaction that is rolled back: refused by the limit.
 -- (psql would echo the generated statements, and with them the key.)
 \set ECHO none
 SELECT format($f$CREATE FUNCTION pg_temp.call_it() RETURNS jsonb LANGUAGE plpgsql
                  AS $b$ BEGIN RETURN call_tool(%L, 'fetch_jobs', '{"limit": 1}'); END $b$$f$, :'narrow') \gexec
 \set ECHO all
-SELECT pg_temp.call_it()->'error'->>'message' AS from_a_function;
--- (A plain SQL function that only calls call_tool is inlined by the planner into
--- SELECT call_tool(...) itself, which is allowed: nothing runs after the call.)
--- On its own it runs: 12 calls against a limit of 10 (one per statement).
+BEGIN;
+SELECT pg_temp.call_it()->'error'->>'type' AS from_a_function;
+ROLLBACK;
+-- And one statement each: 12 more calls, all over the limit now.
 \set ECHO none
 SELECT format('SELECT call_tool(%L, ''fetch_jobs'', ''{"limit": 1}'')->''error''->>''type'' AS outcome', :'narrow')
   FROM generate_series(1, 12) \gexec
@@ -95,11 +121,13 @@ SELECT replace(:'m', left(:'wide', 16), '<prefix>') AS key_as_unknown_name, posi
 SELECT call_tool(:'wide', 'fetch_jobs', ('{"a": ' || repeat('[', 128) || repeat(']', 128) || '}')::jsonb)->'error' AS deep;
 SELECT call_tool(:'wide', 'fetch_jobs', '{"limit": 1e400}')->'error' AS huge_number;
 SELECT call_tool(:'wide', 'fetch_jobs', '{}', ('{"a": ' || repeat('[', 200) || repeat(']', 200) || '}')::jsonb)->'ok' AS deep_client_info;
+-- A read-only tool needs nothing of the caller's transaction: it runs in a
+-- read-only one and at any isolation level.
 SET default_transaction_read_only = on;
-SELECT call_tool(:'wide', 'fetch_jobs', '{}')->'error' AS read_only;
+SELECT call_tool(:'wide', 'fetch_jobs', '{}')->'ok' AS read_only;
 RESET default_transaction_read_only;
 SET default_transaction_isolation = 'repeatable read';
-SELECT call_tool(:'wide', 'fetch_jobs', '{}')->'error' AS repeatable_read;
+SELECT call_tool(:'wide', 'fetch_jobs', '{}')->'ok' AS repeatable_read;
 RESET default_transaction_isolation;
 -- No log level tells why a key was refused.
 SET client_min_messages = debug1;
@@ -107,8 +135,8 @@ SELECT * FROM validate_mcp_key(:'revoked');
 RESET client_min_messages;
 
 \c - postgres
--- Finding 4: every call that ran left its row (12 + the refused ones below), none
--- was rolled back; 10 were within the limit.
+-- Finding 4: every call that ran left its row, none was rolled back; the 10 results
+-- delivered are the 10 successful rows, and the limit held.
 SELECT count(*) FILTER (WHERE success) AS ok, count(*) FILTER (WHERE error_message = 'Rate limit exceeded') AS limited
   FROM mcp_key_usage_logs WHERE key_id = :'narrow_id';
 -- Finding 5: every row small; arguments kept only for calls that passed the limit.
@@ -132,8 +160,8 @@ SELECT count(*) AS key_stored FROM (
     UNION ALL SELECT metadata::text || description FROM activity_log) x
  WHERE position(substr(:'wide', 17) IN s) > 0;
 
--- Finding 2: the extension takes no advisory lock (any role can take those), only
--- locks in a space no SQL can name.
+-- Finding 2: a call takes no advisory lock (any role can take those), nor any lock
+-- of its own: the limiter's windows and the ledger's queue are in shared memory.
 BEGIN;
 SELECT call_tool(:'wide', 'fetch_jobs', '{"limit": 1}')->'ok' AS ok;
 SELECT count(*) AS key FROM generate_mcp_key(:t, 'Locks');

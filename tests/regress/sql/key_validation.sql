@@ -59,9 +59,13 @@ SELECT count(*) FROM validate_mcp_key(:'cnt_api_key');
 SELECT count(*) FROM validate_mcp_key(:'cnt_api_key');
 SELECT * FROM validate_mcp_key(left(:'cnt_api_key', 46) || CASE WHEN right(:'cnt_api_key', 1) = 'x' THEN 'y' ELSE 'x' END);
 SELECT count(*) FROM validate_mcp_key(:'cnt_api_key');
+-- (the ledger's writer stores counts shortly after; mcp_ledger_sync waits for it)
+SELECT mcp_ledger_sync();
 SELECT usage_count, last_used_at IS NOT NULL AS used FROM mcp_keys WHERE id = :'cnt_key_id';
--- a read-only transaction still authenticates (the counter is left alone)
+-- a read-only transaction still authenticates, and is counted: the ledger writes
+-- the count, not the caller's transaction
 BEGIN READ ONLY;
 SELECT count(*) AS read_only_validates FROM validate_mcp_key(:'cnt_api_key');
 COMMIT;
+SELECT mcp_ledger_sync();
 SELECT usage_count FROM mcp_keys WHERE id = :'cnt_key_id';

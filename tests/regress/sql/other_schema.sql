@@ -13,6 +13,7 @@ BEGIN;
 SELECT key_name FROM mcp.validate_mcp_key(:'key_s');
 SELECT (mcp.get_tenant_info()).id;
 COMMIT;
+SELECT mcp.mcp_ledger_sync();
 SELECT name, usage_count FROM mcp.mcp_keys;
 SELECT has_schema_privilege('mcp_client', 'mcp', 'USAGE') AS client_usage,
        has_schema_privilege('mcp_client', 'mcp', 'CREATE') AS client_create,

@@ -1,0 +1,288 @@
+//! The ledger's writer: one background worker per database, started by the first
+//! backend that queues an entry there (dynamic, like the notifier), leaving after
+//! IDLE_AFTER without work so that an idle database keeps no connection.
+//!
+//! Each round takes every queued entry of its database, writes each in a
+//! subtransaction of one transaction (so one bad entry fails alone), commits, and
+//! only then tells the waiting backends. A writer that dies mid-round loses
+//! nothing: its transaction did not commit, and the next writer takes the entries
+//! back from the slots where they still sit.
+
+use super::{counts, queue};
+use crate::spi::{self, Statement, JSONB};
+use crate::subxact;
+use pgrx::bgworkers::{
+    BackgroundWorker, BackgroundWorkerBuilder, BgWorkerStartTime, SignalWakeFlags,
+};
+use pgrx::prelude::*;
+use std::sync::atomic::Ordering::SeqCst;
+use std::time::{Duration, Instant};
+
+const IDLE_AFTER: Duration = Duration::from_secs(2);
+const PRUNE_EVERY: Duration = Duration::from_secs(10);
+
+/// Asks the postmaster for `db`'s writer. Never raises: a backend that cannot get
+/// one times out and fails its call closed.
+pub fn start(db: u32) {
+    let started = BackgroundWorkerBuilder::new("mcp_auth ledger")
+        .set_type("mcp_auth ledger")
+        .set_library("mcp_auth")
+        .set_function("mcp_auth_ledger_main")
+        .set_argument(Some(pg_sys::Datum::from(db)))
+        .enable_spi_access()
+        .set_start_time(BgWorkerStartTime::RecoveryFinished)
+        .set_restart_time(None)
+        .load_dynamic();
+    if started.is_err() {
+        pgrx::log!(
+            "mcp_auth: could not start the ledger writer (no free background worker slot, \
+             see max_worker_processes); calls fail until one starts"
+        );
+    }
+}
+
+fn usage_sql(current: bool) -> String {
+    let text = include_str!("../../sql/queries/ledger_write.sql");
+    if current {
+        return text.to_string();
+    }
+    text.lines()
+        .filter(|l| !l.trim_end().ends_with("-- 2.3.0"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+const CHARGE: Statement = Statement {
+    sql: "INSERT INTO @s.mcp_rate_limit_charges (tenant_id, key_id, at, cost)
+          SELECT ($1->>'tenant_id')::uuid, ($1->>'key_id')::uuid,
+                 timestamptz '2000-01-01 00:00:00+00' + ($1->>'charged_at')::bigint * interval '1 microsecond',
+                 ($1->>'cost')::integer",
+    args: &[JSONB],
+    writes: true,
+};
+
+const COUNTS: Statement = Statement {
+    sql: include_str!("../../sql/queries/ledger_counts.sql"),
+    args: &[JSONB],
+    writes: true,
+};
+
+// Charges older than any window; the limiter reads only the last 60 seconds.
+const PRUNE: Statement = Statement {
+    sql: "DELETE FROM @s.mcp_rate_limit_charges WHERE at < pg_catalog.now() - interval '2 minutes'",
+    args: &[],
+    writes: true,
+};
+
+const SCHEMA_IS_CURRENT: Statement = Statement {
+    sql: "SELECT pg_catalog.to_regclass('@s.mcp_rate_limit_charges') IS NOT NULL",
+    args: &[],
+    writes: false,
+};
+
+/// One entry taken from its slot.
+struct Taken {
+    slot: usize,
+    generation: u64,
+    bytes: Option<Vec<u8>>,
+}
+
+fn collect(db: u32) -> Vec<Taken> {
+    let mut taken: Vec<Taken> = (0..queue::slots())
+        .filter_map(|i| {
+            let s = queue::slot(i);
+            if s.db() != db {
+                return None;
+            }
+            s.take().map(|(generation, bytes)| Taken {
+                slot: i,
+                generation,
+                bytes,
+            })
+        })
+        .collect();
+    taken.sort_by_key(|t| t.generation);
+    taken
+}
+
+/// Writes one entry; false when it cannot be stored.
+fn write_one(bytes: &[u8], current: bool) -> bool {
+    let Ok(entry) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+        return false;
+    };
+    let kind = entry["kind"].as_str().unwrap_or("");
+    let entry = pgrx::JsonB(entry.clone());
+    let result = subxact::attempt(|| match kind {
+        "usage" => spi::run_sql(&usage_sql(current), &[JSONB], true, &[entry.into()], |_| ()),
+        "charge" if current => spi::run(&CHARGE, &[entry.into()], |_| ()),
+        "charge" | "sync" => (),
+        "counts" => {
+            let rows = pgrx::JsonB(entry.0["rows"].clone());
+            spi::run(&COUNTS, &[rows.into()], |_| ())
+        }
+        _ => pgrx::error!("mcp_auth ledger: unknown entry kind {kind:?}"),
+    });
+    if let Err(e) = &result {
+        pgrx::warning!(
+            "mcp_auth ledger: an entry could not be stored: {}",
+            e.message
+        );
+    }
+    result.is_ok()
+}
+
+fn write_counts(pending: &[counts::Pending]) -> bool {
+    if pending.is_empty() {
+        return true;
+    }
+    let rows: Vec<serde_json::Value> = pending
+        .iter()
+        .map(|p| {
+            serde_json::json!({"key_id": p.key.to_string(), "tenant_id": p.tenant.to_string(),
+                               "count": p.count, "last": p.last})
+        })
+        .collect();
+    let rows = pgrx::JsonB(serde_json::Value::Array(rows));
+    subxact::attempt(|| spi::run(&COUNTS, &[rows.into()], |_| ())).is_ok()
+}
+
+/// One round in one transaction. Returns what became of each entry, or None when
+/// mcp_auth is not installed here (the writer then leaves).
+fn round(batch: &[Taken], pending: &[counts::Pending], prune: bool) -> Option<(Vec<bool>, bool)> {
+    BackgroundWorker::transaction(|| {
+        if !spi::is_installed() {
+            return None;
+        }
+        let current = spi::one::<bool>(&SCHEMA_IS_CURRENT, &[]).unwrap_or(false);
+        let stored: Vec<bool> = batch
+            .iter()
+            .map(|t| t.bytes.as_deref().is_some_and(|b| write_one(b, current)))
+            .collect();
+        let counted = write_counts(pending);
+        if prune && current {
+            let _ = subxact::attempt(|| spi::run(&PRUNE, &[], |_| ()));
+        }
+        if !batch.is_empty() {
+            // Usage entries queued toasts: start the notifier after this commit.
+            crate::audit::notifier::queued();
+        }
+        Some((stored, counted))
+    })
+}
+
+fn db_of(arg: pg_sys::Datum) -> u32 {
+    arg.value() as u32
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn on_exit(_code: i32, arg: pg_sys::Datum) {
+    if let Some(c) = queue::channel_of(db_of(arg)) {
+        let _ = c
+            .worker_pid
+            .compare_exchange(unsafe { pg_sys::MyProcPid }, 0, SeqCst, SeqCst);
+    }
+}
+
+/// Claims `db`'s channel for this process; false when another writer has it.
+fn claim(db: u32) -> bool {
+    let Some(c) = queue::channel_of(db) else {
+        return false;
+    };
+    let me = unsafe { pg_sys::MyProcPid };
+    if c.worker_pid
+        .compare_exchange(0, me, SeqCst, SeqCst)
+        .is_err()
+    {
+        return false;
+    }
+    c.worker_latch
+        .store(unsafe { pg_sys::MyLatch } as usize, SeqCst);
+    true
+}
+
+/// Lets the channel go; false when work arrived meanwhile and the channel was
+/// claimed again (the writer goes on).
+fn leave(db: u32) -> bool {
+    let me = unsafe { pg_sys::MyProcPid };
+    if let Some(c) = queue::channel_of(db) {
+        let _ = c.worker_pid.compare_exchange(me, 0, SeqCst, SeqCst);
+    }
+    // A backend that saw this writer alive may have queued just before: look once more.
+    let waiting = (0..queue::slots()).any(|i| {
+        let s = queue::slot(i);
+        s.db() == db && queue::state(s.word()) == queue::SUBMITTED
+    }) || counts::any(db);
+    !(waiting && claim(db))
+}
+
+/// The writer: `arg` is the database's oid.
+#[pg_guard]
+#[no_mangle]
+pub extern "C-unwind" fn mcp_auth_ledger_main(arg: pg_sys::Datum) {
+    let db = db_of(arg);
+    BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
+    BackgroundWorker::connect_worker_to_spi_by_oid(Some(pg_sys::Oid::from(db)), None);
+    unsafe {
+        // Resolve names in pg_catalog only, whatever the database's search_path.
+        pg_sys::SetConfigOption(
+            c"search_path".as_ptr(),
+            c"pg_catalog, pg_temp".as_ptr(),
+            pg_sys::GucContext::PGC_SUSET,
+            pg_sys::GucSource::PGC_S_OVERRIDE,
+        );
+        // The writer's own transactions must never be the ones that wait long.
+        pg_sys::SetConfigOption(
+            c"lock_timeout".as_ptr(),
+            c"0".as_ptr(),
+            pg_sys::GucContext::PGC_SUSET,
+            pg_sys::GucSource::PGC_S_OVERRIDE,
+        );
+    }
+    if !claim(db) {
+        return;
+    }
+    unsafe { pg_sys::before_shmem_exit(Some(on_exit), arg) };
+    // Entries a writer that died had taken were not committed: take them again.
+    for i in 0..queue::slots() {
+        let s = queue::slot(i);
+        let word = s.word();
+        if s.db() == db && queue::state(word) == queue::TAKEN {
+            s.release(word >> 3);
+        }
+    }
+    let (mut idle_since, mut pruned) = (Instant::now(), Instant::now());
+    loop {
+        let batch = collect(db);
+        let pending = counts::take(db);
+        let prune = pruned.elapsed() >= PRUNE_EVERY;
+        if batch.is_empty() && pending.is_empty() && !prune {
+            if idle_since.elapsed() >= IDLE_AFTER && leave(db) {
+                return;
+            }
+            if !BackgroundWorker::wait_latch(Some(Duration::from_millis(200))) {
+                // SIGTERM: what is queued waits for the next writer.
+                return;
+            }
+            continue;
+        }
+        let Some((stored, counted)) = round(&batch, &pending, prune) else {
+            for t in &batch {
+                queue::slot(t.slot).finish(t.generation, queue::FAILED);
+            }
+            return; // mcp_auth is not installed in this database
+        };
+        for (t, ok) in batch.iter().zip(stored) {
+            let outcome = if ok { queue::DONE } else { queue::FAILED };
+            queue::slot(t.slot).finish(t.generation, outcome);
+        }
+        if !counted {
+            counts::restore(db, &pending);
+        }
+        if prune {
+            pruned = Instant::now();
+        }
+        if !batch.is_empty() || !pending.is_empty() {
+            idle_since = Instant::now();
+        }
+    }
+}
