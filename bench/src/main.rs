@@ -249,7 +249,7 @@ const CALL_TOOL_SETUP: &str = "
 ";
 
 // The floor of one call: what the contracts make any call write and read, in plain
-// SQL and one transaction: the usage row, the activity row, the limiter's record,
+// SQL and one transaction: the usage row, the activity row, the limiter's durable charge,
 // and the same one-row fetch. Its own four keys, so its limiter rows are its own.
 const FLOOR_SETUP: &str = "
     SET mcp_auth.bcrypt_cost = 4;
@@ -257,7 +257,6 @@ const FLOOR_SETUP: &str = "
         SELECT g AS i, k.key_id, 'b0000000-0000-4000-8000-0000000000b2'::uuid AS tenant_id
           FROM generate_series(0, 3) g,
                generate_mcp_key('b0000000-0000-4000-8000-0000000000b2', 'floor ' || g) k;
-    CREATE SEQUENCE bench_floor_cum;
     RESET mcp_auth.bcrypt_cost;
 ";
 const FLOOR_SCRIPT: &str = "
@@ -268,8 +267,8 @@ INSERT INTO activity_log (tenant_id, user_name, action, entity_type, entity_id, 
     SELECT tenant_id, 'MCP Server', 'mcp_execute', 'mcp_tool', 'fetch_jobs', 'fetch_jobs',
            'Tool \"fetch_jobs\" executed successfully', jsonb_build_object('key_id', key_id, 'tool', 'fetch_jobs')
       FROM bench_floor_keys WHERE i = :client_id;
-INSERT INTO mcp_rate_limit_events (key_id, cum, at, cost, window_base, tenant_id)
-    SELECT key_id, nextval('bench_floor_cum'), now(), 1, 0, tenant_id FROM bench_floor_keys WHERE i = :client_id;
+INSERT INTO mcp_rate_limit_charges (tenant_id, key_id, at, cost)
+    SELECT tenant_id, key_id, now(), 1 FROM bench_floor_keys WHERE i = :client_id;
 SELECT jsonb_build_object('jobs', COALESCE(array_agg(j), '{}'), 'count', count(*))
   FROM (SELECT * FROM jobs WHERE tenant_id = 'b0000000-0000-4000-8000-0000000000b2'
          ORDER BY created_at DESC, job_number LIMIT 1) j;

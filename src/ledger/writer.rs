@@ -277,6 +277,10 @@ pub extern "C-unwind" fn mcp_auth_ledger_main(arg: pg_sys::Datum) {
         }
         if !counted {
             counts::restore(db, &pending);
+            // Not straight back to a write that just failed (the server log says why).
+            if !BackgroundWorker::wait_latch(Some(Duration::from_millis(500))) {
+                return;
+            }
         }
         if prune {
             pruned = Instant::now();

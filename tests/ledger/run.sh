@@ -16,8 +16,11 @@ tenant=1ed9e000-0000-4000-8000-000000000001
 "${psql[@]}" -d postgres -c "CREATE DATABASE ledger"
 "${psql[@]}" -d ledger -c "CREATE EXTENSION mcp_auth" -c "CREATE EXTENSION mcp_mes" \
     -c "SELECT mes_seed_demo('$tenant', 5)" >/dev/null
-key=$("${psql[@]}" -d ledger -c "SET mcp_auth.bcrypt_cost = 4;
-    SELECT api_key FROM generate_mcp_key('$tenant', 'Crash', p_rate_limit := 8)" | tail -1)
+keys=$("${psql[@]}" -d ledger -c "SET mcp_auth.bcrypt_cost = 4;
+    SELECT string_agg(api_key, ' ' ORDER BY n) FROM (
+        SELECT 1 AS n, api_key FROM generate_mcp_key('$tenant', 'Crash', p_rate_limit := 8)
+        UNION ALL SELECT 2, api_key FROM generate_mcp_key('$tenant', 'Writer')) k" | tail -1)
+read -r key writer <<<"$keys"
 
 # Each call in its own session; the results the clients saw, then a crash at once.
 ok=0
@@ -40,8 +43,7 @@ check "the limit of 8 holds across the crash (got: $outcomes)" test "$outcomes" 
 
 # A rolled-back write survives a crash as an audit row with an aborted transaction.
 "${psql[@]}" -d ledger -c "BEGIN" \
-    -c "SELECT call_tool('$key', 'create_job', '{\"customer\": \"Never\"}') IS NOT NULL" -c "ROLLBACK" >/dev/null \
-    || true
+    -c "SELECT call_tool('$writer', 'create_job', '{\"customer\": \"Never\"}') IS NOT NULL" -c "ROLLBACK" >/dev/null
 restart immediate
 check "the rolled-back job's call is audited as aborted" test "$("${psql[@]}" -d ledger -c \
     "SELECT string_agg(pg_xact_status(xact_id), ',') FROM mcp_key_usage_logs WHERE tool_name = 'create_job'")" \
@@ -50,7 +52,8 @@ check "and its job is not there" test "$("${psql[@]}" -d ledger -c \
     "SELECT count(*) FROM jobs WHERE customer = 'Never'")" = 0
 
 # Without shared_preload_libraries: the extension refuses, naming the setting.
-"${psql[@]}" -d postgres -c "ALTER SYSTEM SET shared_preload_libraries = ''"
+preload="shared_preload_libraries = 'mcp_auth'"
+runuser -u postgres -- sed -i "/^$preload/d" "$data/postgresql.conf"
 restart fast
 err=$("${psql[@]}" -d postgres -c "CREATE DATABASE noload" -c "\\c noload" \
     -c "CREATE EXTENSION mcp_auth" 2>&1 || true)
@@ -59,7 +62,7 @@ check "CREATE EXTENSION without the preload names the setting (got: $err)" \
 err=$("${psql[@]}" -d ledger -c "SELECT call_tool('$key', 'fetch_jobs', '{}')" 2>&1 || true)
 check "an installed database refuses calls the same way" \
     grep -q "shared_preload_libraries = 'mcp_auth'" <<<"$err"
-"${psql[@]}" -d postgres -c "ALTER SYSTEM RESET shared_preload_libraries"
+runuser -u postgres -- sh -c "echo \"$preload\" >> '$data/postgresql.conf'"
 restart fast
 check "with the setting back, calls work again" test "$("${psql[@]}" -d ledger -c \
     "SELECT list_tools('$key')->>'ok'")" = true
