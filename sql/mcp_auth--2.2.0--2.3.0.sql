@@ -4,12 +4,29 @@
 --   limiter live in shared memory. The library must now be in
 --   shared_preload_libraries (it refuses to load otherwise).
 -- - mcp_key_usage_logs.xact_id: the calling transaction of a call whose tool wrote.
+-- - mcp_key_usage_counters loses its foreign key to the keys (see below).
 -- - mcp_rate_limit_charges replaces mcp_rate_limit_events; the last minute's
 --   accepted calls carry over, so no key gets a fresh window from the upgrade.
 
 \echo Use "ALTER EXTENSION mcp_auth UPDATE TO '2.3.0'" to load this file. \quit
 
 ALTER TABLE @extschema@.mcp_key_usage_logs ADD COLUMN xact_id xid8;
+
+-- Checking the counters' foreign key locked the key's row, so an admin's open
+-- DELETE of a key could hold up the ledger's writer (and every tenant's calls);
+-- the writer drops a deleted key's counters itself.
+DO $fk$
+DECLARE
+    c name;
+BEGIN
+    FOR c IN SELECT conname FROM pg_catalog.pg_constraint
+              WHERE conrelid = '@extschema@.mcp_key_usage_counters'::pg_catalog.regclass
+                AND contype = 'f'
+    LOOP
+        EXECUTE pg_catalog.format('ALTER TABLE @extschema@.mcp_key_usage_counters DROP CONSTRAINT %I', c);
+    END LOOP;
+END
+$fk$;
 
 CREATE TABLE @extschema@.mcp_rate_limit_charges (
     tenant_id uuid        NOT NULL,

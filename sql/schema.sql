@@ -108,8 +108,10 @@ CREATE TABLE mcp_key_usage_counters (
     tenant_id    uuid        NOT NULL,
     usage_count  bigint      NOT NULL DEFAULT 0,
     last_used_at timestamptz,
-    PRIMARY KEY (key_id, slot, tenant_id),
-    FOREIGN KEY (key_id, tenant_id) REFERENCES mcp_authentication_keys (id, tenant_id) ON DELETE CASCADE
+    -- No foreign key to the key: checking one locks the key's row, so an admin
+    -- holding that row (an open DELETE) would hold up the ledger's writer, and with
+    -- it every tenant's calls. The writer drops the rows of deleted keys instead.
+    PRIMARY KEY (key_id, slot, tenant_id)
 );
 COMMENT ON TABLE mcp_key_usage_counters IS
     'mcp_auth: validation counters of each key, one row per backend slot (sum them; see view mcp_keys)';

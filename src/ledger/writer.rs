@@ -67,9 +67,15 @@ const COUNTS: Statement = Statement {
     writes: true,
 };
 
-// Charges older than any window; the limiter reads only the last 60 seconds.
+// Charges older than any window (the limiter reads only the last 60 seconds), and
+// the validation counts of deleted keys (no foreign key: see sql/schema.sql).
 const PRUNE: Statement = Statement {
-    sql: "DELETE FROM @s.mcp_rate_limit_charges WHERE at < pg_catalog.now() - interval '2 minutes'",
+    sql: "WITH charges AS (
+              DELETE FROM @s.mcp_rate_limit_charges
+               WHERE at < pg_catalog.now() - interval '2 minutes')
+          DELETE FROM @s.mcp_key_usage_counters c
+           WHERE NOT EXISTS (SELECT FROM @s.mcp_authentication_keys k
+                              WHERE k.id = c.key_id AND k.tenant_id = c.tenant_id)",
     args: &[],
     writes: true,
 };
@@ -230,10 +236,12 @@ pub extern "C-unwind" fn mcp_auth_ledger_main(arg: pg_sys::Datum) {
             pg_sys::GucContext::PGC_SUSET,
             pg_sys::GucSource::PGC_S_OVERRIDE,
         );
-        // The writer's own transactions must never be the ones that wait long.
+        // No role can make the writer wait on a row of its (no foreign key leads to
+        // one, and no one else may lock its rows); a table lock someone holds makes
+        // the entries that need it fail after a second, not every tenant's queue wait.
         pg_sys::SetConfigOption(
             c"lock_timeout".as_ptr(),
-            c"0".as_ptr(),
+            c"1s".as_ptr(),
             pg_sys::GucContext::PGC_SUSET,
             pg_sys::GucSource::PGC_S_OVERRIDE,
         );

@@ -337,3 +337,43 @@ fn killing_the_writer_loses_no_acknowledged_call() {
         "every acknowledged call is audited ({ok} results, {succeeded} rows, {kills} kills)"
     );
 }
+
+/// A tenant's admin holding its own key's row (an open DELETE) once made the
+/// writer wait on that row's lock, and with it every tenant's calls: found by an
+/// attack on the ledger. The writer no longer needs any row another role can lock.
+#[test]
+fn an_admin_holding_its_key_row_holds_up_no_call() {
+    let mut db = connect();
+    let (a, b) = (tenant(), tenant());
+    let (a_id, a_key) = key(&mut db, &a, "Held", 100);
+    let (_, b_key) = key(&mut db, &b, "Victim", 100);
+    db.batch_execute(
+        "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'it_ledger_admin') THEN
+             CREATE ROLE it_ledger_admin LOGIN IN ROLE mcp_admin; END IF; END $$",
+    )
+    .unwrap();
+    let mut admin = connect_as("it_ledger_admin");
+    admin
+        .batch_execute(&format!("SET mcp_auth.tenant_id = '{a}'"))
+        .unwrap();
+    let mut hold = admin.transaction().unwrap();
+    let deleted = hold
+        .execute(
+            "DELETE FROM mcp_authentication_keys WHERE id = $1::text::uuid",
+            &[&a_id],
+        )
+        .unwrap();
+    assert_eq!(deleted, 1);
+    let mut c = client_role(&mut db, "it_ledger_victim");
+    for (who, k) in [("the held key", &a_key), ("another tenant", &b_key)] {
+        let answer: String = c
+            .query_one("SELECT call_tool($1, 'fetch_jobs', '{}')::text", &[k])
+            .unwrap()
+            .get(0);
+        assert!(
+            answer.starts_with(r#"{"ok": true"#),
+            "{who}'s call is answered while the admin holds the row: {answer}"
+        );
+    }
+    hold.rollback().unwrap();
+}

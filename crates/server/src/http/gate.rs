@@ -177,6 +177,9 @@ pub async fn check(Extract(state): Extract<Arc<State>>, request: Request, next: 
     }
     let Some(_flight) = gate.enter(&key) else {
         state.metrics.refused("too_many_in_flight");
+        // Read the (bounded) body first: a response sent over an unread body makes
+        // the connection close with data pending, which the client sees as a reset.
+        let _ = axum::body::to_bytes(request.into_body(), gate.max_body).await;
         let mut response = answer(
             StatusCode::TOO_MANY_REQUESTS,
             refusal_body(
