@@ -4,6 +4,8 @@
 
 use pgrx::pg_sys::panic::CaughtError;
 use pgrx::prelude::*;
+use std::cell::Cell;
+use std::panic::AssertUnwindSafe;
 
 /// An error caught in a subtransaction.
 pub struct Raised {
@@ -11,40 +13,64 @@ pub struct Raised {
     pub message: String,
 }
 
+enum Caught {
+    /// `body` raised: handed back as a value.
+    Raised(Raised),
+    /// `keep` raised (a cancel or a timeout while it waited): re-raised once the
+    /// subtransaction is gone, so the statement ends as the caller asked.
+    Rethrow(CaughtError),
+}
+
 /// Runs `body` in a subtransaction; then `keep` decides, from its result, whether
-/// the subtransaction commits (an error always rolls it back).
+/// the subtransaction commits (an error always rolls it back). Whatever raises,
+/// the subtransaction is closed before this returns or the error goes on: one left
+/// open would leave even an autocommit session in an aborted transaction.
 pub fn run<R>(body: impl FnOnce() -> R, keep: impl FnOnce(&R) -> bool) -> Result<R, Raised> {
     unsafe {
         let context = pg_sys::CurrentMemoryContext;
         let owner = pg_sys::CurrentResourceOwner;
         pg_sys::BeginInternalSubTransaction(std::ptr::null());
         pg_sys::MemoryContextSwitchTo(context);
-        let body = std::panic::AssertUnwindSafe(body);
+        let in_keep = Cell::new(false);
+        let work = AssertUnwindSafe((body, keep, &in_keep));
+        let in_keep_seen = AssertUnwindSafe(&in_keep);
         let result = PgTryBuilder::new(move || {
-            let body = body; // the whole wrapper, not its field
-            Ok((body.0)())
+            let work = work; // the whole wrapper, not its fields
+            let (body, keep, in_keep) = work.0;
+            let r = body();
+            in_keep.set(true);
+            let kept = keep(&r);
+            Ok((r, kept))
         })
         .catch_others(|e| {
+            let in_keep = &in_keep_seen;
+            if in_keep.0.get() {
+                return Err(Caught::Rethrow(e));
+            }
             let report = match &e {
                 CaughtError::PostgresError(r)
                 | CaughtError::ErrorReport(r)
                 | CaughtError::RustPanic { ereport: r, .. } => r,
             };
-            Err(Raised {
+            Err(Caught::Raised(Raised {
                 code: report.sql_error_code(),
                 message: report.message().to_string(),
-            })
+            }))
         })
         .execute();
         pg_sys::MemoryContextSwitchTo(context);
-        if matches!(&result, Ok(r) if keep(r)) {
+        if matches!(&result, Ok((_, true))) {
             pg_sys::ReleaseCurrentSubTransaction();
         } else {
             pg_sys::RollbackAndReleaseCurrentSubTransaction();
         }
         pg_sys::MemoryContextSwitchTo(context);
         pg_sys::CurrentResourceOwner = owner;
-        result
+        match result {
+            Ok((r, _)) => Ok(r),
+            Err(Caught::Raised(raised)) => Err(raised),
+            Err(Caught::Rethrow(e)) => e.rethrow(),
+        }
     }
 }
 

@@ -254,6 +254,36 @@ fn no_result_leaves_while_the_ledger_cannot_write() {
         started.elapsed() < Duration::from_millis(250),
         "a stuck ledger refuses at once, running nothing"
     );
+    // A statement timeout while the call waits for the ledger ends the statement,
+    // and leaves no transaction behind (an autocommit session stays usable).
+    caller
+        .batch_execute("SET mcp_auth.ledger_timeout = 60000; SET statement_timeout = 300")
+        .unwrap();
+    let cancelled = caller.query_one(
+        "SELECT call_tool($1, 'create_job', '{\"customer\": \"Cancelled\"}')::text",
+        &[&api_key],
+    );
+    assert!(
+        cancelled.is_err(),
+        "the timeout ends the call: {cancelled:?}"
+    );
+    caller
+        .batch_execute("SET statement_timeout = 0; SET mcp_auth.ledger_timeout = 300")
+        .expect("the session is not left in an aborted transaction");
+    let state: String = db
+        .query_one(
+            "SELECT state FROM pg_stat_activity WHERE pid = $1",
+            &[&caller
+                .query_one("SELECT pg_backend_pid()", &[])
+                .unwrap()
+                .get::<_, i32>(0)],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        state, "idle",
+        "no transaction left open by the cancelled call"
+    );
     hold.rollback().unwrap();
     let jobs: i64 = db
         .query_one(
