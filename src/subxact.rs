@@ -18,7 +18,7 @@ enum Caught {
     Raised(Raised),
     /// `keep` raised (a cancel or a timeout while it waited): re-raised once the
     /// subtransaction is gone, so the statement ends as the caller asked.
-    Rethrow(CaughtError),
+    Rethrow(Box<CaughtError>),
 }
 
 /// Runs `body` in a subtransaction; then `keep` decides, from its result, whether
@@ -45,7 +45,7 @@ pub fn run<R>(body: impl FnOnce() -> R, keep: impl FnOnce(&R) -> bool) -> Result
         .catch_others(|e| {
             let in_keep = &in_keep_seen;
             if in_keep.0.get() {
-                return Err(Caught::Rethrow(e));
+                return Err(Caught::Rethrow(Box::new(e)));
             }
             let report = match &e {
                 CaughtError::PostgresError(r)
