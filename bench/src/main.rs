@@ -413,6 +413,32 @@ fn direct_latency(url: &str) -> Result<(Duration, Duration)> {
     Ok((times[times.len() / 2], times[times.len() * 99 / 100]))
 }
 
+/// p50 of `run` over 500 runs after 50 to warm up.
+fn p50_of(mut run: impl FnMut() -> Result<()>) -> Result<Duration> {
+    let mut times = Vec::with_capacity(500);
+    for i in 0..550 {
+        let t = Instant::now();
+        run()?;
+        if i >= 50 {
+            times.push(t.elapsed());
+        }
+    }
+    Ok(median(times))
+}
+
+/// At one client, each in one round trip: call_tool(fetch_jobs, limit 1) and its
+/// floor (the plain SQL transaction), as p50s.
+fn one_client_against_floor(db: &mut Client) -> Result<(Duration, Duration)> {
+    let key: String = db
+        .query_one("SELECT api_key FROM bench_keys WHERE i = 0", &[])?
+        .get(0);
+    let call = format!("SELECT call_tool('{key}', 'fetch_jobs', '{{\"limit\": 1}}')");
+    let floor = FLOOR_SCRIPT.replace(":client_id", "0");
+    let call_p50 = p50_of(|| Ok(db.batch_execute(&call)?))?;
+    let floor_p50 = p50_of(|| Ok(db.batch_execute(&floor)?))?;
+    Ok((call_p50, floor_p50))
+}
+
 struct Row {
     what: String,
     figure: String,
@@ -695,6 +721,16 @@ fn main() -> Result<()> {
         ),
         goal: "≥ 75% of the floor".into(),
         verdict: verdict(call_1 >= 0.75 * floor_4),
+    });
+
+    let (call_p50, floor_p50) = one_client_against_floor(&mut db)?;
+    let ratio = call_p50.as_secs_f64() / floor_p50.as_secs_f64();
+    rows.push(Row {
+        what: "call_tool fetch_jobs (limit 1) against its floor at 1 client, one round trip each, 500 runs".into(),
+        figure: format!("p50 {} against {}", ms(call_p50), ms(floor_p50)),
+        ratio: format!("{ratio:.2} x the floor's p50"),
+        goal: "≤ 1.25 x".into(),
+        verdict: verdict(ratio <= 1.25),
     });
 
     eprintln!("tools/call latency through mcp-auth serve...");

@@ -1,74 +1,76 @@
--- The ledger writer's statement for one usage entry (call_tool's audit, or
--- log_mcp_key_usage): in one statement the usage row, the statistics, the
--- validation count, the activity_log row (when the tenant's activity logging is
--- on), the toast queued for the notifier worker, and the rate-limit charge.
--- $1 jsonb, the entry as the backend made it (ledger/mod.rs): id, tenant_id,
--- key_id, tool, arguments (redacted), success, error, notice (what the client was
--- told), response_time_ms, ip, user_agent, key_name, key_prefix, validated,
--- xact_id, at and charged_at (µs since 2000-01-01 UTC), cost.
+-- The ledger writer's statement for a batch of usage entries (call_tool's audits,
+-- log_mcp_key_usage's rows): in one statement the usage rows, the statistics, the
+-- validation counts, the activity_log rows (when the tenant's activity logging is
+-- on), the toasts queued for the notifier worker, and the rate-limit charges.
+-- $1 jsonb: an array of entries as the backends made them (audit/usage_log.rs): id,
+-- tenant_id, key_id, tool, arguments (redacted), success, error, notice (what the
+-- client was told), response_time_ms, ip, user_agent, key_name, key_prefix,
+-- validated, xact_id, at and charged_at (µs since 2000-01-01 UTC), cost.
+-- Rows go in in queue order; the statistics are summed per row they update, since
+-- one statement may not update a row twice. Statistics go to slot 0, the writer's.
 -- Lines marked "2.3.0" are left out for a database still at 2.1.0 or 2.2.0 (one
 -- library serves a database before its ALTER EXTENSION UPDATE), which has neither
--- the xact_id column nor the charges table. Statistics go to slot 0, the writer's.
+-- the xact_id column nor the charges table.
 WITH e AS (
-    SELECT ($1->>'id')::uuid AS id, ($1->>'tenant_id')::uuid AS tenant_id,
-           ($1->>'key_id')::uuid AS key_id, $1->>'tool' AS tool,
-           $1->'arguments' AS arguments, ($1->>'success')::boolean AS success,
-           $1->>'error' AS error, $1->>'notice' AS notice,
-           ($1->>'response_time_ms')::integer AS response_time_ms,
-           ($1->>'ip')::inet AS ip, $1->>'user_agent' AS user_agent,
-           $1->>'key_name' AS key_name, $1->>'key_prefix' AS key_prefix,
-           ($1->>'validated')::boolean AS validated,
-           ($1->>'xact_id')::xid8 AS xact_id, -- 2.3.0
-           ($1->>'cost')::integer AS cost,
-           timestamptz '2000-01-01 00:00:00+00' + ($1->>'at')::bigint * interval '1 microsecond' AS at,
+    SELECT a.ord, (a.x->>'id')::uuid AS id, (a.x->>'tenant_id')::uuid AS tenant_id,
+           (a.x->>'key_id')::uuid AS key_id, a.x->>'tool' AS tool,
+           NULLIF(a.x->'arguments', 'null') AS arguments, (a.x->>'success')::boolean AS success,
+           a.x->>'error' AS error, a.x->>'notice' AS notice,
+           (a.x->>'response_time_ms')::integer AS response_time_ms,
+           (a.x->>'ip')::inet AS ip, a.x->>'user_agent' AS user_agent,
+           a.x->>'key_name' AS key_name, a.x->>'key_prefix' AS key_prefix,
+           (a.x->>'validated')::boolean AS validated,
+           (a.x->>'xact_id')::xid8 AS xact_id, -- 2.3.0
+           (a.x->>'cost')::integer AS cost,
+           timestamptz '2000-01-01 00:00:00+00' + (a.x->>'at')::bigint * interval '1 microsecond' AS at,
            timestamptz '2000-01-01 00:00:00+00'
-               + ($1->>'charged_at')::bigint * interval '1 microsecond' AS charged_at),
+               + (a.x->>'charged_at')::bigint * interval '1 microsecond' AS charged_at
+      FROM pg_catalog.jsonb_array_elements($1) WITH ORDINALITY AS a(x, ord)),
 charged AS ( -- 2.3.0
     INSERT INTO @s.mcp_rate_limit_charges (tenant_id, key_id, at, cost) -- 2.3.0
     SELECT e.tenant_id, e.key_id, e.charged_at, e.cost FROM e WHERE e.cost > 0), -- 2.3.0
-cfg AS (
-    SELECT COALESCE((SELECT c.activity_logging FROM @s.mcp_server_config c, e
-                      WHERE c.tenant_id = e.tenant_id), true) AS activity_logging),
 log AS (
     INSERT INTO @s.mcp_key_usage_logs
         (id, tenant_id, key_id, tool_name, tool_arguments, success, error_message,
          response_time_ms, ip_address, user_agent,
          xact_id, -- 2.3.0
          created_at)
-    SELECT id, tenant_id, key_id, tool, NULLIF(arguments, 'null'), success, error,
+    SELECT id, tenant_id, key_id, tool, arguments, success, error,
            response_time_ms, ip, user_agent,
            xact_id, -- 2.3.0
            at
-      FROM e
-    RETURNING id, created_at),
+      FROM e ORDER BY ord
+    RETURNING 1),
 totals AS (
     INSERT INTO @s.mcp_key_usage_totals AS t
         (key_id, tool_name, slot, tenant_id, requests, failures,
          response_ms_sum, response_ms_count, last_used_at)
-    SELECT e.key_id, e.tool, 0, e.tenant_id, 1, CASE WHEN e.success THEN 0 ELSE 1 END,
-           COALESCE(e.response_time_ms, 0), CASE WHEN e.response_time_ms IS NULL THEN 0 ELSE 1 END,
-           e.at
-      FROM e
+    SELECT e.key_id, e.tool, 0, e.tenant_id, count(*), count(*) FILTER (WHERE NOT e.success),
+           COALESCE(sum(e.response_time_ms), 0), count(e.response_time_ms), max(e.at)
+      FROM e GROUP BY e.key_id, e.tool, e.tenant_id
     ON CONFLICT ON CONSTRAINT mcp_key_usage_totals_pkey DO UPDATE
-       SET requests = t.requests + 1,
+       SET requests = t.requests + EXCLUDED.requests,
            failures = t.failures + EXCLUDED.failures,
            response_ms_sum = t.response_ms_sum + EXCLUDED.response_ms_sum,
            response_ms_count = t.response_ms_count + EXCLUDED.response_ms_count,
            last_used_at = GREATEST(t.last_used_at, EXCLUDED.last_used_at)),
 -- Only for a key the writer can see (one made in a transaction not yet committed
--- cannot be referenced); its count is the only thing such a call loses.
+-- is not there yet); its count is the only thing such a call loses.
 validated AS (
     INSERT INTO @s.mcp_key_usage_counters AS c (key_id, slot, tenant_id, usage_count, last_used_at)
-    SELECT e.key_id, 0, e.tenant_id, 1, e.at FROM e
+    SELECT e.key_id, 0, e.tenant_id, count(*), max(e.at) FROM e
      WHERE e.validated AND EXISTS (SELECT FROM @s.mcp_authentication_keys k
                                     WHERE k.id = e.key_id AND k.tenant_id = e.tenant_id)
+     GROUP BY e.key_id, e.tenant_id
     ON CONFLICT ON CONSTRAINT mcp_key_usage_counters_pkey DO UPDATE
-       SET usage_count = c.usage_count + 1,
+       SET usage_count = c.usage_count + EXCLUDED.usage_count,
            last_used_at = GREATEST(c.last_used_at, EXCLUDED.last_used_at)),
 minutes AS (
     INSERT INTO @s.mcp_key_usage_minutes AS m (key_id, minute, slot, tenant_id, requests)
-    SELECT e.key_id, pg_catalog.date_trunc('minute', e.at), 0, e.tenant_id, 1 FROM e
-    ON CONFLICT ON CONSTRAINT mcp_key_usage_minutes_pkey DO UPDATE SET requests = m.requests + 1),
+    SELECT e.key_id, pg_catalog.date_trunc('minute', e.at), 0, e.tenant_id, count(*) FROM e
+     GROUP BY e.key_id, pg_catalog.date_trunc('minute', e.at), e.tenant_id
+    ON CONFLICT ON CONSTRAINT mcp_key_usage_minutes_pkey DO UPDATE
+       SET requests = m.requests + EXCLUDED.requests),
 activity AS (
     INSERT INTO @s.activity_log
         (tenant_id, user_name, action, entity_type, entity_id, entity_name, description, metadata,
@@ -80,11 +82,13 @@ activity AS (
                 ELSE pg_catalog.format('Tool "%s" execution failed: %s', e.tool, e.error) END,
            pg_catalog.jsonb_build_object(
                'key_id', e.key_id, 'key_name', e.key_name, 'key_prefix', e.key_prefix,
-               'tool', e.tool, 'arguments', NULLIF(e.arguments, 'null'), 'success', e.success,
+               'tool', e.tool, 'arguments', e.arguments, 'success', e.success,
                'error', e.error, 'response_time_ms', e.response_time_ms, 'usage_log_id', e.id),
            e.at
-      FROM e, cfg WHERE cfg.activity_logging),
--- The toast, for the notifier worker; bounded below NOTIFY's 8000-byte payload limit.
+      FROM e LEFT JOIN @s.mcp_server_config cfg ON cfg.tenant_id = e.tenant_id
+     WHERE COALESCE(cfg.activity_logging, true)
+     ORDER BY e.ord),
+-- The toasts, for the notifier worker; bounded below NOTIFY's 8000-byte payload limit.
 queued AS (
     INSERT INTO @s.mcp_activity_outbox (tenant_id, payload)
     SELECT e.tenant_id, pg_catalog.jsonb_build_object(
@@ -93,5 +97,5 @@ queued AS (
                'action', CASE WHEN e.success THEN 'mcp_execute' ELSE 'mcp_error' END,
                'response_time_ms', e.response_time_ms, 'error', e.notice,
                'at', e.at)::text
-      FROM e)
+      FROM e ORDER BY e.ord)
 SELECT count(*) FROM log

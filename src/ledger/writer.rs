@@ -2,8 +2,9 @@
 //! backend that queues an entry there (dynamic, like the notifier), leaving after
 //! IDLE_AFTER without work so that an idle database keeps no connection.
 //!
-//! Each round takes every queued entry of its database, writes each in a
-//! subtransaction of one transaction (so one bad entry fails alone), commits, and
+//! Each round takes every queued entry of its database, writes them in one
+//! transaction (the usage entries in one statement; when that fails, each in a
+//! subtransaction of its own, so that one bad entry fails alone), commits, and
 //! only then tells the waiting backends. A writer that dies mid-round loses
 //! nothing: its transaction did not commit, and the next writer takes the entries
 //! back from the slots where they still sit.
@@ -111,30 +112,78 @@ fn collect(db: u32) -> Vec<Taken> {
     taken
 }
 
-/// Writes one entry; false when it cannot be stored.
-fn write_one(bytes: &[u8], current: bool) -> bool {
-    let Ok(entry) = serde_json::from_slice::<serde_json::Value>(bytes) else {
-        return false;
-    };
-    let kind = entry["kind"].as_str().unwrap_or("");
-    let entry = pgrx::JsonB(entry.clone());
-    let result = subxact::attempt(|| match kind {
-        "usage" => spi::run_sql(&usage_sql(current), &[JSONB], true, &[entry.into()], |_| ()),
-        "charge" if current => spi::run(&CHARGE, &[entry.into()], |_| ()),
-        "charge" | "sync" => (),
-        "counts" => {
-            let rows = pgrx::JsonB(entry.0["rows"].clone());
-            spi::run(&COUNTS, &[rows.into()], |_| ())
-        }
-        _ => pgrx::error!("mcp_auth ledger: unknown entry kind {kind:?}"),
-    });
+/// Runs `stmt` on `arg` in a subtransaction; false (with a warning naming `what`)
+/// when it raised.
+fn stored(what: &str, run: impl FnOnce()) -> bool {
+    let result = subxact::attempt(run);
     if let Err(e) = &result {
-        pgrx::warning!(
-            "mcp_auth ledger: an entry could not be stored: {}",
-            e.message
-        );
+        pgrx::warning!("mcp_auth ledger: {what} could not be stored: {}", e.message);
     }
     result.is_ok()
+}
+
+/// Writes usage entries (a JSON array) in one statement.
+fn write_usage(entries: serde_json::Value, current: bool, what: &str) -> bool {
+    let sql = usage_sql(current);
+    let entries = pgrx::JsonB(entries);
+    stored(what, || {
+        spi::run_sql(&sql, &[JSONB], true, &[entries.into()], |_| ())
+    })
+}
+
+/// Writes one entry of another kind than usage.
+fn write_other(entry: &serde_json::Value, current: bool) -> bool {
+    let kind = entry["kind"].as_str().unwrap_or("");
+    match kind {
+        "charge" if current => {
+            let entry = pgrx::JsonB(entry.clone());
+            stored("a charge", || spi::run(&CHARGE, &[entry.into()], |_| ()))
+        }
+        "charge" | "sync" => true,
+        "counts" => {
+            let rows = pgrx::JsonB(entry["rows"].clone());
+            stored("validation counts", || {
+                spi::run(&COUNTS, &[rows.into()], |_| ())
+            })
+        }
+        _ => {
+            pgrx::warning!("mcp_auth ledger: an entry of unknown kind {kind:?} was refused");
+            false
+        }
+    }
+}
+
+/// Writes a round's entries: every usage entry in one statement (one each when
+/// that fails, so that a bad entry fails alone), the others one by one. Returns
+/// which were stored.
+fn write_entries(batch: &[Taken], current: bool) -> Vec<bool> {
+    let entries: Vec<Option<serde_json::Value>> = batch
+        .iter()
+        .map(|t| {
+            t.bytes
+                .as_deref()
+                .and_then(|b| serde_json::from_slice(b).ok())
+        })
+        .collect();
+    let mut stored = vec![false; batch.len()];
+    let usage: Vec<usize> = (0..batch.len())
+        .filter(|&i| entries[i].as_ref().is_some_and(|e| e["kind"] == "usage"))
+        .collect();
+    let all = serde_json::Value::Array(usage.iter().filter_map(|&i| entries[i].clone()).collect());
+    if !usage.is_empty() && write_usage(all, current, "a batch of usage entries") {
+        usage.iter().for_each(|&i| stored[i] = true);
+    } else {
+        for &i in &usage {
+            let one = serde_json::Value::Array(entries[i].iter().cloned().collect());
+            stored[i] = write_usage(one, current, "a usage entry");
+        }
+    }
+    for (i, entry) in entries.iter().enumerate() {
+        if let Some(e) = entry.as_ref().filter(|e| e["kind"] != "usage") {
+            stored[i] = write_other(e, current);
+        }
+    }
+    stored
 }
 
 fn write_counts(pending: &[counts::Pending]) -> bool {
@@ -160,10 +209,7 @@ fn round(batch: &[Taken], pending: &[counts::Pending], prune: bool) -> Option<(V
             return None;
         }
         let current = spi::one::<bool>(&SCHEMA_IS_CURRENT, &[]).unwrap_or(false);
-        let stored: Vec<bool> = batch
-            .iter()
-            .map(|t| t.bytes.as_deref().is_some_and(|b| write_one(b, current)))
-            .collect();
+        let stored = write_entries(batch, current);
         let counted = write_counts(pending);
         if prune && current {
             let _ = subxact::attempt(|| spi::run(&PRUNE, &[], |_| ()));
