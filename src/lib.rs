@@ -26,6 +26,7 @@ mod spi;
 mod subxact;
 mod tenant;
 mod tools;
+mod workers;
 
 #[cfg(any(test, feature = "pg_test"))]
 mod tests;

@@ -31,9 +31,7 @@
 
 use crate::locks;
 use crate::spi::{self, Statement};
-use pgrx::bgworkers::{
-    BackgroundWorker, BackgroundWorkerBuilder, BgWorkerStartTime, SignalWakeFlags,
-};
+use pgrx::bgworkers::BackgroundWorker;
 use pgrx::prelude::*;
 use std::cell::Cell;
 use std::time::{Duration, Instant};
@@ -118,17 +116,12 @@ fn ensure_worker() {
     }
     release_session_lock(pg_sys::ShareLock);
     LAST_START.with(|t| t.set(Some(Instant::now())));
-    let db = unsafe { pg_sys::MyDatabaseId };
-    let started = BackgroundWorkerBuilder::new("mcp_auth notifier")
-        .set_type("mcp_auth notifier")
-        .set_library("mcp_auth")
-        .set_function("mcp_auth_notifier_main")
-        .set_argument(Some(pg_sys::Datum::from(db.to_u32())))
-        .enable_spi_access()
-        .set_start_time(BgWorkerStartTime::RecoveryFinished)
-        .set_restart_time(None)
-        .load_dynamic();
-    if started.is_err() {
+    let started = crate::workers::start(
+        "mcp_auth notifier",
+        "mcp_auth_notifier_main",
+        unsafe { pg_sys::MyDatabaseId }.to_u32(),
+    );
+    if !started {
         // Server log only: the client's commit succeeded, and the rows wait in
         // mcp_activity_outbox for the next worker that starts.
         pgrx::log!(
@@ -210,19 +203,7 @@ fn maintain_partitions(maintain: bool) -> bool {
 #[pg_guard]
 #[no_mangle]
 pub extern "C-unwind" fn mcp_auth_notifier_main(arg: pg_sys::Datum) {
-    let db = pg_sys::Oid::from(arg.value() as u32);
-    BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
-    BackgroundWorker::connect_worker_to_spi_by_oid(Some(db), None);
-    // The worker runs as the bootstrap superuser: resolve names in pg_catalog only,
-    // whatever a database's default search_path holds.
-    unsafe {
-        pg_sys::SetConfigOption(
-            c"search_path".as_ptr(),
-            c"pg_catalog, pg_temp".as_ptr(),
-            pg_sys::GucContext::PGC_SUSET,
-            pg_sys::GucSource::PGC_S_OVERRIDE,
-        );
-    }
+    crate::workers::attach(arg, None);
     if !try_session_lock(pg_sys::ExclusiveLock) {
         return; // another worker serves this database
     }

@@ -12,9 +12,7 @@
 use super::{counts, queue};
 use crate::spi::{self, Statement, JSONB};
 use crate::subxact;
-use pgrx::bgworkers::{
-    BackgroundWorker, BackgroundWorkerBuilder, BgWorkerStartTime, SignalWakeFlags,
-};
+use pgrx::bgworkers::BackgroundWorker;
 use pgrx::prelude::*;
 use std::sync::atomic::Ordering::SeqCst;
 use std::time::{Duration, Instant};
@@ -25,16 +23,7 @@ const PRUNE_EVERY: Duration = Duration::from_secs(10);
 /// Asks the postmaster for `db`'s writer. Never raises: a backend that cannot get
 /// one times out and fails its call closed.
 pub fn start(db: u32) {
-    let started = BackgroundWorkerBuilder::new("mcp_auth ledger")
-        .set_type("mcp_auth ledger")
-        .set_library("mcp_auth")
-        .set_function("mcp_auth_ledger_main")
-        .set_argument(Some(pg_sys::Datum::from(db)))
-        .enable_spi_access()
-        .set_start_time(BgWorkerStartTime::RecoveryFinished)
-        .set_restart_time(None)
-        .load_dynamic();
-    if started.is_err() {
+    if !crate::workers::start("mcp_auth ledger", "mcp_auth_ledger_main", db) {
         pgrx::log!(
             "mcp_auth: could not start the ledger writer (no free background worker slot, \
              see max_worker_processes); calls fail until one starts"
@@ -271,27 +260,10 @@ fn leave(db: u32) -> bool {
 #[pg_guard]
 #[no_mangle]
 pub extern "C-unwind" fn mcp_auth_ledger_main(arg: pg_sys::Datum) {
-    let db = db_of(arg);
-    BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
-    BackgroundWorker::connect_worker_to_spi_by_oid(Some(pg_sys::Oid::from(db)), None);
-    unsafe {
-        // Resolve names in pg_catalog only, whatever the database's search_path.
-        pg_sys::SetConfigOption(
-            c"search_path".as_ptr(),
-            c"pg_catalog, pg_temp".as_ptr(),
-            pg_sys::GucContext::PGC_SUSET,
-            pg_sys::GucSource::PGC_S_OVERRIDE,
-        );
-        // No role can make the writer wait on a row of its (no foreign key leads to
-        // one, and no one else may lock its rows); a table lock someone holds makes
-        // the entries that need it fail after a second, not every tenant's queue wait.
-        pg_sys::SetConfigOption(
-            c"lock_timeout".as_ptr(),
-            c"1s".as_ptr(),
-            pg_sys::GucContext::PGC_SUSET,
-            pg_sys::GucSource::PGC_S_OVERRIDE,
-        );
-    }
+    // No role can make the writer wait on a row of its (no foreign key leads to one,
+    // and no one else may lock its rows); a table lock someone holds makes the
+    // entries that need it fail after a second, not every tenant's queue wait.
+    let db = crate::workers::attach(arg, Some(c"1s"));
     if !claim(db) {
         return;
     }
