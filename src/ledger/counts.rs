@@ -6,6 +6,7 @@
 
 use crate::shmem::{self, Lock, Region};
 use pgrx::Uuid;
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 
 const ENTRIES: usize = 4096;
 const PROBES: usize = 32;
@@ -22,9 +23,11 @@ struct Entry {
 }
 
 static mut TABLE: *mut Entry = std::ptr::null_mut();
+/// Bumped by every `add`: the writer scans the table only when it moved.
+static mut ADDS: *const AtomicU64 = std::ptr::null();
 
 fn size() -> usize {
-    shmem::aligned(ENTRIES * size_of::<Entry>())
+    shmem::aligned(size_of::<AtomicU64>()) + shmem::aligned(ENTRIES * size_of::<Entry>())
 }
 
 unsafe fn attach(base: *mut u8, fresh: bool) {
@@ -32,7 +35,8 @@ unsafe fn attach(base: *mut u8, fresh: bool) {
         if fresh {
             std::ptr::write_bytes(base, 0, size());
         }
-        TABLE = base.cast();
+        ADDS = base.cast();
+        TABLE = base.add(shmem::aligned(size_of::<AtomicU64>())).cast();
     }
 }
 
@@ -41,6 +45,15 @@ pub static REGION: Region = Region {
     size,
     attach,
 };
+
+fn adds() -> &'static AtomicU64 {
+    unsafe { &*ADDS }
+}
+
+/// How many adds there have been: `take` has nothing new to find while it stays.
+pub fn generation() -> u64 {
+    adds().load(SeqCst)
+}
 
 fn table() -> &'static mut [Entry] {
     unsafe { std::slice::from_raw_parts_mut(TABLE, ENTRIES) }
@@ -60,6 +73,7 @@ pub fn add(db: u32, key: &Uuid, tenant: &Uuid, n: i64, at: i64) -> bool {
     let key = *key.as_bytes();
     let start = home(db, &key);
     let _held = shmem::lock(Lock::Counts);
+    adds().fetch_add(1, SeqCst);
     let t = table();
     let mut free = None;
     for i in 0..PROBES {

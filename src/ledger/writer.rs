@@ -277,9 +277,18 @@ pub extern "C-unwind" fn mcp_auth_ledger_main(arg: pg_sys::Datum) {
         }
     }
     let (mut idle_since, mut pruned) = (Instant::now(), Instant::now());
+    // The counts table is scanned only when something was added since the last scan
+    // (or a failed write put counts back).
+    let mut counted_at = None;
     loop {
         let batch = collect(db);
-        let pending = counts::take(db);
+        let adds = counts::generation();
+        let pending = if counted_at == Some(adds) {
+            Vec::new()
+        } else {
+            counted_at = Some(adds);
+            counts::take(db)
+        };
         let prune = pruned.elapsed() >= PRUNE_EVERY;
         if batch.is_empty() && pending.is_empty() && !prune {
             if idle_since.elapsed() >= IDLE_AFTER && leave(db) {
@@ -303,6 +312,7 @@ pub extern "C-unwind" fn mcp_auth_ledger_main(arg: pg_sys::Datum) {
         }
         if !counted {
             counts::restore(db, &pending);
+            counted_at = None;
             // Not straight back to a write that just failed (the server log says why).
             if !BackgroundWorker::wait_latch(Some(Duration::from_millis(500))) {
                 return;
