@@ -1,13 +1,15 @@
 -- The ledger writer's statement for a batch of usage entries (call_tool's audits,
 -- log_mcp_key_usage's rows): in one statement the usage rows, the statistics, the
 -- validation counts, the activity_log rows (when the tenant's activity logging is
--- on), the toasts queued for the notifier worker, and the rate-limit charges.
+-- on) and the rate-limit charges; it returns the toasts to notify.
 -- $1 jsonb: an array of entries as the backends made them (audit/usage_log.rs): id,
 -- tenant_id, key_id, tool, arguments (redacted), success, error, notice (what the
 -- client was told), response_time_ms, ip, user_agent, key_name, key_prefix,
 -- validated, xact_id, at and charged_at (µs since 2000-01-01 UTC), cost.
--- Rows go in in queue order; the statistics are summed per row they update, since
--- one statement may not update a row twice. Statistics go to slot 0, the writer's.
+-- The activity rows (their ids show the order) and the toasts follow the queue; the
+-- log rows need no order (no sort per round). The statistics are summed per row they
+-- update, since one statement may not update a row twice. They go to slot 0, the
+-- writer's.
 -- Lines marked "2.3.0" are left out for a database still at 2.1.0 or 2.2.0 (one
 -- library serves a database before its ALTER EXTENSION UPDATE), which has neither
 -- the xact_id column nor the charges table.
@@ -39,8 +41,7 @@ log AS (
            response_time_ms, ip, user_agent,
            xact_id, -- 2.3.0
            at
-      FROM e ORDER BY ord
-    RETURNING 1),
+      FROM e),
 totals AS (
     INSERT INTO @s.mcp_key_usage_totals AS t
         (key_id, tool_name, slot, tenant_id, requests, failures,
@@ -87,15 +88,13 @@ activity AS (
            e.at
       FROM e LEFT JOIN @s.mcp_server_config cfg ON cfg.tenant_id = e.tenant_id
      WHERE COALESCE(cfg.activity_logging, true)
-     ORDER BY e.ord),
--- The toasts, for the notifier worker; bounded below NOTIFY's 8000-byte payload limit.
-queued AS (
-    INSERT INTO @s.mcp_activity_outbox (tenant_id, payload)
-    SELECT e.tenant_id, pg_catalog.jsonb_build_object(
-               'id', e.id, 'tenant_id', e.tenant_id, 'key_id', e.key_id, 'key_prefix', e.key_prefix,
-               'key_name', pg_catalog.left(e.key_name, 200), 'tool', e.tool, 'success', e.success,
-               'action', CASE WHEN e.success THEN 'mcp_execute' ELSE 'mcp_error' END,
-               'response_time_ms', e.response_time_ms, 'error', e.notice,
-               'at', e.at)::text
-      FROM e ORDER BY e.ord)
-SELECT count(*) FROM log
+     ORDER BY e.ord)
+-- The toasts, which the writer sends as NOTIFY mcp_activity before it commits (in
+-- queue order); bounded below NOTIFY's 8000-byte payload limit.
+SELECT pg_catalog.jsonb_build_object(
+           'id', e.id, 'tenant_id', e.tenant_id, 'key_id', e.key_id, 'key_prefix', e.key_prefix,
+           'key_name', pg_catalog.left(e.key_name, 200), 'tool', e.tool, 'success', e.success,
+           'action', CASE WHEN e.success THEN 'mcp_execute' ELSE 'mcp_error' END,
+           'response_time_ms', e.response_time_ms, 'error', e.notice,
+           'at', e.at)::text
+  FROM e ORDER BY e.ord

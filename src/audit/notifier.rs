@@ -1,11 +1,13 @@
-//! Delivers `NOTIFY mcp_activity` for logged calls from a background worker.
+//! Delivers `NOTIFY mcp_activity` toasts left in `mcp_activity_outbox`, and keeps the
+//! logs' day partitions (below).
 //!
 //! PostgreSQL holds a database-wide lock from a notifying transaction's pre-commit
 //! until its commit record is flushed, so transactions that NOTIFY cannot share a
-//! WAL flush: with a notification in every call, calls commit one at a time. Instead
-//! `log_mcp_key_usage` queues the payload in the unlogged table `mcp_activity_outbox`,
-//! and one worker per database deletes queued rows and notifies them in its own
-//! transactions, a batch per commit, in queue order, every POLL.
+//! WAL flush. Before 2.3.0 every logged call queued its toast in the unlogged
+//! `mcp_activity_outbox`, and this worker notified them in batches. Since 2.3.0 the
+//! ledger's writer (ledger/writer.rs) notifies in its own batched commits, one
+//! process per database, so nothing new is queued here; the worker still sends what
+//! an earlier version left queued.
 //!
 //! Exactly once: a row is deleted in the transaction that notifies it (a second
 //! worker's DELETE waits for the first and finds the row gone), and the worker only
@@ -14,7 +16,8 @@
 //!
 //! Never stranded: the worker holds a session lock (in the extension's own lock
 //! space, which no SQL can take, so no role can stop notifications) while it runs; after
-//! every commit that queued a row the backend tries that lock and, when it is free,
+//! every commit that queued a row (and every round of the ledger's writer) the
+//! committing process tries that lock and, when it is free,
 //! starts a worker (dynamic, so no `shared_preload_libraries` is needed; not again
 //! for STARTUP_GRACE, so a burst of commits starts at most one worker per backend,
 //! and the extras exit at once). A worker idle for IDLE_AFTER lets the lock go,

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 const IDLE_AFTER: Duration = Duration::from_secs(2);
 const PRUNE_EVERY: Duration = Duration::from_secs(10);
+const SCHEMA_RECHECK: Duration = Duration::from_secs(1);
 
 /// Asks the postmaster for `db`'s writer. Never raises: a backend that cannot get
 /// one times out and fails its call closed.
@@ -111,13 +112,48 @@ fn stored(what: &str, run: impl FnOnce()) -> bool {
     result.is_ok()
 }
 
-/// Writes usage entries (a JSON array) in one statement.
-fn write_usage(entries: serde_json::Value, current: bool, what: &str) -> bool {
+/// Writes usage entries (a JSON array) in one statement; their toasts, or None
+/// when it raised.
+fn write_usage(entries: serde_json::Value, current: bool, what: &str) -> Option<Vec<String>> {
     let sql = usage_sql(current);
     let entries = pgrx::JsonB(entries);
-    stored(what, || {
-        spi::run_sql(&sql, &[JSONB], true, &[entries.into()], |_| ())
-    })
+    let mut toasts = Vec::new();
+    let ok = stored(what, || {
+        spi::run_sql(&sql, &[JSONB], true, &[entries.into()], |t| {
+            toasts = t
+                .filter_map(|r| r.get::<String>(1).ok().flatten())
+                .collect();
+        })
+    });
+    ok.then_some(toasts)
+}
+
+/// Sends the toasts as NOTIFY mcp_activity in the round's transaction, so they go
+/// out exactly when their entries commit. Toasts are not a promise: while
+/// PostgreSQL's notification queue is over half full (a listener that stopped
+/// reading holds it back), they are dropped rather than risk the commit failing
+/// on a full queue, which would fail the calls.
+fn notify(toasts: &[String]) {
+    if toasts.is_empty() {
+        return;
+    }
+    let usage =
+        unsafe { pgrx::direct_function_call::<f64>(pg_sys::pg_notification_queue_usage, &[]) };
+    if usage.unwrap_or(1.0) > 0.5 {
+        pgrx::warning!(
+            "mcp_auth ledger: {} mcp_activity notifications dropped: the notification queue is over half full",
+            toasts.len()
+        );
+        return;
+    }
+    for toast in toasts.iter().filter(|t| t.len() < 8000) {
+        unsafe {
+            pgrx::direct_function_call_as_datum(
+                pg_sys::pg_notify,
+                &["mcp_activity".into_datum(), toast.as_str().into_datum()],
+            );
+        }
+    }
 }
 
 /// Writes one entry of another kind than usage.
@@ -159,12 +195,21 @@ fn write_entries(batch: &[Taken], current: bool) -> Vec<bool> {
         .filter(|&i| entries[i].as_ref().is_some_and(|e| e["kind"] == "usage"))
         .collect();
     let all = serde_json::Value::Array(usage.iter().filter_map(|&i| entries[i].clone()).collect());
-    if !usage.is_empty() && write_usage(all, current, "a batch of usage entries") {
+    let batch_toasts = if usage.is_empty() {
+        None
+    } else {
+        write_usage(all, current, "a batch of usage entries")
+    };
+    if let Some(toasts) = batch_toasts {
         usage.iter().for_each(|&i| stored[i] = true);
+        notify(&toasts);
     } else {
         for &i in &usage {
             let one = serde_json::Value::Array(entries[i].iter().cloned().collect());
-            stored[i] = write_usage(one, current, "a usage entry");
+            if let Some(toasts) = write_usage(one, current, "a usage entry") {
+                stored[i] = true;
+                notify(&toasts);
+            }
         }
     }
     for (i, entry) in entries.iter().enumerate() {
@@ -192,23 +237,39 @@ fn write_counts(pending: &[counts::Pending]) -> bool {
 
 /// One round in one transaction. Returns what became of each entry, or None when
 /// mcp_auth is not installed here (the writer then leaves).
-fn round(batch: &[Taken], pending: &[counts::Pending], prune: bool) -> Option<(Vec<bool>, bool)> {
-    BackgroundWorker::transaction(|| {
+fn round(
+    batch: &[Taken],
+    pending: &[counts::Pending],
+    prune: bool,
+    schema: &mut Option<(bool, Instant)>,
+) -> Option<(Vec<bool>, bool)> {
+    let known = schema
+        .filter(|(_, at)| at.elapsed() < SCHEMA_RECHECK)
+        .map(|(c, _)| c);
+    let (current, outcome) = BackgroundWorker::transaction(|| {
         if !spi::is_installed() {
-            return None;
+            return (false, None);
         }
-        let current = spi::one::<bool>(&SCHEMA_IS_CURRENT, &[]).unwrap_or(false);
+        // Looked up again after SCHEMA_RECHECK, so an ALTER EXTENSION UPDATE is seen
+        // within a second, without a catalog query in every round.
+        let current =
+            known.unwrap_or_else(|| spi::one::<bool>(&SCHEMA_IS_CURRENT, &[]).unwrap_or(false));
         let stored = write_entries(batch, current);
         let counted = write_counts(pending);
         if prune && current {
             let _ = subxact::attempt(|| spi::run(&PRUNE, &[], |_| ()));
         }
         if !batch.is_empty() {
-            // Usage entries queued toasts: start the notifier after this commit.
+            // Calls come in: have the notifier worker keep the log partitions
+            // ahead of them (it starts after this commit unless it runs).
             crate::audit::notifier::queued();
         }
-        Some((stored, counted))
-    })
+        (current, Some((stored, counted)))
+    });
+    if known.is_none() {
+        *schema = Some((current, Instant::now()));
+    }
+    outcome
 }
 
 fn db_of(arg: pg_sys::Datum) -> u32 {
@@ -280,6 +341,7 @@ pub extern "C-unwind" fn mcp_auth_ledger_main(arg: pg_sys::Datum) {
     // The counts table is scanned only when something was added since the last scan
     // (or a failed write put counts back).
     let mut counted_at = None;
+    let mut schema = None;
     loop {
         let batch = collect(db);
         let adds = counts::generation();
@@ -300,7 +362,7 @@ pub extern "C-unwind" fn mcp_auth_ledger_main(arg: pg_sys::Datum) {
             }
             continue;
         }
-        let Some((stored, counted)) = round(&batch, &pending, prune) else {
+        let Some((stored, counted)) = round(&batch, &pending, prune, &mut schema) else {
             for t in &batch {
                 queue::slot(t.slot).finish(t.generation, queue::FAILED);
             }
