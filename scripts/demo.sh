@@ -92,7 +92,11 @@ kill -TERM "$http_pid"
 wait "$http_pid" || true
 
 bold "8. The audit trail the admin panel shows (activity_log) and the key's statistics"
-"${psql[@]}" -c "SET ROLE mcp_admin" -c "SET mcp_auth.tenant_id = '$tenant'" \
+# As the shop's own admin role: bound to its tenant by the superuser, it needs no setting.
+"${psql[@]}" -q -c "DO \$\$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'demo_shop_admin')
+                   THEN CREATE ROLE demo_shop_admin NOLOGIN IN ROLE mcp_admin; END IF; END \$\$" \
+    -c "SELECT grant_mcp_tenant_admin('demo_shop_admin', '$tenant')" >/dev/null
+"${psql[@]}" -c "SET ROLE demo_shop_admin" \
     -c "SELECT created_at::time(0) AS at, action, entity_name AS tool, description
           FROM activity_log ORDER BY created_at DESC LIMIT 6" \
     -c "SELECT total_requests, successful_requests, failed_requests, avg_response_time_ms,

@@ -12,10 +12,10 @@ pub fn managed_tenant() -> Option<Uuid> {
         Caller::Operator => None,
         Caller::Admin => match tenant::current() {
             Some(ctx) => Some(ctx.tenant_id),
-            None => errors::denied(
-                "no tenant for this session",
-                Some("SET mcp_auth.tenant_id = '<tenant uuid>' first"),
-            ),
+            None => {
+                let (why, hint) = tenant::no_tenant_reason();
+                errors::denied(why, Some(hint))
+            }
         },
         Caller::Other => errors::denied("managing MCP keys requires membership in mcp_admin", None),
     }

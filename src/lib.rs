@@ -12,6 +12,7 @@
 use pgrx::prelude::*;
 
 mod access;
+mod admins;
 mod audit;
 mod errors;
 mod jsonb_datum;
@@ -56,6 +57,14 @@ CREATE TRIGGER mcp_tools_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON
     name = "tools_changed",
     requires = ["tools", mcp_tools_changed]
 );
+extension_sql_file!("../sql/admins.sql", name = "admins", requires = ["schema"]);
+extension_sql!(
+    "-- Every backend's copy of the admin bindings is dropped when they change.
+CREATE TRIGGER mcp_tenant_admins_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+    ON mcp_tenant_admins FOR EACH STATEMENT EXECUTE FUNCTION mcp_tenant_admins_changed();",
+    name = "tenant_admins_changed",
+    requires = ["admins", mcp_tenant_admins_changed]
+);
 extension_sql_file!("../sql/security.sql", name = "security", finalize);
 
 /// The shared memory regions, allocated at server start.
@@ -70,6 +79,7 @@ pub extern "C-unwind" fn _PG_init() {
     shmem::init(&REGIONS);
     settings::init();
     tenant::init();
+    admins::init();
     audit::notifier::init();
     tools::registry::init();
 }

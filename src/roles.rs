@@ -29,6 +29,14 @@ pub fn caller() -> Caller {
     }
 }
 
+/// Whether a tool handler is running: call_tool runs them as mcp_tool_runner.
+pub fn running_tool() -> bool {
+    unsafe {
+        let runner = pg_sys::get_role_oid(c"mcp_tool_runner".as_ptr(), true);
+        runner != pg_sys::InvalidOid && pg_sys::GetUserId() == runner
+    }
+}
+
 /// `superuser`, `admin` or `other`: the caller as SQL-written functions see it.
 #[pg_extern(stable)]
 fn mcp_caller_kind() -> &'static str {

@@ -1,6 +1,7 @@
-//! GUCs: `mcp_auth.bcrypt_cost` and `mcp_auth.ledger_timeout` (superuser only),
-//! and `mcp_auth.tenant_id` (the tenant of an mcp_admin session; ignored for
-//! everyone else).
+//! GUCs: `mcp_auth.bcrypt_cost`, `mcp_auth.ledger_timeout` and
+//! `mcp_auth.jwt_tenant_claim` (superuser only), and `mcp_auth.tenant_id` (the
+//! tenant of an mcp_admin session, among those it is bound to; ignored for everyone
+//! else).
 
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
 use std::ffi::CString;
@@ -8,6 +9,8 @@ use std::ffi::CString;
 pub static BCRYPT_COST: GucSetting<i32> = GucSetting::<i32>::new(10);
 pub static LEDGER_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(5000);
 pub static TENANT_ID: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+pub static JWT_TENANT_CLAIM: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"tenant_id"));
 
 pub fn init() {
     GucRegistry::define_int_guc(
@@ -38,6 +41,23 @@ pub fn init() {
         GucContext::Userset,
         GucFlags::default(),
     );
+    GucRegistry::define_string_guc(
+        c"mcp_auth.jwt_tenant_claim",
+        c"Where the tenant is in request.jwt.claims, for roles bound by grant_mcp_jwt_tenant_admin.",
+        c"A claim name, or a dotted path into nested objects (app_metadata.tenant_id).",
+        &JWT_TENANT_CLAIM,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+}
+
+/// The path of the tenant claim in a JWT's claims.
+pub fn jwt_tenant_claim() -> String {
+    JWT_TENANT_CLAIM
+        .get()
+        .map(|c| c.to_string_lossy().trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "tenant_id".into())
 }
 
 pub fn ledger_timeout() -> std::time::Duration {

@@ -163,6 +163,7 @@ pub fn col<T: FromDatum + IntoDatum>(row: &SpiTupleTable<'_>, n: usize) -> Optio
     errors::spi(row.get::<T>(n))
 }
 
+pub const OID: PgOid = PgOid::BuiltIn(PgBuiltInOids::OIDOID);
 pub const UUID: PgOid = PgOid::BuiltIn(PgBuiltInOids::UUIDOID);
 pub const TEXT: PgOid = PgOid::BuiltIn(PgBuiltInOids::TEXTOID);
 pub const INT4: PgOid = PgOid::BuiltIn(PgBuiltInOids::INT4OID);

@@ -5,6 +5,7 @@
 //! `validate_mcp_key`. It ends with the transaction, and a context set inside a
 //! savepoint ends when that savepoint is rolled back.
 
+use crate::admins;
 use crate::errors;
 use crate::roles::{self, Caller};
 use crate::settings;
@@ -103,25 +104,76 @@ pub fn key_context() -> Option<KeyContext> {
     KEY_CONTEXTS.with(|c| c.borrow().last().cloned())
 }
 
-/// The tenant of this transaction: a validated key's; else, for mcp_admin members
-/// and superusers only, `mcp_auth.tenant_id`; else none.
+/// The tenant of this transaction:
+/// - for a superuser, a validated key's, else `mcp_auth.tenant_id`;
+/// - for an mcp_admin member, the same, but only within the tenants its role is
+///   bound to (admins.rs): a key or a setting outside them gives nothing, and a
+///   login bound to one tenant needs no setting;
+/// - for anyone else, and for every caller's tool handlers, a validated key's; else
+///   none.
 pub fn current() -> Option<Current> {
-    if let Some(ctx) = key_context() {
+    let key = key_context();
+    let caller = roles::caller();
+    // A tool handler (run as mcp_tool_runner) acts for its key's tenant, whoever called.
+    if caller == Caller::Other || (key.is_some() && roles::running_tool()) {
+        return key.map(|ctx| Current {
+            tenant_id: ctx.tenant_id,
+            source: Source::Key(ctx),
+        });
+    }
+    let (reach, claim) = match caller {
+        Caller::Admin => {
+            let reach = admins::reach();
+            let claim = if reach.jwt {
+                admins::jwt_tenant()
+            } else {
+                None
+            };
+            (Some(reach), claim)
+        }
+        _ => (None, None),
+    };
+    let allowed = |t: Uuid| reach.as_ref().is_none_or(|r| r.allows(t, claim));
+    if let Some(ctx) = key.filter(|ctx| allowed(ctx.tenant_id)) {
         return Some(Current {
             tenant_id: ctx.tenant_id,
             source: Source::Key(ctx),
         });
     }
-    if roles::caller() == Caller::Other {
-        return None;
-    }
-    let raw = settings::tenant_setting()?;
-    match parse_uuid(&raw) {
-        Some(tenant_id) => Some(Current {
-            tenant_id,
-            source: Source::Setting,
-        }),
+    let setting = settings::tenant_setting().map(|raw| match parse_uuid(&raw) {
+        Some(t) => t,
         None => errors::bad_param("mcp_auth.tenant_id", format!("{raw:?} is not a uuid")),
+    });
+    let chosen = match (&reach, setting) {
+        (_, Some(t)) => Some(t),
+        (None, None) => None,
+        // An admin without a setting: the claim's tenant, or its only tenant.
+        (Some(r), None) => {
+            claim.or_else(|| (!r.all && !r.jwt && r.tenants.len() == 1).then(|| r.tenants[0]))
+        }
+    };
+    chosen.filter(|&t| allowed(t)).map(|tenant_id| Current {
+        tenant_id,
+        source: Source::Setting,
+    })
+}
+
+/// Why an admin has no tenant, for the functions that need one.
+pub fn no_tenant_reason() -> (String, &'static str) {
+    let hint = "a superuser binds this login to its tenants: \
+                SELECT grant_mcp_tenant_admin('<role>', '<tenant uuid>')";
+    match settings::tenant_setting() {
+        Some(raw) => (
+            format!("mcp_auth.tenant_id: this login is not bound to tenant {raw}"),
+            hint,
+        ),
+        None if admins::reach() == admins::Reach::default() => {
+            ("this login is not bound to any tenant".into(), hint)
+        }
+        None => (
+            "no tenant for this session".into(),
+            "SET mcp_auth.tenant_id = '<tenant uuid>' (one this login is bound to) first",
+        ),
     }
 }
 

@@ -71,6 +71,15 @@ const PRUNE: Statement = Statement {
     writes: true,
 };
 
+// Admin bindings of dropped roles (a regrole column holds no dependency), before a
+// new role could ever get the old one's oid. Fails harmlessly before 2.4.0.
+const PRUNE_ADMINS: Statement = Statement {
+    sql: "DELETE FROM @s.mcp_tenant_admins a
+           WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_authid r WHERE r.oid = a.role::pg_catalog.oid)",
+    args: &[],
+    writes: true,
+};
+
 const SCHEMA_IS_CURRENT: Statement = Statement {
     sql: "SELECT pg_catalog.to_regclass('@s.mcp_rate_limit_charges') IS NOT NULL",
     args: &[],
@@ -258,6 +267,7 @@ fn round(
         let counted = write_counts(pending);
         if prune && current {
             let _ = subxact::attempt(|| spi::run(&PRUNE, &[], |_| ()));
+            let _ = subxact::attempt(|| spi::run(&PRUNE_ADMINS, &[], |_| ()));
         }
         if !batch.is_empty() {
             // Calls come in: have the notifier worker keep the log partitions

@@ -113,8 +113,8 @@ def main():
               and body["error"]["data"]["retry_after_ms"] > 0, (status, body))
         status, _, body = server.get("/healthz")
         health = json.loads(body)
-        check("/healthz: the database is reachable and mcp_auth 2.3.0 is there",
-              status == 200 and health["database"] == "reachable" and health["mcp_auth"] == "2.3.0", health)
+        check("/healthz: the database is reachable and mcp_auth 2.4.0 is there",
+              status == 200 and health["database"] == "reachable" and health["mcp_auth"] == "2.4.0", health)
         status, headers, body = server.get("/metrics")
         text = body.decode()
         check("/metrics: calls by tool and outcome, latency, pool, refusals by type",

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Upgrades from every released version: install mcp_auth and mcp_mes (2.1.0, 2.2.0)
+# Upgrades from every released version: install mcp_auth (2.1.0, 2.2.0, 2.3.0) and mcp_mes
 # exactly as released, fill them (keys, usage, jobs), ALTER EXTENSION ... UPDATE, then check that
 # every key still validates with its tools and limit, every row is still there, and
 # the upgraded schema is the one a fresh install makes (pg_dump --schema-only).
@@ -16,16 +16,17 @@ dump_schema() {
         | grep -Ev '^\\(un)?restrict |binary_upgrade_|relfrozenxid|^WHERE oid = |^-- (Name|TOC entry|Dependencies)'
 }
 tenant=7a000000-0000-4000-8000-000000000001
-current='2.3.0 2.2.0' # mcp_auth's, mcp_mes's
+current='2.4.0 2.2.0' # mcp_auth's, mcp_mes's
 
-for from in 2.1.0 2.2.0; do
+for from in 2.1.0 2.2.0 2.3.0; do
     db="from_${from//./_}"
+    mes=$from; [ "$from" = 2.3.0 ] && mes=2.2.0 # mcp_mes had no 2.3.0
     "${psql[@]}" -d postgres -c "CREATE DATABASE $db"
     "${psql[@]}" -d "$db" -c "CREATE EXTENSION mcp_auth VERSION '$from'" \
-        -c "CREATE EXTENSION mcp_mes VERSION '$from'"
+        -c "CREATE EXTENSION mcp_mes VERSION '$mes'"
     check "$from: installed as released" test "$("${psql[@]}" -d "$db" -c \
         "SELECT string_agg(extname || ' ' || extversion, ', ' ORDER BY extname) FROM pg_extension
-          WHERE extname LIKE 'mcp_%'")" = "mcp_auth $from, mcp_mes $from"
+          WHERE extname LIKE 'mcp_%'")" = "mcp_auth $from, mcp_mes $mes"
     # Data of every kind: three keys (one narrow, one revoked), calls, logs, jobs.
     keys=$("${psql[@]}" -d "$db" -c "SET mcp_auth.bcrypt_cost = 4;
         SELECT mes_seed_demo('$tenant', 12);

@@ -382,6 +382,11 @@ fn an_admin_holding_its_key_row_holds_up_no_call() {
              CREATE ROLE it_ledger_admin LOGIN IN ROLE mcp_admin; END IF; END $$",
     )
     .unwrap();
+    db.execute(
+        "SELECT grant_mcp_tenant_admin('it_ledger_admin', $1::text::uuid)",
+        &[&a],
+    )
+    .unwrap();
     let mut admin = connect_as("it_ledger_admin");
     admin
         .batch_execute(&format!("SET mcp_auth.tenant_id = '{a}'"))

@@ -3,6 +3,7 @@
 SET mcp_auth.bcrypt_cost = 4;
 CREATE ROLE regress_audit_server LOGIN IN ROLE mcp_client;
 CREATE ROLE regress_audit_admin LOGIN IN ROLE mcp_admin;
+SELECT grant_mcp_tenant_admin('regress_audit_admin', 'a4000000-0000-0000-0000-0000000000a4') AS bound_to_a;
 SELECT key_id AS ka, api_key AS kav FROM generate_mcp_key('a4000000-0000-0000-0000-0000000000a4', 'Tenant A') \gset
 SELECT key_id AS kb, api_key AS kbv FROM generate_mcp_key('b4000000-0000-0000-0000-0000000000b4', 'Tenant B') \gset
 SELECT log_mcp_key_usage('b4000000-0000-0000-0000-0000000000b4', :'kb', 'fetch_jobs') IS NOT NULL AS b_logged;

@@ -6,6 +6,7 @@ SET mcp_auth.bcrypt_cost = 4;
 SELECT mes_seed_demo(:t, 6)->'jobs' AS jobs;
 CREATE ROLE regress_intruder LOGIN IN ROLE mcp_client;
 CREATE ROLE regress_hard_admin LOGIN IN ROLE mcp_admin;
+SELECT grant_mcp_tenant_admin('regress_hard_admin', :t) AS bound;
 SELECT api_key AS narrow, key_id AS narrow_id
   FROM generate_mcp_key(:t, 'Narrow', p_allowed_tools := '["fetch_jobs"]', p_rate_limit := 10) \gset
 SELECT api_key AS wide, key_id AS wide_id FROM generate_mcp_key(:t, 'Wide', p_rate_limit := 1000) \gset

@@ -74,6 +74,9 @@ UPDATE mcp_key_usage_logs SET created_at = created_at - interval '2 days'
 DO $t$ BEGIN
     EXECUTE format('TRUNCATE %I', 'mcp_key_usage_logs_p' || to_char((now() AT TIME ZONE 'UTC')::date - 35, 'YYYYMMDD'));
 END $t$;
+-- SET ROLE mcp_admin acts as the group role itself: bound for the test's tenants.
+SELECT grant_mcp_tenant_admin('mcp_admin', t::uuid) AS bound
+  FROM unnest(ARRAY['c1000000-0000-4000-8000-0000000000c1', 'c2000000-0000-4000-8000-0000000000c2']) t;
 SET ROLE mcp_admin;
 SET mcp_auth.tenant_id = 'c1000000-0000-4000-8000-0000000000c1';
 INSERT INTO activity_log (tenant_id, action, entity_type, created_at)
@@ -143,3 +146,4 @@ DELETE FROM mcp_log_partition_rows;
 SELECT maintain_mcp_log_partitions() >= 0 AS maintained;
 SELECT count(*) > 0 AS recounted, pg_temp.counts_off() AS counts_off_after_recount FROM mcp_log_partition_rows;
 SELECT purge_mcp_usage_logs('1 hour');
+SELECT revoke_mcp_tenant_admin('mcp_admin') AS unbound;

@@ -22,6 +22,7 @@ CREATE SCHEMA mcp;
 CREATE EXTENSION mcp_auth SCHEMA mcp;
 CREATE ROLE regress_shadow_server LOGIN IN ROLE mcp_client;
 CREATE ROLE regress_shadow_admin LOGIN IN ROLE mcp_admin;
+SELECT mcp.grant_mcp_tenant_admin('regress_shadow_admin', '5a000000-0000-4000-8000-00000000005a') AS bound;
 GRANT USAGE, CREATE ON SCHEMA mcp TO regress_planter;
 -- A tool, its handler in a schema nobody else may create in.
 CREATE SCHEMA tools;

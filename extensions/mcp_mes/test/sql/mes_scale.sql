@@ -32,6 +32,7 @@ GRANT SELECT ON regress_shapes TO mcp_admin;
 SELECT count(*) AS calls, count(*) FILTER (WHERE (call_tool(:'key', tool, args || '{"limit": 50}')->>'ok')::boolean) AS ok
   FROM regress_shapes, generate_series(1, 10);
 
+SELECT grant_mcp_tenant_admin('mcp_admin', 'a7000000-0000-4000-8000-0000000000a7') AS bound;
 SET ROLE mcp_admin;
 SET mcp_auth.tenant_id = 'a7000000-0000-4000-8000-0000000000a7';
 -- The plan of one shape of each tool, in full.
@@ -138,3 +139,4 @@ SELECT t.relname, i.indexrelid::regclass::text, 'i', t.tenant_col = ANY (i.indke
  WHERE NOT EXISTS (SELECT FROM pg_constraint x WHERE x.conindid = i.indexrelid);
 SELECT relname, name, kind FROM tenant_keys WHERE NOT includes_tenant ORDER BY 1, 2;
 SELECT relname, count(*) AS checked FROM tenant_keys GROUP BY 1 ORDER BY 1;
+SELECT revoke_mcp_tenant_admin('mcp_admin') AS unbound;
