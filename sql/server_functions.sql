@@ -307,8 +307,11 @@ END
 $$;
 
 -- The logs' day partitions (UTC): mcp_key_usage_logs and activity_log get one for
--- each of the next p_days_ahead days, and one for every past day that has rows in
--- their default partition, whose rows move into it; then every day partition whose
+-- each of the next p_days_ahead days, and one for each past day of the last 62 that
+-- has rows in their default partition, whose rows move into it (at most 16 such days
+-- per log and run, the oldest first: a burst of back-dated rows cannot make hundreds
+-- of relations at once). Older rows, and rows at -infinity or infinity, stay in the
+-- default partition, where purges still find them. Then every day partition whose
 -- day is over is counted (mcp_log_partition_close), and purged partitions are dropped
 -- (mcp_drop_purged_logs). Returns how many partitions it made.
 -- Never for the current day (nor within a minute of its ends): a call routed to the
@@ -329,6 +332,7 @@ DECLARE
         ((pg_catalog.now() - interval '1 minute') AT TIME ZONE 'UTC')::date::timestamp AT TIME ZONE 'UTC';
     future_from date := ((pg_catalog.now() + interval '1 minute') AT TIME ZONE 'UTC')::date + 1;
     made integer := 0;
+    made_past integer;
 BEGIN
     IF p_days_ahead IS NULL OR p_days_ahead NOT BETWEEN 0 AND 366 THEN
         RAISE EXCEPTION 'p_days_ahead: must be between 0 and 366 (got %)', COALESCE(p_days_ahead::text, 'NULL')
@@ -336,12 +340,16 @@ BEGIN
     END IF;
     FOREACH parent IN ARRAY ARRAY['mcp_key_usage_logs', 'activity_log'] LOOP
         -- Past days in the default partition, oldest first (found on its created_at index).
+        made_past := 0;
         LOOP
+            EXIT WHEN made_past >= 16;
             EXECUTE pg_catalog.format(
                 'SELECT (pg_catalog.min(created_at) AT TIME ZONE ''UTC'')::date FROM @extschema@.%I
-                  WHERE created_at < $1', parent || '_default') INTO d USING past_before;
+                  WHERE created_at < $1 AND created_at >= $1 - interval ''62 days''', parent || '_default')
+                INTO d USING past_before;
             EXIT WHEN d IS NULL OR NOT @extschema@.mcp_log_day_partition(parent, d);
             made := made + 1;
+            made_past := made_past + 1;
         END LOOP;
         FOR d IN SELECT future_from + g FROM pg_catalog.generate_series(0, today + p_days_ahead - future_from) g LOOP
             CONTINUE WHEN pg_catalog.to_regclass(pg_catalog.format('@extschema@.%I',
