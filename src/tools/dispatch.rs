@@ -278,6 +278,13 @@ fn run(
         runner::Outcome::Withheld => Ending::Unaudited(down.unwrap_or(Down::Refused)),
         runner::Outcome::Raised { code, message } => {
             let kind = runner::classify(code);
+            // A data exception quotes the value it refused, which may be anything the
+            // client sent: neither the answer nor the trail repeats it.
+            let message = if runner::is_data_exception(code) {
+                mcp_auth_core::redact::without_values(&message)
+            } else {
+                message
+            };
             // Internal errors keep their detail in the audit trail, not in the answer.
             let shown = if kind == ErrorKind::Internal {
                 format!(

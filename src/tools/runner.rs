@@ -25,6 +25,11 @@ pub enum Outcome {
     Withheld,
 }
 
+/// Whether `code` is of class 22 (data exception).
+pub fn is_data_exception(code: PgSqlErrorCode) -> bool {
+    (code as i32) & 0xfff == (PgSqlErrorCode::ERRCODE_DATA_EXCEPTION as i32) & 0xfff
+}
+
 /// What a handler's error code means to a client.
 pub fn classify(code: PgSqlErrorCode) -> ErrorKind {
     use PgSqlErrorCode::*;

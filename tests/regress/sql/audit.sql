@@ -21,11 +21,11 @@ SELECT action, entity_type, entity_name, user_name, description,
 
 -- Secrets in arguments (any name, any depth) and keys in any text are never stored.
 SELECT log_mcp_key_usage(:tenant, :'k_key_id', 'create_job',
-    jsonb_build_object('name', 'Bracket', 'API_KEY', :'k_api_key', 'auth',
+    jsonb_build_object('name', 'Bracket', 'API_KEY', :'k_api_key', 'nested',
         jsonb_build_object('Password', 'pw', 'refresh_token', 'tok', 'list', jsonb_build_array(:'k_api_key'))),
     false, 'refused key ' || :'k_api_key', 3, NULL, 'agent with ' || :'k_api_key') IS NOT NULL AS logged;
-SELECT tool_arguments #- '{auth,list}' AS tool_arguments,
-       tool_arguments->'auth'->'list'->>0 = :'k_key_prefix' || '[redacted]' AS listed_key_cut,
+SELECT tool_arguments #- '{nested,list}' AS tool_arguments,
+       tool_arguments->'nested'->'list'->>0 = :'k_key_prefix' || '[redacted]' AS listed_key_cut,
        error_message = 'refused key ' || :'k_key_prefix' || '[redacted]' AS error_cut,
        user_agent = 'agent with ' || :'k_key_prefix' || '[redacted]' AS agent_cut
   FROM mcp_key_usage_logs WHERE tool_name = 'create_job';
