@@ -14,9 +14,8 @@ build: bootstrap
 
 ## Both extensions into the PostgreSQL that $(PG_CONFIG) names.
 install-extensions: bootstrap
-	cargo pgrx install --release --pg-config $(PG_CONFIG)
-	@# Released install scripts stay installable (pgrx generates only the current one).
-	install -m 644 sql/released/*.sql "$$($(PG_CONFIG) --sharedir)/extension/"
+	@# The library by rename, so that a running server never sees it half-written.
+	scripts/install.sh
 	$(MAKE) --no-print-directory -C extensions/mcp_mes install PG_CONFIG=$(PG_CONFIG)
 
 ## Both extensions, and the mcp-auth binary into /usr/local/bin.

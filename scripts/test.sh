@@ -37,6 +37,7 @@ layer install tap_counts make --no-print-directory install-extensions
 layer regress regress_counts scripts/regress.sh
 layer integration cargo_counts scripts/integration.sh
 layer ledger tap_counts tests/ledger/run.sh
+layer reinstall tap_counts tests/reinstall/run.sh
 layer dump tap_counts tests/dump/run.sh
 layer upgrade tap_counts tests/upgrade/run.sh
 layer e2e tap_counts scripts/e2e.sh
