@@ -6,6 +6,9 @@
 -- - maintain_mcp_log_partitions makes partitions only for the last 62 days, at most
 --   16 past days per log and run; -infinity and far-off rows stay in the default
 --   partition instead of breaking maintenance.
+-- - Maintenance and purges never wait in a log's lock queue (where tenants' inserts
+--   would wait behind them): mcp_lock_without_queue; a purge that cannot have the
+--   log skips its whole days with a WARNING.
 
 \echo Use "ALTER EXTENSION mcp_auth UPDATE TO '2.4.0'" to load this file. \quit
 
@@ -110,9 +113,9 @@ BEGIN
         FOR d IN SELECT future_from + g FROM pg_catalog.generate_series(0, today + p_days_ahead - future_from) g LOOP
             CONTINUE WHEN pg_catalog.to_regclass(pg_catalog.format('@extschema@.%I',
                                                  parent || '_p' || pg_catalog.to_char(d, 'YYYYMMDD'))) IS NOT NULL;
-            IF @extschema@.mcp_log_day_partition(parent, d) THEN
-                made := made + 1;
-            END IF;
+            -- A log another session holds now is tried again next time.
+            EXIT WHEN NOT @extschema@.mcp_log_day_partition(parent, d);
+            made := made + 1;
         END LOOP;
         FOR part IN
             SELECT p.partition FROM @extschema@.mcp_log_partitions(parent) p
@@ -139,6 +142,148 @@ BEGIN
     INSERT INTO @extschema@.mcp_log_partition_rows (partition, rows)
     SELECT f.partition, pg_catalog.sum(f.rows) FROM folded f GROUP BY f.partition;
     RETURN made;
+END
+$$;
+
+CREATE FUNCTION @extschema@.mcp_lock_without_queue(p_table text, p_mode text, p_for interval) RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    until timestamptz := pg_catalog.clock_timestamp() + p_for;
+BEGIN
+    IF p_mode NOT IN ('ACCESS EXCLUSIVE', 'SHARE UPDATE EXCLUSIVE', 'SHARE ROW EXCLUSIVE') THEN
+        RAISE EXCEPTION 'p_mode: not a mode this function takes (got %)', p_mode
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    LOOP
+        BEGIN
+            EXECUTE pg_catalog.format('LOCK TABLE @extschema@.%I IN %s MODE NOWAIT', p_table, p_mode);
+            RETURN true;
+        EXCEPTION WHEN lock_not_available THEN
+            IF pg_catalog.clock_timestamp() >= until THEN
+                RETURN false;
+            END IF;
+        END;
+        PERFORM pg_catalog.pg_sleep(0.01);
+    END LOOP;
+END
+$$;
+
+REVOKE ALL ON FUNCTION @extschema@.mcp_lock_without_queue(text, text, interval) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION @extschema@.mcp_log_day_partition(p_parent text, p_day date) RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET lock_timeout = '2s' SET TimeZone = 'UTC' AS $$
+DECLARE
+    part text := p_parent || '_p' || pg_catalog.to_char(p_day, 'YYYYMMDD');
+    lo timestamptz := p_day::timestamp AT TIME ZONE 'UTC';
+    hi timestamptz := (p_day + 1)::timestamp AT TIME ZONE 'UTC';
+BEGIN
+    -- Nothing may land in the default partition between the move and the attach
+    -- (and the attach's own lock on the parent is taken first, not queued for).
+    -- Briefly: whatever this transaction made before holds the default partitions,
+    -- which the ledger's writer inserts into, until it ends.
+    IF NOT (@extschema@.mcp_lock_without_queue(p_parent, 'SHARE UPDATE EXCLUSIVE', interval '100 milliseconds')
+            AND @extschema@.mcp_lock_without_queue(p_parent || '_default', 'ACCESS EXCLUSIVE', interval '100 milliseconds')) THEN
+        RAISE WARNING 'mcp_auth: log partition % not made now: another session holds a lock on %', part, p_parent
+            USING HINT = 'maintenance tries again at its next run';
+        RETURN false;
+    END IF;
+    EXECUTE pg_catalog.format(
+        'CREATE TABLE @extschema@.%I (LIKE @extschema@.%I INCLUDING DEFAULTS INCLUDING CONSTRAINTS)',
+        part, p_parent);
+    -- A count left by a dropped partition of that name is not this one's.
+    DELETE FROM @extschema@.mcp_log_partition_rows r WHERE r.partition = part;
+    EXECUTE pg_catalog.format(
+        'WITH moved AS (DELETE FROM @extschema@.%I WHERE created_at >= $1 AND created_at < $2 RETURNING *)
+         INSERT INTO @extschema@.%I SELECT * FROM moved', p_parent || '_default', part)
+        USING lo, hi;
+    IF p_parent = 'mcp_key_usage_logs' THEN
+        EXECUTE pg_catalog.format('CREATE INDEX ON @extschema@.%I (key_id, created_at)', part);
+        EXECUTE pg_catalog.format('CREATE INDEX ON @extschema@.%I (tenant_id, created_at)', part);
+    ELSE
+        EXECUTE pg_catalog.format('CREATE INDEX ON @extschema@.%I (tenant_id, created_at DESC)', part);
+        EXECUTE pg_catalog.format('CREATE INDEX ON @extschema@.%I (tenant_id, action, created_at DESC)', part);
+    END IF;
+    EXECUTE pg_catalog.format(
+        'ALTER TABLE @extschema@.%I ATTACH PARTITION @extschema@.%I FOR VALUES FROM (%L) TO (%L)',
+        p_parent, part, lo, hi);
+    RETURN true;
+EXCEPTION WHEN OTHERS THEN
+    RAISE WARNING 'mcp_auth: could not create log partition %: %', part, SQLERRM;
+    RETURN false;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.mcp_log_partition_close(p_part text) RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET lock_timeout = '2s' AS $$
+DECLARE
+    n bigint;
+BEGIN
+    IF pg_catalog.current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE WARNING 'mcp_auth: log partition % not counted: needs read committed, not %',
+            p_part, pg_catalog.current_setting('transaction_isolation');
+        RETURN false;
+    END IF;
+    IF NOT @extschema@.mcp_lock_without_queue(p_part, 'SHARE ROW EXCLUSIVE', interval '100 milliseconds') THEN
+        RAISE WARNING 'mcp_auth: log partition % not counted now: another session holds a lock on it', p_part;
+        RETURN false;
+    END IF;
+    IF EXISTS (SELECT FROM @extschema@.mcp_log_partition_rows r WHERE r.partition = p_part) THEN
+        RETURN true; -- by another maintenance, while this one waited
+    END IF;
+    EXECUTE pg_catalog.format('SELECT pg_catalog.count(*) FROM @extschema@.%I', p_part) INTO n;
+    EXECUTE pg_catalog.format(
+        'CREATE OR REPLACE TRIGGER mcp_log_partition_rows AFTER INSERT OR DELETE ON @extschema@.%I
+         FOR EACH ROW EXECUTE FUNCTION @extschema@.mcp_log_partition_rows_change()', p_part);
+    EXECUTE pg_catalog.format(
+        'CREATE OR REPLACE TRIGGER mcp_log_partition_truncated AFTER TRUNCATE ON @extschema@.%I
+         FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.mcp_log_partition_rows_change()', p_part);
+    INSERT INTO @extschema@.mcp_log_partition_rows (partition, rows) VALUES (p_part, n);
+    RETURN true;
+EXCEPTION WHEN OTHERS THEN
+    RAISE WARNING 'mcp_auth: could not count log partition %: %', p_part, SQLERRM;
+    RETURN false;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.mcp_purge_log(p_parent text, p_before timestamptz) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET lock_timeout = '10s' AS $$
+DECLARE
+    part text;
+    n bigint := 0;
+    m bigint;
+    skipped text;
+BEGIN
+    IF NOT @extschema@.mcp_lock_without_queue(p_parent, 'ACCESS EXCLUSIVE', interval '2 seconds') THEN
+        SELECT pg_catalog.string_agg(p.partition, ', ' ORDER BY p.partition) INTO skipped
+          FROM @extschema@.mcp_log_partitions(p_parent) p WHERE p.ends <= p_before;
+        RAISE WARNING 'mcp_auth: purge of % skipped whole days (%): another session holds a lock on the log',
+            p_parent, COALESCE(skipped, 'none due')
+            USING HINT = 'call the purge again once that session has ended its transaction';
+        RETURN @extschema@.mcp_log_delete(p_parent || '_default', p_before, NULL);
+    END IF;
+    FOR part IN
+        SELECT p.partition FROM @extschema@.mcp_log_partitions(p_parent) p WHERE p.ends <= p_before ORDER BY 1
+    LOOP
+        -- Locked first, so that no late row changes the count between reading and detaching.
+        EXECUTE pg_catalog.format('LOCK TABLE @extschema@.%I IN ACCESS EXCLUSIVE MODE', part);
+        SELECT pg_catalog.sum(r.rows) INTO m FROM @extschema@.mcp_log_partition_rows r WHERE r.partition = part;
+        IF m IS NULL THEN
+            EXECUTE pg_catalog.format('SELECT pg_catalog.count(*) FROM @extschema@.%I', part) INTO m;
+        END IF;
+        EXECUTE pg_catalog.format('ALTER TABLE @extschema@.%I DETACH PARTITION @extschema@.%I', p_parent, part);
+        -- The same day purged before, and not dropped yet.
+        IF pg_catalog.to_regclass(pg_catalog.format('@extschema@.%I', part || '_purged')) IS NOT NULL THEN
+            EXECUTE pg_catalog.format('DROP TABLE @extschema@.%I', part || '_purged');
+        END IF;
+        EXECUTE pg_catalog.format('ALTER TABLE @extschema@.%I RENAME TO %I', part, part || '_purged');
+        -- (A row a concurrent fold adds is left behind, and removed by the next maintenance.)
+        DELETE FROM @extschema@.mcp_log_partition_rows r WHERE r.partition = part;
+        n := n + m;
+    END LOOP;
+    IF FOUND THEN -- a partition was detached
+        PERFORM @extschema@.mcp_wake_notifier();
+    END IF;
+    RETURN n + @extschema@.mcp_log_delete(p_parent, p_before, NULL);
 END
 $$;
 

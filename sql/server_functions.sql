@@ -234,9 +234,37 @@ BEGIN
 END
 $$;
 
+-- Takes a lock without ever waiting in the table's lock queue (LOCK ... NOWAIT,
+-- tried again every 10 ms for up to p_for); false when it could not. A request that
+-- waits holds up every later one behind it, tenants' inserts included, and any login
+-- can hold a lock on these tables (a PREPAREd statement locks a table before its
+-- rights are checked): maintenance and purges give way instead of queueing.
+CREATE FUNCTION mcp_lock_without_queue(p_table text, p_mode text, p_for interval) RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    until timestamptz := pg_catalog.clock_timestamp() + p_for;
+BEGIN
+    IF p_mode NOT IN ('ACCESS EXCLUSIVE', 'SHARE UPDATE EXCLUSIVE', 'SHARE ROW EXCLUSIVE') THEN
+        RAISE EXCEPTION 'p_mode: not a mode this function takes (got %)', p_mode
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    LOOP
+        BEGIN
+            EXECUTE pg_catalog.format('LOCK TABLE @extschema@.%I IN %s MODE NOWAIT', p_table, p_mode);
+            RETURN true;
+        EXCEPTION WHEN lock_not_available THEN
+            IF pg_catalog.clock_timestamp() >= until THEN
+                RETURN false;
+            END IF;
+        END;
+        PERFORM pg_catalog.pg_sleep(0.01);
+    END LOOP;
+END
+$$;
+
 -- One day partition (UTC) of a log, with the day's rows from the default partition
--- and its own indexes; false, with a WARNING, when it cannot be made (a lock not
--- granted within lock_timeout, say): it is tried again next time.
+-- and its own indexes; false, with a WARNING, when it cannot be made (a lock held
+-- by another session for a second, say): it is tried again next time.
 CREATE FUNCTION mcp_log_day_partition(p_parent text, p_day date) RETURNS boolean
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET lock_timeout = '2s' SET TimeZone = 'UTC' AS $$
 DECLARE
@@ -244,8 +272,16 @@ DECLARE
     lo timestamptz := p_day::timestamp AT TIME ZONE 'UTC';
     hi timestamptz := (p_day + 1)::timestamp AT TIME ZONE 'UTC';
 BEGIN
-    -- Nothing may land in the default partition between the move and the attach.
-    EXECUTE pg_catalog.format('LOCK TABLE @extschema@.%I IN ACCESS EXCLUSIVE MODE', p_parent || '_default');
+    -- Nothing may land in the default partition between the move and the attach
+    -- (and the attach's own lock on the parent is taken first, not queued for).
+    -- Briefly: whatever this transaction made before holds the default partitions,
+    -- which the ledger's writer inserts into, until it ends.
+    IF NOT (@extschema@.mcp_lock_without_queue(p_parent, 'SHARE UPDATE EXCLUSIVE', interval '100 milliseconds')
+            AND @extschema@.mcp_lock_without_queue(p_parent || '_default', 'ACCESS EXCLUSIVE', interval '100 milliseconds')) THEN
+        RAISE WARNING 'mcp_auth: log partition % not made now: another session holds a lock on %', part, p_parent
+            USING HINT = 'maintenance tries again at its next run';
+        RETURN false;
+    END IF;
     EXECUTE pg_catalog.format(
         'CREATE TABLE @extschema@.%I (LIKE @extschema@.%I INCLUDING DEFAULTS INCLUDING CONSTRAINTS)',
         part, p_parent);
@@ -273,10 +309,10 @@ END
 $$;
 
 -- Counts a closed partition (unless it is counted) and puts the count triggers on it,
--- under a lock that waits for the writers still in flight: every row is either in the
--- count (committed before it) or seen by a trigger (written after it). Read committed
--- only, so that the count's snapshot is taken after the lock; false, with a WARNING,
--- otherwise or when the lock is not granted within lock_timeout (tried again next time).
+-- under a lock no writer holds: every row is either in the count (committed before
+-- it) or seen by a trigger (written after it). Read committed only, so that the
+-- count's snapshot is taken after the lock; false, with a WARNING, otherwise or
+-- while a writer is still in flight there (tried again next time).
 CREATE FUNCTION mcp_log_partition_close(p_part text) RETURNS boolean
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET lock_timeout = '2s' AS $$
 DECLARE
@@ -287,7 +323,10 @@ BEGIN
             p_part, pg_catalog.current_setting('transaction_isolation');
         RETURN false;
     END IF;
-    EXECUTE pg_catalog.format('LOCK TABLE @extschema@.%I IN SHARE ROW EXCLUSIVE MODE', p_part);
+    IF NOT @extschema@.mcp_lock_without_queue(p_part, 'SHARE ROW EXCLUSIVE', interval '100 milliseconds') THEN
+        RAISE WARNING 'mcp_auth: log partition % not counted now: another session holds a lock on it', p_part;
+        RETURN false;
+    END IF;
     IF EXISTS (SELECT FROM @extschema@.mcp_log_partition_rows r WHERE r.partition = p_part) THEN
         RETURN true; -- by another maintenance, while this one waited
     END IF;
@@ -354,9 +393,9 @@ BEGIN
         FOR d IN SELECT future_from + g FROM pg_catalog.generate_series(0, today + p_days_ahead - future_from) g LOOP
             CONTINUE WHEN pg_catalog.to_regclass(pg_catalog.format('@extschema@.%I',
                                                  parent || '_p' || pg_catalog.to_char(d, 'YYYYMMDD'))) IS NOT NULL;
-            IF @extschema@.mcp_log_day_partition(parent, d) THEN
-                made := made + 1;
-            END IF;
+            -- A log another session holds now is tried again next time.
+            EXIT WHEN NOT @extschema@.mcp_log_day_partition(parent, d);
+            made := made + 1;
         END LOOP;
         FOR part IN
             SELECT p.partition FROM @extschema@.mcp_log_partitions(parent) p
@@ -416,14 +455,26 @@ $$;
 -- number of rows removed. The detached partitions, renamed <partition>_purged and
 -- reachable by their owner only, are dropped by the notifier worker after the commit
 -- (mcp_drop_purged_logs): the file system's release of their files (about a second
--- for a gigabyte here) then costs the caller nothing.
+-- for a gigabyte here) then costs the caller nothing. The detach needs the log to
+-- itself for a moment: while another session holds a lock on it for two seconds,
+-- the whole days are skipped with a WARNING naming them (call again later), and only
+-- the default partition's older rows are deleted.
 CREATE FUNCTION mcp_purge_log(p_parent text, p_before timestamptz) RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET lock_timeout = '10s' AS $$
 DECLARE
     part text;
     n bigint := 0;
     m bigint;
+    skipped text;
 BEGIN
+    IF NOT @extschema@.mcp_lock_without_queue(p_parent, 'ACCESS EXCLUSIVE', interval '2 seconds') THEN
+        SELECT pg_catalog.string_agg(p.partition, ', ' ORDER BY p.partition) INTO skipped
+          FROM @extschema@.mcp_log_partitions(p_parent) p WHERE p.ends <= p_before;
+        RAISE WARNING 'mcp_auth: purge of % skipped whole days (%): another session holds a lock on the log',
+            p_parent, COALESCE(skipped, 'none due')
+            USING HINT = 'call the purge again once that session has ended its transaction';
+        RETURN @extschema@.mcp_log_delete(p_parent || '_default', p_before, NULL);
+    END IF;
     FOR part IN
         SELECT p.partition FROM @extschema@.mcp_log_partitions(p_parent) p WHERE p.ends <= p_before ORDER BY 1
     LOOP

@@ -63,8 +63,11 @@ unsafe extern "C-unwind" fn on_relcache(_arg: pg_sys::Datum, relid: pg_sys::Oid)
     }
 }
 
+// Run as a superuser under the caller's settings: every type is qualified, so that
+// a temporary type of the caller's (pg_temp comes before pg_catalog for types) can
+// never stand in for one (load() also pins search_path).
 const ALL: Statement = Statement {
-    sql: "SELECT role::pg_catalog.oid, scope, tenant_id::text FROM @s.mcp_tenant_admins",
+    sql: "SELECT role::pg_catalog.oid, scope, tenant_id::pg_catalog.text FROM @s.mcp_tenant_admins",
     args: &[],
     writes: false,
 };
@@ -77,9 +80,25 @@ const HAS_TABLE: Statement = Statement {
 };
 
 /// Reads the table as the bootstrap superuser: the caller (an admin, or a policy
-/// evaluated for anyone) has no rights on it, and must not need any.
+/// evaluated for anyone) has no rights on it, and must not need any. As a SECURITY
+/// DEFINER function would: `search_path` pinned to `pg_catalog, pg_temp` for the
+/// read (nothing of the caller's can be looked up), restored after it.
 fn load() -> Vec<(pg_sys::Oid, Grant)> {
     let (mut user, mut security) = (pg_sys::InvalidOid, 0);
+    let nest = unsafe {
+        let nest = pg_sys::NewGUCNestLevel();
+        pg_sys::set_config_option(
+            c"search_path".as_ptr(),
+            c"pg_catalog, pg_temp".as_ptr(),
+            pg_sys::GucContext::PGC_USERSET,
+            pg_sys::GucSource::PGC_S_SESSION,
+            pg_sys::GucAction::GUC_ACTION_SAVE,
+            true,
+            0,
+            false,
+        );
+        nest
+    };
     unsafe {
         pg_sys::GetUserIdAndSecContext(&mut user, &mut security);
         pg_sys::SetUserIdAndSecContext(
@@ -89,7 +108,8 @@ fn load() -> Vec<(pg_sys::Oid, Grant)> {
                 | pg_sys::SECURITY_RESTRICTED_OPERATION as i32,
         );
     }
-    // An error here aborts the (sub)transaction, which restores the user itself.
+    // An error here aborts the (sub)transaction, which restores the user and the
+    // setting itself.
     let rows = if spi::one::<bool>(&HAS_TABLE, &[]) == Some(true) {
         spi::run(&ALL, &[], |mut t| {
             let mut rows = Vec::new();
@@ -109,7 +129,10 @@ fn load() -> Vec<(pg_sys::Oid, Grant)> {
     } else {
         Vec::new()
     };
-    unsafe { pg_sys::SetUserIdAndSecContext(user, security) };
+    unsafe {
+        pg_sys::SetUserIdAndSecContext(user, security);
+        pg_sys::AtEOXact_GUC(true, nest);
+    }
     rows
 }
 
@@ -184,7 +207,7 @@ fn require_superuser(what: &str) {
 const GRANT: Statement = Statement {
     sql: "WITH made AS (
               INSERT INTO @s.mcp_tenant_admins (role, scope, tenant_id)
-              VALUES ($1::pg_catalog.oid::pg_catalog.regrole, $2, $3::uuid)
+              VALUES ($1::pg_catalog.oid::pg_catalog.regrole, $2, $3::pg_catalog.uuid)
               ON CONFLICT DO NOTHING
               RETURNING 1)
           SELECT pg_catalog.count(*)::int FROM made",
@@ -196,7 +219,7 @@ const REVOKE: Statement = Statement {
     sql: "WITH gone AS (
               DELETE FROM @s.mcp_tenant_admins
                WHERE role = $1::pg_catalog.oid::pg_catalog.regrole
-                 AND ($2::uuid IS NULL OR tenant_id = $2::uuid)
+                 AND ($2::pg_catalog.uuid IS NULL OR tenant_id = $2::pg_catalog.uuid)
               RETURNING 1)
           SELECT pg_catalog.count(*)::int FROM gone",
     args: &[spi::OID, spi::TEXT],

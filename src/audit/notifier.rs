@@ -20,7 +20,8 @@
 //! committing process tries that lock and, when it is free,
 //! starts a worker (dynamic, so no `shared_preload_libraries` is needed; not again
 //! for STARTUP_GRACE, so a burst of commits starts at most one worker per backend,
-//! and the extras exit at once). A worker idle for IDLE_AFTER lets the lock go,
+//! and the extras exit at once). A worker idle for IDLE_AFTER (nothing to send, and
+//! no ledger writer in its database) lets the lock go,
 //! drains once more and exits, so whichever comes later, that drain or the
 //! backend's check, covers the row. An idle database keeps no worker (DROP DATABASE
 //! waits for connected sessions).
@@ -39,7 +40,8 @@ use pgrx::prelude::*;
 use std::cell::Cell;
 use std::time::{Duration, Instant};
 
-const POLL: Duration = Duration::from_millis(10);
+// Only what an earlier version left in the outbox is delivered from here: no hurry.
+const POLL: Duration = Duration::from_millis(100);
 const IDLE_AFTER: Duration = Duration::from_secs(1);
 const BATCH: i64 = 5000;
 const MAINTAIN_EVERY: Duration = Duration::from_secs(3600);
@@ -206,7 +208,7 @@ fn maintain_partitions(maintain: bool) -> bool {
 #[pg_guard]
 #[no_mangle]
 pub extern "C-unwind" fn mcp_auth_notifier_main(arg: pg_sys::Datum) {
-    crate::workers::attach(arg, None);
+    let db = crate::workers::attach(arg, None);
     if !try_session_lock(pg_sys::ExclusiveLock) {
         return; // another worker serves this database
     }
@@ -227,7 +229,11 @@ pub extern "C-unwind" fn mcp_auth_notifier_main(arg: pg_sys::Datum) {
         }
         let Some(d) = deliver(from) else { return };
         from = d.from;
-        idle = if d.sent == 0 { idle + 1 } else { 0 };
+        // While the ledger's writer serves the database, calls are coming in: the
+        // worker stays (keeping the partitions hourly) rather than leave and be
+        // started again, with a maintenance run, by the writer's next round.
+        let busy = d.sent > 0 || crate::ledger::writer_running(db);
+        idle = if busy { 0 } else { idle + 1 };
         if idle >= idle_rounds {
             release_session_lock(pg_sys::ExclusiveLock);
             // Rows committed before a backend saw the lock held are visible now, and

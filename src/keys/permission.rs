@@ -30,6 +30,10 @@ pub fn key_allows(key_id: Uuid, tool: &str) -> bool {
     {
         return false;
     }
+    // A key holder (mcp_client) may ask only about the key it validated.
+    if roles::caller() == Caller::Other && tenant::key_context().map(|k| k.key_id) != Some(key_id) {
+        return false;
+    }
     tools::allows(&super::stored_patterns(&patterns), tool)
 }
 

@@ -210,6 +210,14 @@ pub fn count_validation(key: &pgrx::Uuid, tenant: &pgrx::Uuid) {
     }
 }
 
+/// Whether `db` has a ledger writer now (calls are coming in).
+pub fn writer_running(db: u32) -> bool {
+    available()
+        && queue::channels()
+            .iter()
+            .any(|c| c.db.load(SeqCst) == db && c.worker_pid.load(SeqCst) != 0)
+}
+
 /// Whether the ledger can work in this process at all.
 pub fn available() -> bool {
     crate::shmem::ready()

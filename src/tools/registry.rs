@@ -153,7 +153,7 @@ fn mcp_tools_changed<'a>(
 const HANDLER_SHAPE: Statement = Statement {
     sql: "SELECT p.pronargs = 1 AND p.proargtypes[0] = 'pg_catalog.jsonb'::pg_catalog.regtype
                  AND p.prorettype = 'pg_catalog.jsonb'::pg_catalog.regtype AND NOT p.proretset,
-                 $1::pg_catalog.regprocedure::text
+                 $1::pg_catalog.regprocedure::pg_catalog.text
             FROM pg_catalog.pg_proc p WHERE p.oid = $1",
     args: &[OID],
     writes: false,

@@ -24,6 +24,26 @@ SELECT grant_mcp_tenant_admin('regress_admin_app', 'aaaaaaaa-0000-0000-0000-0000
 SELECT grant_mcp_tenant_admin('regress_no_such_role', 'aaaaaaaa-0000-0000-0000-0000000000a2');
 SELECT role, scope, tenant_id FROM mcp_tenant_admins;
 \c - regress_admin_app
+-- The bindings are read as a superuser: a temporary type of the caller's named like
+-- one the read uses (types are looked up in pg_temp first) must not run its code
+-- there (found by an attacker helper: it made itself SUPERUSER and bound itself to
+-- every tenant).
+CREATE FUNCTION pg_temp.evil() RETURNS boolean LANGUAGE plpgsql AS $f$
+BEGIN
+    IF current_user <> session_user THEN
+        RAISE NOTICE 'evil ran as %', current_user;
+        EXECUTE 'ALTER ROLE regress_admin_app SUPERUSER';
+    END IF;
+    RETURN true;
+END $f$;
+CREATE DOMAIN pg_temp.text AS pg_catalog.text CHECK (pg_temp.evil());
+CREATE DOMAIN pg_temp.oid AS pg_catalog.oid CHECK (pg_temp.evil());
+CREATE DOMAIN pg_temp.uuid AS pg_catalog.uuid CHECK (pg_temp.evil());
+SELECT id, source FROM get_tenant_info();
+\c - postgres
+SELECT rolsuper AS made_superuser FROM pg_roles WHERE rolname = 'regress_admin_app';
+SELECT role, scope, tenant_id FROM mcp_tenant_admins;
+\c - regress_admin_app
 
 -- Bound to one tenant: that one, without a setting.
 SELECT id, source FROM get_tenant_info();

@@ -7,6 +7,7 @@ SELECT api_key AS key_a, key_id AS id_a
 SELECT api_key AS key_b, key_id AS id_b
   FROM generate_mcp_key('bbbbbbbb-0000-0000-0000-000000000002', 'Client B',
                         p_allowed_tools := '["fetch_*"]') \gset
+SELECT key_id AS id_a2 FROM generate_mcp_key('aaaaaaaa-0000-0000-0000-000000000001', 'Client A2') \gset
 \c - regress_mcp_server
 SELECT current_user, session_user;
 
@@ -50,6 +51,8 @@ SELECT id = 'aaaaaaaa-0000-0000-0000-000000000001' AS tenant_a, key_name, enviro
 SELECT check_mcp_tool_permission(:'id_a', 'create_job') AS own_key;
 -- Another tenant's key id reveals nothing, even a real one.
 SELECT check_mcp_tool_permission(:'id_b', 'fetch_jobs') AS other_tenants_key;
+-- Nor does another key of its own tenant: a key holder asks about its own key only.
+SELECT check_mcp_tool_permission(:'id_a2', 'fetch_jobs') AS same_tenants_other_key;
 -- The setting cannot switch the tenant while a key is in force.
 SET LOCAL mcp_auth.tenant_id = 'bbbbbbbb-0000-0000-0000-000000000002';
 SELECT (get_tenant_info()).key_name;
