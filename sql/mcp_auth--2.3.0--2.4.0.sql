@@ -9,6 +9,8 @@
 -- - Maintenance and purges never wait in a log's lock queue (where tenants' inserts
 --   would wait behind them): mcp_lock_without_queue; a purge that cannot have the
 --   log skips its whole days with a WARNING.
+-- - mcp_admin loses DELETE on mcp_authentication_keys (which let it LOCK the table
+--   against every tenant's validations): delete_mcp_key instead.
 
 \echo Use "ALTER EXTENSION mcp_auth UPDATE TO '2.4.0'" to load this file. \quit
 
@@ -286,6 +288,17 @@ BEGIN
     RETURN n + @extschema@.mcp_log_delete(p_parent, p_before, NULL);
 END
 $$;
+
+CREATE FUNCTION @extschema@."delete_mcp_key"(
+	"p_key_id" uuid
+) RETURNS bool
+SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'delete_mcp_key_wrapper';
+REVOKE ALL ON FUNCTION @extschema@.delete_mcp_key(uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.delete_mcp_key(uuid) TO mcp_admin;
+REVOKE DELETE ON @extschema@.mcp_authentication_keys FROM mcp_admin;
 
 DO $members$
 DECLARE

@@ -127,6 +127,7 @@ GRANT EXECUTE ON FUNCTION
     @extschema@.disable_mcp_key(uuid),
     @extschema@.enable_mcp_key(uuid),
     @extschema@.revoke_mcp_key(uuid),
+    @extschema@.delete_mcp_key(uuid),
     @extschema@.update_mcp_server_config(text, boolean, boolean, boolean, boolean),
     @extschema@.get_mcp_server_status(),
     @extschema@.get_mcp_server_logs(text, text, text, timestamptz, integer),
@@ -140,7 +141,8 @@ GRANT SELECT (id, tenant_id, name, description, key_prefix, environment, allowed
     ON mcp_authentication_keys TO mcp_admin;
 GRANT UPDATE (name, description, allowed_tools, rate_limit, enabled, expires_at)
     ON mcp_authentication_keys TO mcp_admin;
-GRANT DELETE ON mcp_authentication_keys TO mcp_admin;
+-- (No DELETE: delete_mcp_key. Column rights do not allow LOCK TABLE; a table-level
+-- DELETE would, in every mode, against every tenant's validations.)
 GRANT SELECT ON mcp_key_usage_counters, mcp_keys TO mcp_admin;
 -- The audit trail and server data: read-only for admins (their tenant, by RLS); the
 -- application may add its own activity rows for its tenant.

@@ -1,4 +1,4 @@
-//! Rotation, disable, enable and revoke. Each locks the key row, checks that the
+//! Rotation, disable, enable, revoke and delete. Each locks the key row, checks that the
 //! caller may manage its tenant, and changes it in one statement.
 
 use super::generate::new_secret;
@@ -17,17 +17,21 @@ struct Locked {
     replaced: bool,
 }
 
+// Only a key of a tenant the caller manages ($2; NULL: every tenant) is locked: an
+// admin naming another tenant's key must not hold that key's row.
 const LOCK: Statement = Statement {
     sql: "SELECT tenant_id, environment, revoked_at IS NOT NULL, replaced_by IS NOT NULL
-            FROM @s.mcp_authentication_keys WHERE id = $1 FOR UPDATE",
-    args: &[UUID],
+            FROM @s.mcp_authentication_keys
+           WHERE id = $1 AND ($2::pg_catalog.uuid IS NULL OR tenant_id = $2) FOR UPDATE",
+    args: &[UUID, UUID],
     writes: true,
 };
 
 /// Locks the key row; a key of a tenant the caller may not manage reads as missing.
 fn lock(key_id: Option<Uuid>) -> (Uuid, Locked) {
     let key_id = key_id.unwrap_or_else(|| errors::required("p_key_id"));
-    let found = spi::first(&LOCK, &[key_id.into()], |r| {
+    let managed = access::managed_tenant();
+    let found = spi::first(&LOCK, &[key_id.into(), managed.into()], |r| {
         Some(Locked {
             tenant_id: col(r, 1)?,
             environment: col(r, 2)?,
@@ -36,7 +40,7 @@ fn lock(key_id: Option<Uuid>) -> (Uuid, Locked) {
         })
     });
     match found {
-        Some(k) if access::managed_tenant().is_none_or(|t| t == k.tenant_id) => (key_id, k),
+        Some(k) if managed.is_none_or(|t| t == k.tenant_id) => (key_id, k),
         _ => errors::no_such_key("p_key_id"),
     }
 }
@@ -87,6 +91,23 @@ const REVOKE: Statement = Statement {
 fn revoke_mcp_key(p_key_id: Option<Uuid>) -> bool {
     let (id, _) = lock(p_key_id);
     spi::run(&REVOKE, &[id.into()], |t| !t.is_empty())
+}
+
+const DELETE: Statement = Statement {
+    sql: "DELETE FROM @s.mcp_authentication_keys WHERE id = $1 RETURNING id",
+    args: &[UUID],
+    writes: true,
+};
+
+/// Deletes a key (its audit rows stay; the ledger's writer drops its validation
+/// counts). True when it was there. Admins delete keys only through this function:
+/// a table-level DELETE right would also let them LOCK the keys table against every
+/// tenant's validations.
+#[pg_extern(security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn delete_mcp_key(p_key_id: Option<Uuid>) -> bool {
+    let (id, _) = lock(p_key_id);
+    spi::run(&DELETE, &[id.into()], |t| !t.is_empty())
 }
 
 const NEGATIVE: Statement = Statement {

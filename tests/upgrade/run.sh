@@ -16,7 +16,7 @@ dump_schema() {
         | grep -Ev '^\\(un)?restrict |binary_upgrade_|relfrozenxid|^WHERE oid = |^-- (Name|TOC entry|Dependencies)'
 }
 tenant=7a000000-0000-4000-8000-000000000001
-current='2.4.0 2.2.0' # mcp_auth's, mcp_mes's
+current='2.4.0 2.3.0' # mcp_auth's, mcp_mes's
 
 for from in 2.1.0 2.2.0 2.3.0; do
     db="from_${from//./_}"

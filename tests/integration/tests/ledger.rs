@@ -392,13 +392,11 @@ fn an_admin_holding_its_key_row_holds_up_no_call() {
         .batch_execute(&format!("SET mcp_auth.tenant_id = '{a}'"))
         .unwrap();
     let mut hold = admin.transaction().unwrap();
-    let deleted = hold
-        .execute(
-            "DELETE FROM mcp_authentication_keys WHERE id = $1::text::uuid",
-            &[&a_id],
-        )
-        .unwrap();
-    assert_eq!(deleted, 1);
+    let deleted: bool = hold
+        .query_one("SELECT delete_mcp_key($1::text::uuid)", &[&a_id])
+        .unwrap()
+        .get(0);
+    assert!(deleted);
     let mut c = client_role(&mut db, "it_ledger_victim");
     for (who, k) in [("the held key", &a_key), ("another tenant", &b_key)] {
         let answer: String = c

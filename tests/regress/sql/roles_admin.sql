@@ -107,6 +107,18 @@ SELECT check_mcp_tool_permission(:'id_b', 'anything') AS other_tenant;
 SELECT check_mcp_tool_permission(:'id_a', 'anything') AS own_key;
 SELECT disable_mcp_key(:'id_a') AS disabled_own;
 SELECT name, rate_limit, enabled FROM mcp_keys ORDER BY name;
+-- No table right lets it stop other tenants: LOCK TABLE needs a table-level right it
+-- does not have (column rights only; keys are deleted by delete_mcp_key).
+BEGIN;
+LOCK TABLE mcp_authentication_keys IN ACCESS EXCLUSIVE MODE;
+ROLLBACK;
+BEGIN;
+LOCK TABLE mcp_authentication_keys IN ROW EXCLUSIVE MODE;
+ROLLBACK;
+SELECT delete_mcp_key(:'id_b');
+SELECT key_id AS id_gone FROM generate_mcp_key('aaaaaaaa-0000-0000-0000-0000000000a2', 'Short-lived') \gset
+SELECT delete_mcp_key(:'id_gone') AS deleted_own;
+SELECT delete_mcp_key(:'id_gone') AS deleted_again;
 -- Superuser-only setting and functions stay out of reach.
 SET mcp_auth.bcrypt_cost = 4;
 SELECT mcp_auth_reset_cache();

@@ -120,6 +120,32 @@ SELECT call_tool(:'spy_key', 'regress_escape', '{}')->'error' AS dropped_tool;
 DELETE FROM mcp_tools WHERE name LIKE 'regress_%';
 DROP FUNCTION regress_spy(jsonb);
 DROP ROLE regress_mes_server;
+
+-- A tenant's admin manages its MES rows, but cannot LOCK a table against every
+-- tenant's tools (issue 18: LOCK TABLE jobs as mcp_admin froze the MES tools).
+CREATE ROLE regress_mes_admin LOGIN IN ROLE mcp_admin;
+SELECT grant_mcp_tenant_admin('regress_mes_admin', :ta) AS bound;
+SELECT id AS b_job FROM jobs WHERE tenant_id = :tb LIMIT 1 \gset
+\c - regress_mes_admin
+BEGIN;
+LOCK TABLE jobs IN ACCESS EXCLUSIVE MODE;
+ROLLBACK;
+BEGIN;
+LOCK TABLE jobs IN SHARE MODE;
+ROLLBACK;
+SELECT count(*) > 0 AS reads_own_jobs, count(*) FILTER (WHERE tenant_id <> :ta) AS others FROM jobs;
+UPDATE jobs SET priority = 1 WHERE id = :'a_job';
+SELECT :ROW_COUNT AS updated_own;
+INSERT INTO tasks (tenant_id, operation_id, assignee, notes)
+VALUES (:ta, :'a_op', 'Regress', 'Check the fixture') RETURNING notes;
+SELECT mes_delete_row('tasks', (SELECT id FROM tasks WHERE notes = 'Check the fixture')) AS deleted_own;
+SELECT mes_delete_row('jobs', :'b_job') AS deleted_other_tenants;
+SELECT mes_delete_row('mcp_authentication_keys', :'b_job');
+DELETE FROM tasks WHERE tenant_id = :ta;
+\c - postgres
+SELECT count(*) AS b_job_kept FROM jobs WHERE id = :'b_job';
+SELECT revoke_mcp_tenant_admin('regress_mes_admin') AS unbound;
+DROP ROLE regress_mes_admin;
 -- DROP EXTENSION mcp_mes takes its 20 tools along; CREATE EXTENSION brings them back.
 DROP EXTENSION mcp_mes;
 SELECT count(*) AS tools_left FROM mcp_tools;
