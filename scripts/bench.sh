@@ -6,7 +6,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 cluster=bench
 cargo build --release -q -p mcp_auth_bench -p mcp-auth
-pgenv=$(scripts/cluster.sh fresh "$cluster" "${BENCH_PORT:-54333}") # fails the script if it fails
+pgenv=$(scripts/cluster.sh fresh "$cluster" "${BENCH_PORT:-25433}") # fails the script if it fails
 eval "$pgenv"
 trap 'scripts/cluster.sh destroy "$cluster"' EXIT
 # Checkpoints far apart: a checkpoint inside a 15-second run (and the full-page

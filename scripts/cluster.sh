@@ -23,7 +23,7 @@ run="$root/run"
 as_pg() { runuser -u postgres -- "$@"; }
 
 port_of() {
-    if [ -f "$root/port" ]; then cat "$root/port"; else echo "${1:-54329}"; fi
+    if [ -f "$root/port" ]; then cat "$root/port"; else echo "${1:-25429}"; fi
 }
 
 case "$cmd" in

@@ -6,7 +6,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 cluster=demo
-port=${DEMO_PORT:-54329}
+port=${DEMO_PORT:-25429}
 tenant=7e1a0000-0000-4000-8000-000000000001
 bold() { printf '\n\033[1m%s\033[0m\n' "$*"; }
 

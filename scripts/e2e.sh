@@ -7,7 +7,7 @@ cd "$here"
 scripts/bootstrap.sh --python
 cargo build -q -p mcp-auth
 cluster=e2e
-pgenv=$(scripts/cluster.sh fresh "$cluster" "${E2E_PORT:-54335}") # fails the script if it fails
+pgenv=$(scripts/cluster.sh fresh "$cluster" "${E2E_PORT:-25435}") # fails the script if it fails
 eval "$pgenv"
 trap 'scripts/cluster.sh stop "$cluster"' EXIT
 # TLS on the cluster, so the server's TLS is tested: a throwaway CA, a server

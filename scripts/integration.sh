@@ -5,7 +5,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 cluster=integration
-pgenv=$(scripts/cluster.sh fresh "$cluster" "${INTEGRATION_PORT:-54334}") # fails the script if it fails
+pgenv=$(scripts/cluster.sh fresh "$cluster" "${INTEGRATION_PORT:-25434}") # fails the script if it fails
 eval "$pgenv"
 trap 'scripts/cluster.sh stop "$cluster"' EXIT
 psql -X -q -d postgres -c "CREATE DATABASE mcp_it"

@@ -9,7 +9,7 @@ PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 pgxs=$(dirname "$("$PG_CONFIG" --pgxs)")/../..
 cluster=${REGRESS_CLUSTER:-regress}
 
-pgenv=$(scripts/cluster.sh fresh "$cluster" "${REGRESS_PORT:-54331}") # fails the script if it fails
+pgenv=$(scripts/cluster.sh fresh "$cluster" "${REGRESS_PORT:-25431}") # fails the script if it fails
 eval "$pgenv"
 trap 'scripts/cluster.sh stop "$cluster"' EXIT
 common=(--host="$PGHOST" --port="$PGPORT" --user=postgres --bindir="$PGBIN")

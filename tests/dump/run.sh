@@ -3,7 +3,7 @@
 # the restored database), and the dump never contains a key.
 set -euo pipefail
 cluster=dumptest
-source "$(dirname "$0")/../cluster_tap.sh" "${DUMP_PORT:-54332}"
+source "$(dirname "$0")/../cluster_tap.sh" "${DUMP_PORT:-25432}"
 
 "${psql[@]}" -d postgres -c "CREATE DATABASE source"
 "${psql[@]}" -d source -c "CREATE EXTENSION mcp_auth" -c "CREATE EXTENSION mcp_mes" \

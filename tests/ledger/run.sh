@@ -5,7 +5,7 @@
 # extension cannot be used, with an error that names the setting.
 set -euo pipefail
 cluster=ledger
-source "$(dirname "$0")/../cluster_tap.sh" "${LEDGER_PORT:-54337}"
+source "$(dirname "$0")/../cluster_tap.sh" "${LEDGER_PORT:-25437}"
 data="$here/.clusters/$cluster/data"
 restart() { # mode
     runuser -u postgres -- "$PGBIN/pg_ctl" -D "$data" -m "$1" -w -t 60 restart \

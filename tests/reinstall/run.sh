@@ -8,7 +8,7 @@
 # instead, the old way, to see this test fail.
 set -euo pipefail
 cluster=reinstall
-source "$(dirname "$0")/../cluster_tap.sh" "${REINSTALL_PORT:-54341}"
+source "$(dirname "$0")/../cluster_tap.sh" "${REINSTALL_PORT:-25441}"
 tenant=7e000000-0000-4000-8000-00000000007e
 libdir=$("$PGBIN/pg_config" --pkglibdir 2>/dev/null || "${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}" --pkglibdir)
 work=$(mktemp -d)

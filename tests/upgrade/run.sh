@@ -5,7 +5,7 @@
 # the upgraded schema is the one a fresh install makes (pg_dump --schema-only).
 set -euo pipefail
 cluster=upgrade
-source "$(dirname "$0")/../cluster_tap.sh" "${UPGRADE_PORT:-54336}"
+source "$(dirname "$0")/../cluster_tap.sh" "${UPGRADE_PORT:-25436}"
 # pg_dump's per-run \restrict token aside. A plain schema dump shows an extension
 # as one CREATE EXTENSION; --binary-upgrade also dumps each of its member objects
 # (the lines that pin oids differ between any two databases and are left out). The
