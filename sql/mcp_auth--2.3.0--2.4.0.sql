@@ -1,4 +1,4 @@
--- mcp_auth 2.3.0 -> 2.4.0: each tenant stands alone (see README.md, "Upgrading").
+-- mcp_auth 2.3.0 -> 2.4.0: each tenant stands alone (see UPDATING.md).
 -- - An mcp_admin login acts only for the tenants a superuser bound it to
 --   (mcp_tenant_admins, grant_mcp_tenant_admin and the others below). Membership in
 --   mcp_admin alone gives no tenant any more: bind your admin logins after the

@@ -30,7 +30,7 @@ mod tests {
         crate::keys::validate::authenticate(key, crate::keys::validate::Count::Now).is_ok()
     }
 
-    /// The key's checksum rule (README, "The key"), written independently of mcp_auth_core.
+    /// The key's checksum rule (docs/sql-api.md, "The key"), written independently of mcp_auth_core.
     fn checksum_by_the_rule(body: &str) -> String {
         const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
         // Bitwise CRC-32 (IEEE, reflected polynomial 0xEDB88320).
