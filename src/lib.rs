@@ -49,6 +49,11 @@ extension_sql_file!(
         mcp_redact_json
     ]
 );
+extension_sql_file!(
+    "../sql/partitions.sql",
+    name = "partitions",
+    requires = ["server_functions"]
+);
 extension_sql_file!("../sql/tools.sql", name = "tools", requires = ["schema"]);
 extension_sql!(
     "-- Every backend's copy of the registry is dropped when the registry changes.

@@ -2,6 +2,7 @@
 //! the notifier worker) and per-key statistics.
 
 pub mod notifier;
+pub mod partitions;
 pub mod redaction;
 pub mod stats;
 pub mod usage_log;

@@ -33,6 +33,7 @@
 //! runs): the file system's release of their files, about a second per gigabyte
 //! here, is then not the purging caller's wait.
 
+use super::partitions;
 use crate::locks;
 use crate::spi::{self, Statement};
 use pgrx::bgworkers::BackgroundWorker;
@@ -170,40 +171,6 @@ fn deliver(from: i64) -> Option<Delivered> {
     })
 }
 
-// 2.1.0 (a database not yet updated, served by this library) has no partitions.
-const CAN_MAINTAIN: Statement = Statement {
-    sql: "SELECT pg_catalog.to_regprocedure('@s.maintain_mcp_log_partitions(integer)') IS NOT NULL",
-    args: &[],
-    writes: false,
-};
-const MAINTAIN: Statement = Statement {
-    sql: "SELECT @s.maintain_mcp_log_partitions()",
-    args: &[],
-    writes: true,
-};
-
-const DROP_PURGED: Statement = Statement {
-    sql: "SELECT @s.mcp_drop_purged_logs()",
-    args: &[],
-    writes: true,
-};
-
-/// Runs `maintain` (creating the log partitions due, counting the days that are
-/// over, dropping purged ones; failures are WARNINGs in the server log, retried next
-/// time) or only the drop of purged partitions; false when the extension is not
-/// installed.
-fn maintain_partitions(maintain: bool) -> bool {
-    BackgroundWorker::transaction(|| {
-        if !spi::is_installed() {
-            return false;
-        }
-        if spi::first(&CAN_MAINTAIN, &[], |r| spi::col::<bool>(r, 1)) == Some(true) {
-            spi::run(if maintain { &MAINTAIN } else { &DROP_PURGED }, &[], |_| ());
-        }
-        true
-    })
-}
-
 /// The worker: `arg` is the database's oid.
 #[pg_guard]
 #[no_mangle]
@@ -217,12 +184,12 @@ pub extern "C-unwind" fn mcp_auth_notifier_main(arg: pg_sys::Datum) {
     let (mut maintained, mut dropped): (Option<Instant>, Instant) = (None, Instant::now());
     loop {
         if maintained.is_none_or(|t| t.elapsed() >= MAINTAIN_EVERY) {
-            if !maintain_partitions(true) {
+            if !partitions::maintain() {
                 return;
             }
             (maintained, dropped) = (Some(Instant::now()), Instant::now());
         } else if dropped.elapsed() >= DROP_PURGED_EVERY {
-            if !maintain_partitions(false) {
+            if !partitions::drop_purged() {
                 return;
             }
             dropped = Instant::now();
@@ -238,7 +205,7 @@ pub extern "C-unwind" fn mcp_auth_notifier_main(arg: pg_sys::Datum) {
             release_session_lock(pg_sys::ExclusiveLock);
             // Rows committed before a backend saw the lock held are visible now, and
             // so are the partitions a purge detached before then.
-            if !maintain_partitions(false) {
+            if !partitions::drop_purged() {
                 return;
             }
             match deliver(from) {
