@@ -1,11 +1,12 @@
 -- The ledger writer's statement for a batch of usage entries (call_tool's audits,
 -- log_mcp_key_usage's rows): in one statement the usage rows, the statistics, the
--- validation counts, the activity_log rows (when the tenant's activity logging is
--- on) and the rate-limit charges; it returns the toasts to notify.
+-- activity_log rows (when the tenant's activity logging is on) and the rate-limit
+-- charges; it returns the toasts to notify. (Validation counts, call_tool's
+-- included, come through ledger/counts.rs.)
 -- $1 jsonb: an array of entries as the backends made them (audit/usage_log.rs): id,
 -- tenant_id, key_id, tool, arguments (redacted), success, error, notice (what the
 -- client was told), response_time_ms, ip, user_agent, key_name, key_prefix,
--- validated, xact_id, at and charged_at (µs since 2000-01-01 UTC), cost.
+-- xact_id, at and charged_at (µs since 2000-01-01 UTC), cost.
 -- The activity rows (their ids show the order) and the toasts follow the queue; the
 -- log rows need no order (no sort per round). The statistics are summed per row they
 -- update, since one statement may not update a row twice. They go to slot 0, the
@@ -21,7 +22,6 @@ WITH e AS (
            (a.x->>'response_time_ms')::integer AS response_time_ms,
            (a.x->>'ip')::inet AS ip, a.x->>'user_agent' AS user_agent,
            a.x->>'key_name' AS key_name, a.x->>'key_prefix' AS key_prefix,
-           (a.x->>'validated')::boolean AS validated,
            (a.x->>'xact_id')::xid8 AS xact_id, -- 2.3.0
            (a.x->>'cost')::integer AS cost,
            timestamptz '2000-01-01 00:00:00+00' + (a.x->>'at')::bigint * interval '1 microsecond' AS at,
@@ -55,17 +55,6 @@ totals AS (
            response_ms_sum = t.response_ms_sum + EXCLUDED.response_ms_sum,
            response_ms_count = t.response_ms_count + EXCLUDED.response_ms_count,
            last_used_at = GREATEST(t.last_used_at, EXCLUDED.last_used_at)),
--- Only for a key the writer can see (one made in a transaction not yet committed
--- is not there yet); its count is the only thing such a call loses.
-validated AS (
-    INSERT INTO @s.mcp_key_usage_counters AS c (key_id, slot, tenant_id, usage_count, last_used_at)
-    SELECT e.key_id, 0, e.tenant_id, count(*), max(e.at) FROM e
-     WHERE e.validated AND EXISTS (SELECT FROM @s.mcp_authentication_keys k
-                                    WHERE k.id = e.key_id AND k.tenant_id = e.tenant_id)
-     GROUP BY e.key_id, e.tenant_id
-    ON CONFLICT ON CONSTRAINT mcp_key_usage_counters_pkey DO UPDATE
-       SET usage_count = c.usage_count + EXCLUDED.usage_count,
-           last_used_at = GREATEST(c.last_used_at, EXCLUDED.last_used_at)),
 minutes AS (
     INSERT INTO @s.mcp_key_usage_minutes AS m (key_id, minute, slot, tenant_id, requests)
     SELECT e.key_id, pg_catalog.date_trunc('minute', e.at), 0, e.tenant_id, count(*) FROM e

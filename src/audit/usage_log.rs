@@ -36,8 +36,6 @@ pub struct Usage {
     pub response_time_ms: Option<i32>,
     pub ip: Option<Inet>,
     pub user_agent: Option<String>,
-    /// Also count a validation of the key (a call that authenticated without counting).
-    pub validated: bool,
     /// The calling transaction's id, when the call's effects are in it.
     pub xact_id: Option<String>,
     /// The rate-limit charge the call made: cost and when (µs since 2000-01-01).
@@ -91,7 +89,6 @@ pub fn record(usage: Usage) -> Result<Uuid, Down> {
         "user_agent": user_agent,
         "key_name": usage.key.name,
         "key_prefix": usage.key.key_prefix,
-        "validated": usage.validated,
         "xact_id": usage.xact_id,
         "at": ledger::now_us(),
         "cost": cost,
@@ -150,7 +147,6 @@ fn log_mcp_key_usage(
         response_time_ms: p_response_time_ms,
         ip: p_ip_address,
         user_agent: p_user_agent,
-        validated: false,
         xact_id: None,
         charge: None,
     })

@@ -106,17 +106,8 @@ fn find(lookup: &str) -> Option<KeyRow> {
     })
 }
 
-/// How a successful validation is counted (`usage_count`, `last_used_at`).
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Count {
-    /// Now, through the ledger's counts (durable shortly after, never undone).
-    Now,
-    /// By the caller's audit statement (call_tool's, one statement fewer per call).
-    WithAudit,
-}
-
 /// Checks `api_key`; on success sets the tenant context and counts the use.
-pub fn authenticate(api_key: &str, count: Count) -> Result<Authenticated, Refused> {
+pub fn authenticate(api_key: &str) -> Result<Authenticated, Refused> {
     let refused = |refusal, key| Err(Refused { refusal, key });
     if let Err(e) = key::parse(api_key) {
         return refused(Refusal::Malformed(e), None);
@@ -144,9 +135,8 @@ pub fn authenticate(api_key: &str, count: Count) -> Result<Authenticated, Refuse
         row.name.clone(),
         row.environment.clone(),
     );
-    if count == Count::Now {
-        ledger::count_validation(&row.id, &row.tenant_id);
-    }
+    // Summed in shared memory; the ledger's writer writes it (ledger/counts.rs).
+    ledger::count_validation(&row.id, &row.tenant_id);
     Ok(Authenticated {
         key: row.info(),
         patterns: super::stored_patterns(&row.allowed_tools),
@@ -175,7 +165,7 @@ fn validate_mcp_key(
     let Some(api_key) = p_api_key else {
         errors::invalid_key()
     };
-    match authenticate(api_key, Count::Now) {
+    match authenticate(api_key) {
         Ok(k) => TableIterator::once((
             k.key.tenant_id,
             k.key.id,

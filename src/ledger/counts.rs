@@ -1,8 +1,10 @@
 //! Validation counts waiting for the writer: `validate_mcp_key` adds one to its key
 //! here (a few hundred nanoseconds under an LWLock) instead of waiting for a
 //! commit; the writer moves them to `mcp_key_usage_counters` with its next batch.
-//! A crash loses at most the counts of that last moment; they are statistics,
-//! not a promise (call_tool's audit entry counts its validation itself).
+//! Every validation counts here, call_tool's included. Under a steady stream of
+//! calls the writer writes them every 100 ms, a lone call's with its entry. A crash
+//! loses at most the counts of that last moment; they are statistics, not a promise
+//! (the audit rows are).
 
 use crate::shmem::{self, Lock, Region};
 use pgrx::Uuid;

@@ -100,7 +100,6 @@ impl Call {
         key: KeyInfo,
         arguments: Arguments,
         failed: Option<&Failed>,
-        validated: bool,
         xact_id: Option<String>,
         charge: Option<(i32, i64)>,
     ) -> Result<(), Down> {
@@ -118,7 +117,6 @@ impl Call {
             response_time_ms: Some(elapsed_ms(self.start)),
             ip: self.client.ip.clone(),
             user_agent: self.client.user_agent.clone(),
-            validated,
             xact_id,
             charge,
         })
@@ -156,7 +154,7 @@ fn call_tool(
         return unaudited(down);
     }
     // A refused key that exists is audited under its tenant, with no arguments.
-    let key = match validate::authenticate(p_api_key.unwrap_or(""), validate::Count::WithAudit) {
+    let key = match validate::authenticate(p_api_key.unwrap_or("")) {
         Ok(k) => k,
         Err(refused) => {
             if let Some(info) = refused.key {
@@ -167,9 +165,7 @@ fn call_tool(
                     )),
                     ..Failed::new(ErrorKind::Authentication, INVALID_KEY)
                 };
-                if let Err(down) =
-                    call.audit(info, Arguments::None, Some(&failed), false, None, None)
-                {
+                if let Err(down) = call.audit(info, Arguments::None, Some(&failed), None, None) {
                     return unaudited(down);
                 }
             }
@@ -186,7 +182,7 @@ fn call_tool(
         Ending::Answered(result) => result,
         Ending::Unaudited(down) => unaudited(down),
         Ending::Failed(failed) => {
-            match call.audit(key.key.clone(), kept, Some(&failed), true, None, charge) {
+            match call.audit(key.key.clone(), kept, Some(&failed), None, charge) {
                 Ok(()) => reply(envelope::failure(
                     failed.kind,
                     &failed.message,
@@ -262,14 +258,7 @@ fn run(
     let mut down = None;
     let outcome = runner::run(&tool.handler, datum, |_| {
         let arguments = std::mem::replace(kept, Arguments::None);
-        let audited = call.audit(
-            key.key.clone(),
-            arguments,
-            None,
-            true,
-            ledger::xact_id(),
-            *charge,
-        );
+        let audited = call.audit(key.key.clone(), arguments, None, ledger::xact_id(), *charge);
         down = audited.err();
         down.is_none()
     });
@@ -306,7 +295,7 @@ fn run(
 #[pg_extern(security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn list_tools(p_api_key: Option<&str>) -> JsonbDatum {
-    let key = match validate::authenticate(p_api_key.unwrap_or(""), validate::Count::Now) {
+    let key = match validate::authenticate(p_api_key.unwrap_or("")) {
         Ok(k) => k,
         Err(_) => {
             return reply(envelope::failure(
