@@ -115,8 +115,16 @@ def main():
         health = json.loads(body)
         check("/healthz: the database is reachable and mcp_auth 2.4.0 is there",
               status == 200 and health["database"] == "reachable" and health["mcp_auth"] == "2.4.0", health)
+        # Issue 19: a name sent with a NUL in the arguments (refused before the key is
+        # checked) became a label, unescaped, and forged a metric line.
+        evil = 'evil"} 1\nmcp_auth_pool_size 99999\n# x{a="'
+        server.post({"jsonrpc": "2.0", "id": 9, "method": "tools/call",
+                     "params": {"name": evil, "arguments": {"a": "x\u0000"}}}, key="not-a-key")
         status, headers, body = server.get("/metrics")
         text = body.decode()
+        check("/metrics: a name the database never saw is no label, and forges no line",
+              "99999" not in text and "evil" not in text
+              and 'mcp_auth_calls_total{tool="",outcome="invalid"}' in text, text[:2000])
         check("/metrics: calls by tool and outcome, latency, pool, refusals by type",
               status == 200 and 'mcp_auth_calls_total{tool="fetch_jobs",outcome="ok"}' in text
               and "mcp_auth_call_duration_seconds_bucket" in text and "mcp_auth_pool_in_use" in text

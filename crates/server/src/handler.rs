@@ -225,9 +225,13 @@ impl ServerHandler for McpAuthServer {
         let started = std::time::Instant::now();
         let answer = self.call(&request, &context).await;
         if let Some(metrics) = &self.http {
+            let arguments = Value::Object(request.arguments.clone().unwrap_or_default());
             let outcome = match &answer {
-                // A NUL in the name is refused before the database: no such tool.
-                Ok(_) if request.name.contains('\0') => Outcome::UnknownTool,
+                // Refused here, before the database: the name is not known to be a
+                // tool, so it is no label (a client could name anything, any size).
+                Ok(_) if request.name.contains('\0') || nul_in(&arguments, "").is_some() => {
+                    Outcome::Invalid
+                }
                 Ok(CallToolResponse::Complete(r)) if r.is_error == Some(true) => {
                     Outcome::ToolError(&request.name)
                 }

@@ -1,7 +1,7 @@
 //! `/metrics`, in the Prometheus text format: calls by tool and outcome, their
 //! latency, the pool in use, and refusals by type. Tool names are labels only for
-//! calls that reached a tool (a key may name anything it likes otherwise, and
-//! labels must stay few).
+//! calls the database answered for a tool (a client may name anything it likes
+//! otherwise, and labels must stay few), and only in the registry's alphabet.
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -13,6 +13,34 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 type Labels = Vec<(&'static str, String)>;
+
+/// Every refusal type a label may name; anything else counts as `other`.
+const REFUSALS: &[&str] = &[
+    "missing_key",
+    "bad_key",
+    "body_too_large",
+    "too_many_in_flight",
+    "origin",
+    "draining",
+    "authentication_error",
+    "permission_error",
+    "rate_limit_error",
+];
+
+/// A tool name as a label: only what a registered tool may be called (mcp_tools'
+/// CHECK), so the text format never needs escaping and no label can carry a line.
+fn label(tool: &str) -> String {
+    let registrable = !tool.is_empty()
+        && tool.len() <= 128
+        && tool
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+    if registrable || tool.is_empty() {
+        tool.to_string()
+    } else {
+        "other".to_string()
+    }
+}
 
 #[derive(Clone)]
 pub struct Metrics(Arc<Inner>);
@@ -36,6 +64,8 @@ pub enum Outcome<'a> {
     Refused(&'a str),
     /// No such tool (-32602).
     UnknownTool,
+    /// Refused by the server before the database saw it (a NUL in the request).
+    Invalid,
     /// The database could not be reached.
     Unavailable,
 }
@@ -92,19 +122,22 @@ impl Metrics {
                 ("", "refused")
             }
             Outcome::UnknownTool => ("", "unknown_tool"),
+            Outcome::Invalid => ("", "invalid"),
             Outcome::Unavailable => ("", "unavailable"),
         };
         self.0
             .calls
-            .get_or_create(&vec![
-                ("tool", tool.to_string()),
-                ("outcome", what.to_string()),
-            ])
+            .get_or_create(&vec![("tool", label(tool)), ("outcome", what.to_string())])
             .inc();
         self.0.latency.observe(took.as_secs_f64());
     }
 
     pub fn refused(&self, kind: &str) {
+        let kind = if REFUSALS.contains(&kind) {
+            kind
+        } else {
+            "other"
+        };
         self.0
             .refusals
             .get_or_create(&vec![("type", kind.to_string())])
@@ -118,5 +151,29 @@ impl Metrics {
         let registry = self.0.registry.lock().expect("metrics lock");
         encode(&mut text, &registry).expect("writing to a String");
         text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_stay_in_the_registrys_alphabet() {
+        assert_eq!(label("fetch_jobs"), "fetch_jobs");
+        assert_eq!(
+            label("evil\"} 1\nmcp_auth_pool_size 99999\n# x{a=\""),
+            "other"
+        );
+        assert_eq!(label(&"a".repeat(129)), "other");
+        let m = Metrics::new();
+        m.refused("made up");
+        m.call(Outcome::Invalid, Duration::from_millis(1));
+        let text = m.render(0, 4);
+        assert!(
+            text.contains("mcp_auth_refusals_total{type=\"other\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("outcome=\"invalid\""), "{text}");
     }
 }
