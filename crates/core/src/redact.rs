@@ -30,11 +30,20 @@ const SECRET_FRAGMENTS: &[&str] = &[
     "cookie",
     "bearer",
     "sessionid",
+    "privkey",
+    "signingkey",
+    "passkey",
+    "pincode",
+    "authcode",
+    "jwt",
 ];
 
 /// Words that mark a secret as a name's last word (`key`, `x-auth`, `user_pin`, but
 /// not `key_id` or `author`), too short to look for inside other words.
 const SECRET_WORDS: &[&str] = &["key", "auth", "pin", "otp", "pass", "sid", "cvv", "cvc"];
+
+/// Words that mark a secret wherever they stand in a name (`otp_code`).
+const SECRET_ANYWHERE: &[&str] = &["otp", "pwd", "cvv", "cvc", "pin"];
 
 /// A name as it is compared: NFKC (full-width and other compatibility forms become
 /// plain letters), lowercased, each character replaced by its confusable prototype
@@ -88,8 +97,18 @@ pub fn is_secret_name(name: &str) -> bool {
     {
         return true;
     }
-    let last = words(name).last().map(|w| fold(w)).unwrap_or_default();
-    folded(SECRET_WORDS, &WORDS).contains(&last)
+    static ANYWHERE: OnceLock<Vec<String>> = OnceLock::new();
+    // Trailing digits name a copy (`user_pin2`, `signing_key_1`), not another thing.
+    let words: Vec<String> = words(name)
+        .iter()
+        .map(|w| fold(w.trim_end_matches(|c: char| c.is_ascii_digit())))
+        .filter(|w| !w.is_empty())
+        .collect();
+    let anywhere = folded(SECRET_ANYWHERE, &ANYWHERE);
+    words
+        .last()
+        .is_some_and(|w| folded(SECRET_WORDS, &WORDS).contains(w))
+        || words.iter().any(|w| anywhere.contains(w))
 }
 
 /// A copy of `value` with secret-named properties (at any depth) and key-shaped
@@ -110,7 +129,18 @@ pub fn json(value: &Value) -> Value {
                 .collect(),
         ),
         Value::Array(items) => Value::Array(items.iter().map(json).collect()),
-        Value::String(s) => Value::String(text(s)),
+        Value::String(s) => {
+            // JSON inside a string (a serialised object) is redacted as JSON.
+            let t = s.trim_start();
+            if t.starts_with('{') || t.starts_with('[') {
+                if let Ok(inner @ (Value::Object(_) | Value::Array(_))) =
+                    serde_json::from_str::<Value>(s)
+                {
+                    return Value::String(json(&inner).to_string());
+                }
+            }
+            Value::String(text(s))
+        }
         other => other.clone(),
     }
 }
@@ -128,46 +158,166 @@ pub fn cap(s: &str, max_bytes: usize) -> String {
     format!("{}... [truncated: {} bytes in all]", &s[..end], s.len())
 }
 
-/// `s` with every key-shaped run cut: the prefix (`mcp_live_`/`mcp_test_`, in any
-/// case) followed by base62 characters. A run as long as a key's body or longer keeps
-/// its 16-character display prefix (public: it names the key); a shorter run of 8 or
-/// more, a piece of a key, keeps only the prefix, since its own characters would help
-/// to rebuild the key from its other pieces. Each cut run ends in `[redacted]`.
-pub fn text(s: &str) -> String {
-    let lowered = s.to_ascii_lowercase(); // same byte offsets as `s`
-    if !lowered.contains("mcp_live_") && !lowered.contains("mcp_test_") {
-        return s.to_string();
-    }
-    const PREFIX: usize = 9;
-    let body = key::KEY_LEN - PREFIX;
-    let mut out = String::with_capacity(s.len());
-    let mut from = 0;
-    while let Some(at) = find_prefix(&lowered[from..]).map(|a| from + a) {
-        out.push_str(&s[from..at]);
-        let tail = s[at + PREFIX..]
-            .bytes()
-            .take_while(|b| b.is_ascii_alphanumeric())
-            .count();
-        let kept = match tail {
-            t if t >= body => key::DISPLAY_PREFIX_LEN,
-            t if t >= 8 => PREFIX,
-            t => PREFIX + t,
-        };
-        out.push_str(&s[at..at + kept]);
-        if kept < PREFIX + tail {
-            out.push_str(REDACTED);
+/// Format characters that show nothing (zero-width space and joiners, soft hyphen,
+/// bidirectional marks, variation selectors, tags): dropped before comparing, so
+/// that none can split a key's shape.
+fn invisible(c: char) -> bool {
+    matches!(c as u32,
+        0x00AD | 0x034F | 0x061C | 0x115F | 0x1160 | 0x17B4 | 0x17B5 | 0x180B..=0x180F
+        | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x206F | 0x3164 | 0xFE00..=0xFE0F
+        | 0xFEFF | 0xFFA0 | 0x1BCA0..=0x1BCA3 | 0xE0000..=0xE0FFF)
+}
+
+/// The text as it is searched: each character NFKC-folded (full-width letters
+/// become ASCII), invisible ones dropped, each with the byte range it came from.
+fn view(s: &str) -> Vec<(char, usize, usize)> {
+    let mut out = Vec::with_capacity(s.len());
+    for (at, c) in s.char_indices() {
+        if invisible(c) {
+            continue;
         }
-        from = at + PREFIX + tail;
+        let end = at + c.len_utf8();
+        if c.is_ascii() {
+            out.push((c, at, end));
+        } else {
+            out.extend(c.to_string().nfkc().map(|n| (n, at, end)));
+        }
     }
-    out.push_str(&s[from..]);
     out
 }
 
-fn find_prefix(s: &str) -> Option<usize> {
-    match (s.find("mcp_live_"), s.find("mcp_test_")) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
+fn alnum(c: char) -> bool {
+    c.is_ascii_alphanumeric()
+}
+
+/// Where a key prefix (`mcp`, a separator, `live` or `test`, a separator; any case)
+/// starts at `i` of the view: the index just after it.
+fn prefix_at(v: &[(char, usize, usize)], i: usize) -> Option<usize> {
+    let word = |at: usize, w: &str| {
+        w.chars()
+            .enumerate()
+            .all(|(k, c)| v.get(at + k).is_some_and(|x| x.0.eq_ignore_ascii_case(&c)))
+    };
+    let sep = |at: usize| {
+        v.get(at)
+            .is_some_and(|x| !alnum(x.0) && !x.0.is_whitespace())
+    };
+    if i > 0 && alnum(v[i - 1].0) {
+        return None;
     }
+    (word(i, "mcp") && sep(i + 3) && (word(i + 4, "live") || word(i + 4, "test")) && sep(i + 8))
+        .then_some(i + 9)
+}
+
+/// A key's body (its 38 characters after the prefix) standing alone: its checksum
+/// says so, whatever surrounds it.
+fn is_body(w: &str) -> bool {
+    let (random, sum) = w.split_at(key::RANDOM_LEN);
+    let mut buf = [0u8; 9 + key::RANDOM_LEN];
+    buf[9..].copy_from_slice(random.as_bytes());
+    [b"mcp_live_", b"mcp_test_"].iter().any(|p| {
+        buf[..9].copy_from_slice(*p);
+        key::checksum(std::str::from_utf8(&buf).expect("ASCII")) == sum
+    })
+}
+
+/// `s` with every key-shaped text cut. A key prefix (`mcp_live_`/`mcp_test_`, in any
+/// case, any separator, full-width or with invisible characters inside) followed by
+/// 8 or more base62 characters, even split by a few separators, is cut to the prefix;
+/// a whole key, written plainly, keeps its 16-character display prefix (public: it
+/// names the key). A key's body alone (its checksum matches) is cut whole. Each cut
+/// ends in `[redacted]`: better one redaction too many than a leak.
+pub fn text(s: &str) -> String {
+    let lowered = s.to_ascii_lowercase();
+    let suspicious = lowered.contains("mcp")
+        || s.bytes().any(|b| b >= 0x80)
+        || s.bytes().filter(u8::is_ascii_alphanumeric).count() >= key::KEY_LEN - 9;
+    if !suspicious {
+        return s.to_string();
+    }
+    let v = view(s);
+    let body_len = key::KEY_LEN - 9;
+    // Byte ranges of the original to replace, and what to keep of each.
+    let mut cuts: Vec<(usize, usize, usize)> = Vec::new(); // start, end, bytes kept
+    let mut i = 0;
+    while i < v.len() {
+        let Some(after) = prefix_at(&v, i) else {
+            i += 1;
+            continue;
+        };
+        // Key material: base62 characters, across at most 3 short gaps.
+        let (mut j, mut taken, mut gaps, mut first_run, mut end) = (after, 0, 0, None, after);
+        while j < v.len() && taken < body_len {
+            if alnum(v[j].0) {
+                taken += 1;
+                j += 1;
+                end = j;
+                continue;
+            }
+            first_run.get_or_insert(taken);
+            let gap = (j..v.len().min(j + 3))
+                .take_while(|&k| !alnum(v[k].0))
+                .count();
+            if gap == 0 || gap > 2 || gaps == 3 || j + gap >= v.len() || !alnum(v[j + gap].0) {
+                break;
+            }
+            gaps += 1;
+            j += gap;
+        }
+        let first_run = first_run.unwrap_or(taken);
+        if taken >= 8 {
+            let plain = s[v[i].1..v[after - 1].2].eq_ignore_ascii_case("mcp_live_")
+                || s[v[i].1..v[after - 1].2].eq_ignore_ascii_case("mcp_test_");
+            let keep = if plain && taken >= body_len && first_run >= 7 {
+                v[after + 6].2 - v[i].1
+            } else {
+                v[after - 1].2 - v[i].1
+            };
+            cuts.push((v[i].1, v[end - 1].2, keep));
+        }
+        i = end.max(i + 1);
+    }
+    // Bodies standing alone, in runs of base62 outside the cuts.
+    let mut k = 0;
+    while k < v.len() {
+        if !alnum(v[k].0) {
+            k += 1;
+            continue;
+        }
+        let run_end = (k..v.len()).find(|&x| !alnum(v[x].0)).unwrap_or(v.len());
+        if run_end - k >= body_len {
+            let run: String = v[k..run_end].iter().map(|x| x.0).collect();
+            let mut w = 0;
+            while w + body_len <= run.len() {
+                if is_body(&run[w..w + body_len]) {
+                    let (from, to) = (v[k + w].1, v[k + w + body_len - 1].2);
+                    if !cuts.iter().any(|c| from < c.1 && to > c.0) {
+                        cuts.push((from, to, 0));
+                    }
+                    w += body_len;
+                } else {
+                    w += 1;
+                }
+            }
+        }
+        k = run_end;
+    }
+    if cuts.is_empty() {
+        return s.to_string();
+    }
+    cuts.sort();
+    let mut out = String::with_capacity(s.len());
+    let mut at = 0;
+    for (from, to, keep) in cuts {
+        if from < at {
+            continue;
+        }
+        out.push_str(&s[at..from + keep]);
+        out.push_str(REDACTED);
+        at = to;
+    }
+    out.push_str(&s[at..]);
+    out
 }
 
 /// A PostgreSQL data exception's message without the values it quotes:
@@ -261,6 +411,56 @@ mod tests {
         assert_eq!(text(&k[..9 + 7]), &k[..9 + 7]);
         let j = json(&json!({"a": &k[..30], "b": k.to_ascii_lowercase()})).to_string();
         assert!(!j.contains(&k[9..30]), "{j}");
+    }
+
+    #[test]
+    fn keys_split_disguised_or_bare_are_cut() {
+        let k = key::generate(key::Environment::Live);
+        let body = &k[9..];
+        for (input, leaked) in [
+            (format!("body:{body}"), body.to_string()),
+            (format!("x{body}"), body.to_string()),
+            (format!("{}-{}", &k[..17], &k[17..]), k[17..].to_string()),
+            (format!("{} {}", &k[..16], &k[16..]), k[16..].to_string()),
+            (format!("mcp_live_\u{200B}{body}"), body[7..].to_string()),
+            (format!("ｍｃｐ＿ｌｉｖｅ＿{body}"), body[7..].to_string()),
+            (format!("mcp-live-{body}"), body[7..].to_string()),
+            (
+                format!("k={body} {}.{}", &k[..20], &k[20..]),
+                k[20..].to_string(),
+            ),
+        ] {
+            let out = text(&input);
+            assert!(!out.contains(&leaked), "{input:?} -> {out:?}");
+            assert!(out.contains(REDACTED), "{input:?} -> {out:?}");
+        }
+        // Ordinary text and long ordinary runs stay.
+        let plain = "job J-1001 for Globex, 3 parts, operator Ana";
+        assert_eq!(text(plain), plain);
+        let long = "a".repeat(100);
+        assert_eq!(text(&long), long);
+    }
+
+    #[test]
+    fn more_secret_names_and_json_in_strings() {
+        for name in [
+            "privkey",
+            "signingkey",
+            "passkey",
+            "pincode",
+            "authcode",
+            "otp_code",
+            "user_pin2",
+            "signing_key_1",
+            "jwt",
+        ] {
+            assert!(is_secret_name(name), "{name}");
+        }
+        for name in ["key_id", "author", "status", "limit", "job_id"] {
+            assert!(!is_secret_name(name), "{name}");
+        }
+        let out = json(&json!({"x": "{\"password\": \"S9\"}"})).to_string();
+        assert!(!out.contains("S9"), "{out}");
     }
 
     #[test]
