@@ -20,6 +20,8 @@ layer() { # name, count-function, command...
     if [ "$rc" -ne 0 ]; then
         broken+=("$name")
         [ "$f" -eq 0 ] && failed=$((failed + 1)) # a layer that failed before counting
+    elif [ "$f" -gt 0 ]; then
+        broken+=("$name") # a check said "not ok" in a script that went on
     fi
 }
 cargo_counts() { awk '/^test result:/ {p += $4; f += $6} END {print p+0, f+0}' "$1"; }
