@@ -45,6 +45,7 @@ export E2E_VERIFY_FULL_IP_URL="host=127.0.0.1 $tcp sslmode=verify-full sslrootce
 export E2E_VERIFY_OTHER_CA_URL="host=localhost hostaddr=127.0.0.1 $tcp sslmode=verify-full sslrootcert=$certs/other-ca.crt"
 export E2E_ADMIN_URL="host=$PGHOST port=$PGPORT user=postgres dbname=mcp_e2e"
 export E2E_TENANT=e2e00000-0000-4000-8000-000000000001
+export E2E_PG_LOG="$here/.clusters/$cluster/server.log"
 export E2E_ADMIN_PSQL="psql -X -h $PGHOST -p $PGPORT -U postgres -d mcp_e2e"
 export MCP_AUTH_BIN="$here/target/debug/mcp-auth"
 .venv/bin/python tests/e2e/test_stdio.py
@@ -53,6 +54,7 @@ export MCP_AUTH_BIN="$here/target/debug/mcp-auth"
 # Streamable HTTP (`serve --http`): both SDK eras, raw HTTP, then load and isolation.
 .venv/bin/python tests/e2e/test_http.py
 .venv-modern/bin/python tests/e2e/test_http_modern.py
+.venv/bin/python tests/e2e/test_http_internet.py
 .venv/bin/python tests/e2e/test_http_load.py
 
 # One call through the MCP Inspector CLI (npm), a third, independent client.

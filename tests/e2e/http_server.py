@@ -26,7 +26,7 @@ def free_port():
 class Server:
     """One `mcp-auth serve --http` process on a free loopback port."""
 
-    def __init__(self, db_url, *args, tls=None):
+    def __init__(self, db_url, *args, tls=None, wait=True):
         self.port = free_port()
         self.tls = tls
         log = tempfile.NamedTemporaryFile(prefix="mcp-auth-http-", suffix=".log", delete=False)
@@ -37,6 +37,8 @@ class Server:
         extra = ["--tls-cert", tls[0], "--tls-key", tls[1]] if tls else []
         self.p = subprocess.Popen([SERVER, "serve", "--http", f"127.0.0.1:{self.port}", *extra, *args],
                                   stdout=subprocess.DEVNULL, stderr=log, env=env)
+        if not wait:
+            return
         deadline = time.time() + 15
         while time.time() < deadline:
             try:

@@ -115,11 +115,11 @@ def main():
         health = json.loads(body)
         check("/healthz: the database is reachable and mcp_auth 2.4.0 is there",
               status == 200 and health["database"] == "reachable" and health["mcp_auth"] == "2.4.0", health)
-        # Issue 19: a name sent with a NUL in the arguments (refused before the key is
-        # checked) became a label, unescaped, and forged a metric line.
+        # Issue 19: a name sent with a NUL in the arguments (refused before the
+        # database sees it) became a label, unescaped, and forged a metric line.
         evil = 'evil"} 1\nmcp_auth_pool_size 99999\n# x{a="'
         server.post({"jsonrpc": "2.0", "id": 9, "method": "tools/call",
-                     "params": {"name": evil, "arguments": {"a": "x\u0000"}}}, key="not-a-key")
+                     "params": {"name": evil, "arguments": {"a": "x\u0000"}}}, key=FULL_KEY)
         status, headers, body = server.get("/metrics")
         text = body.decode()
         check("/metrics: a name the database never saw is no label, and forges no line",

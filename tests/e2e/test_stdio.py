@@ -63,8 +63,9 @@ async def main():
     stderr_path = tempfile.mktemp(prefix="mcp-auth-e2e-", suffix=".log")
 
     async def with_env_key(s, init):
-        check("initialize reports name and version from the tenant's server config",
-              init.serverInfo.name == "e2e-shop-floor" and init.serverInfo.version == "2.1.0", init.serverInfo)
+        own = subprocess.run([SERVER, "--version"], capture_output=True, text=True).stdout.split()[-1]
+        check("initialize reports the tenant's server name and the server's own version",
+              init.serverInfo.name == "e2e-shop-floor" and init.serverInfo.version == own, init.serverInfo)
         tools = (await s.list_tools()).tools
         check("the full key lists 20 tools", len(tools) == 20, len(tools))
         fetch = next(t for t in tools if t.name == "fetch_jobs")

@@ -9,6 +9,7 @@ use serde_json::Value;
 use std::sync::Mutex;
 use tokio::sync::Semaphore;
 use tokio_postgres::{Client, Statement};
+use tokio_util::sync::CancellationToken;
 
 /// The extension's entry points, as the server calls them.
 #[derive(Clone, Copy)]
@@ -81,7 +82,7 @@ impl Database {
         let (client, connection) = self.target.connect().await?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
-                eprintln!("mcp-auth: database connection closed: {e}");
+                tracing::warn!("database connection closed: {e}");
             }
         });
         if let Some(ms) = self.statement_timeout {
@@ -111,7 +112,7 @@ impl Database {
                 )
                 .await;
             if recorded.is_err() {
-                eprintln!("mcp-auth: MCP_API_KEY is not valid; requests need a valid _meta.apiKey");
+                tracing::warn!("MCP_API_KEY is not valid; requests need a valid _meta.apiKey");
             }
         }
         Ok(Connection {
@@ -140,8 +141,15 @@ impl Database {
         }
     }
 
-    /// Calls an entry point with text parameters; its jsonb answer, parsed.
-    pub async fn call(&self, entry: Entry, params: &[&str]) -> Result<Value, Error> {
+    /// Calls an entry point with text parameters; its jsonb answer, parsed. When
+    /// `cancel` fires first, PostgreSQL is asked to cancel the statement, and its
+    /// answer (a handler cut short is an audited tool failure) is still awaited.
+    pub async fn call(
+        &self,
+        entry: Entry,
+        params: &[&str],
+        cancel: &CancellationToken,
+    ) -> Result<Value, Error> {
         let _permit = self.permits.acquire().await.expect("never closed");
         let c = self.take().await?;
         let statement = match entry {
@@ -152,7 +160,17 @@ impl Database {
             .iter()
             .map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync))
             .collect();
-        let row = c.client.query_one(statement, &params).await;
+        let row = {
+            let query = c.client.query_one(statement, &params);
+            tokio::pin!(query);
+            tokio::select! {
+                row = &mut query => row,
+                _ = cancel.cancelled() => {
+                    self.target.cancel(&c.client.cancel_token()).await;
+                    query.await
+                }
+            }
+        };
         let text: Result<String, Error> = row.map(|r| r.get(0)).map_err(Error::from);
         self.give_back(c);
         Ok(serde_json::from_str(&text?)?)

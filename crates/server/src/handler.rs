@@ -5,8 +5,10 @@
 //! tool is -32602, as the MCP specification lists it; other tool failures are
 //! `isError` results.
 
+use crate::cancels::Cancels;
 use crate::db::{Database, Entry};
-use crate::http::metrics::{Metrics, Outcome};
+use crate::metrics::Outcome;
+use crate::report::Slot;
 use mcp_auth_core::envelope::{Envelope, ErrorKind, Failure, INVALID_KEY, UNKNOWN_TOOL};
 use rmcp::model::*;
 use rmcp::service::{RequestContext, RoleServer};
@@ -14,42 +16,41 @@ use rmcp::ServerHandler;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
+/// How requests reach the server, and so where their key comes from.
+pub enum Transport {
+    /// One client: MCP_API_KEY is the key of a request without `_meta.apiKey`.
+    Stdio { default_key: Option<String> },
+    /// One request per server: its `Authorization: Bearer` is the default key, its
+    /// outcome goes to the gate (`report`), and its calls may be cancelled by a later
+    /// request of the same key (`cancels`).
+    Http { cancels: Arc<Cancels> },
+}
+
 pub struct McpAuthServer {
     db: Arc<Database>,
-    /// MCP_API_KEY (stdio only); a request's `_meta.apiKey` wins over it.
-    default_key: Option<String>,
-    /// Over HTTP: the key of each request is its `Authorization: Bearer` (when it has
-    /// no `_meta.apiKey`), and calls are counted for `/metrics`.
-    http: Option<Metrics>,
-    /// Server name and version from the key's tenant configuration, read at the
-    /// handshake (the first database use); the defaults until then or without a key.
+    transport: Transport,
+    /// The server's name from the key's tenant configuration, read at the handshake;
+    /// the version is always the server's own.
     identity: std::sync::Mutex<Implementation>,
 }
 
-/// The key a request names.
+/// The key a request names, and whether it is the transport's (the bearer's).
 enum Key {
-    Given(String),
-    /// None at all: no `_meta.apiKey` (or an empty one) and no MCP_API_KEY.
+    Given {
+        key: String,
+        from_transport: bool,
+    },
+    /// None at all: no `_meta.apiKey` (or an empty one) and no transport key.
     Missing,
     /// A `_meta.apiKey` that is not a string: invalid, and never a reason to fall back.
     Malformed,
 }
 
 impl McpAuthServer {
-    pub fn new(db: Database, default_key: Option<String>) -> Self {
-        Self::with(Arc::new(db), default_key, None)
-    }
-
-    /// The server of one HTTP request: no server-wide key.
-    pub fn for_http(db: Arc<Database>, metrics: Metrics) -> Self {
-        Self::with(db, None, Some(metrics))
-    }
-
-    fn with(db: Arc<Database>, default_key: Option<String>, http: Option<Metrics>) -> Self {
+    pub fn new(db: Arc<Database>, transport: Transport) -> Self {
         Self {
             db,
-            default_key,
-            http,
+            transport,
             identity: std::sync::Mutex::new(
                 Implementation::new("eryxon-flow-mcp", env!("CARGO_PKG_VERSION"))
                     .with_title("mcp_auth MCP server"),
@@ -57,38 +58,72 @@ impl McpAuthServer {
         }
     }
 
-    /// Reads server_name and server_version from mcp_server_config of the tenant
-    /// of `key` (in the same statement that validates the key).
-    async fn load_identity(&self, key: Option<String>) {
-        let Some(key) = &key else { return };
+    /// Reads server_name from mcp_server_config of the tenant of `key`, a key the
+    /// database has accepted (in the same statement that validates it).
+    async fn load_identity(&self, key: &str) {
         let config = self
             .db
             .query_text(
                 // The configuration is read after the key row: the tenant exists only then.
                 "WITH k AS MATERIALIZED (SELECT key_id FROM validate_mcp_key($1))
-                 SELECT (SELECT jsonb_build_object('name', c.server_name, 'version', c.server_version)
-                           FROM get_mcp_server_config() c)::text
-                   FROM k",
+                 SELECT (SELECT c.server_name FROM get_mcp_server_config() c) FROM k",
                 &[key],
             )
             .await;
-        let Ok(Some(text)) = config else { return };
-        let v: Value = serde_json::from_str(&text).unwrap_or_default();
-        if let (Some(name), Some(version)) = (v["name"].as_str(), v["version"].as_str()) {
-            let mut identity = self.identity.lock().expect("identity lock");
-            identity.name = name.to_string();
-            identity.version = version.to_string();
+        if let Ok(Some(name)) = config {
+            self.identity.lock().expect("identity lock").name = name;
         }
+    }
+
+    /// The handshake's key check, over HTTP: the bearer must be a key the database
+    /// accepts, so a wrong key is told at connect (401), not at the first call. It
+    /// asks through `list_tools`, which answers a refusal without an error (no
+    /// line in the PostgreSQL log for a stranger's key).
+    async fn handshake(&self, context: &RequestContext<RoleServer>) -> Result<(), ErrorData> {
+        let Some(key) = self.transport_key(&context.extensions) else {
+            return Ok(()); // stdio without MCP_API_KEY: every request brings its key
+        };
+        if let Transport::Http { .. } = self.transport {
+            let answer = self
+                .db
+                .call(Entry::ListTools, &[&key], &context.ct)
+                .await
+                .map_err(unavailable)?;
+            if let Envelope::Failed(f) = Envelope::read(answer) {
+                if f.kind.is_refusal() {
+                    self.report(context, |r| r.bearer_refused = true);
+                    return Err(refusal(&f));
+                }
+            }
+        }
+        self.load_identity(&key).await;
+        Ok(())
     }
 
     /// The key the transport gives: over HTTP the request's bearer key, over stdio
     /// MCP_API_KEY.
     fn transport_key(&self, extensions: &Extensions) -> Option<String> {
-        if self.http.is_some() {
-            let parts = extensions.get::<axum::http::request::Parts>()?;
-            crate::http::bearer(&parts.headers).map(str::to_owned)
-        } else {
-            self.default_key.clone()
+        match &self.transport {
+            Transport::Http { .. } => {
+                let parts = extensions.get::<axum::http::request::Parts>()?;
+                crate::bearer::bearer(&parts.headers).map(str::to_owned)
+            }
+            Transport::Stdio { default_key } => default_key.clone(),
+        }
+    }
+
+    /// Tells the gate something of this request (over HTTP).
+    fn report(
+        &self,
+        context: &RequestContext<RoleServer>,
+        f: impl FnOnce(&mut crate::report::Report),
+    ) {
+        let slot = context
+            .extensions
+            .get::<axum::http::request::Parts>()
+            .and_then(|p| p.extensions.get::<Slot>());
+        if let Some(slot) = slot {
+            slot.update(f);
         }
     }
 
@@ -96,10 +131,16 @@ impl McpAuthServer {
     /// invalid: it never falls back), else the transport's.
     fn key_for(&self, meta: Option<&RequestMetaObject>, extensions: &Extensions) -> Key {
         match meta.and_then(|m| m.0 .0.get("apiKey")) {
-            Some(Value::String(k)) if !k.is_empty() => Key::Given(k.clone()),
+            Some(Value::String(k)) if !k.is_empty() => Key::Given {
+                key: k.clone(),
+                from_transport: false,
+            },
             Some(Value::String(_)) | Some(Value::Null) | None => {
                 match self.transport_key(extensions) {
-                    Some(k) => Key::Given(k),
+                    Some(key) => Key::Given {
+                        key,
+                        from_transport: true,
+                    },
                     None => Key::Missing,
                 }
             }
@@ -107,18 +148,34 @@ impl McpAuthServer {
         }
     }
 
+    /// The request's key, and whether it is the bearer's. A key that is not even
+    /// shaped like one (format, checksum) is refused here, without the database.
     fn require_key(
         &self,
         meta: Option<&RequestMetaObject>,
-        extensions: &Extensions,
-    ) -> Result<String, ErrorData> {
-        match self.key_for(meta, extensions) {
-            Key::Given(k) => Ok(k),
-            Key::Missing | Key::Malformed => Err(refusal(&Failure {
+        context: &RequestContext<RoleServer>,
+    ) -> Result<(String, bool), ErrorData> {
+        let refused = || {
+            refusal(&Failure {
                 kind: ErrorKind::Authentication,
                 message: INVALID_KEY.into(),
                 retry_after_ms: None,
-            })),
+            })
+        };
+        match self.key_for(meta, &context.extensions) {
+            Key::Given {
+                key,
+                from_transport,
+            } => {
+                if mcp_auth_core::key::parse(&key).is_err() {
+                    if from_transport {
+                        self.report(context, |r| r.bearer_refused = true);
+                    }
+                    return Err(refused());
+                }
+                Ok((key, from_transport))
+            }
+            Key::Missing | Key::Malformed => Err(refused()),
         }
     }
 }
@@ -136,7 +193,7 @@ fn refusal(f: &Failure) -> ErrorData {
 
 fn unavailable(e: crate::error::Error) -> ErrorData {
     // The detail never holds a key: the key is only ever sent as a bind parameter.
-    eprintln!("mcp-auth: {e}");
+    tracing::error!("{e}");
     ErrorData::internal_error("The MCP server cannot reach its database", None)
 }
 
@@ -178,8 +235,7 @@ impl ServerHandler for McpAuthServer {
         context: RequestContext<RoleServer>,
     ) -> Result<InitializeResult, ErrorData> {
         context.peer.set_peer_info(request.clone());
-        self.load_identity(self.transport_key(&context.extensions))
-            .await;
+        self.handshake(&context).await?;
         self.negotiate_initialize(&request)
     }
 
@@ -187,8 +243,7 @@ impl ServerHandler for McpAuthServer {
         &self,
         context: RequestContext<RoleServer>,
     ) -> Result<DiscoverResult, ErrorData> {
-        self.load_identity(self.transport_key(&context.extensions))
-            .await;
+        self.handshake(&context).await?;
         Ok(DiscoverResult::from_server_info(
             self.supported_protocol_versions().into_owned(),
             self.get_info(),
@@ -200,10 +255,10 @@ impl ServerHandler for McpAuthServer {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        let key = self.require_key(Some(&context.meta), &context.extensions)?;
+        let (key, from_transport) = self.require_key(Some(&context.meta), &context)?;
         let answer = self
             .db
-            .call(Entry::ListTools, &[&key])
+            .call(Entry::ListTools, &[&key], &context.ct)
             .await
             .map_err(unavailable)?;
         match Envelope::read(answer) {
@@ -212,7 +267,12 @@ impl ServerHandler for McpAuthServer {
                     .map_err(|e| ErrorData::internal_error(format!("bad tool list: {e}"), None))?;
                 Ok(ListToolsResult::with_all_items(tools))
             }
-            Envelope::Failed(f) if f.kind.is_refusal() => Err(refusal(&f)),
+            Envelope::Failed(f) if f.kind.is_refusal() => {
+                if from_transport && f.kind == ErrorKind::Authentication {
+                    self.report(&context, |r| r.bearer_refused = true);
+                }
+                Err(refusal(&f))
+            }
             Envelope::Failed(f) => Err(ErrorData::internal_error(f.message, None)),
         }
     }
@@ -224,31 +284,40 @@ impl ServerHandler for McpAuthServer {
     ) -> Result<CallToolResponse, ErrorData> {
         let started = std::time::Instant::now();
         let answer = self.call(&request, &context).await;
-        if let Some(metrics) = &self.http {
-            let arguments = Value::Object(request.arguments.clone().unwrap_or_default());
+        if let Transport::Http { .. } = self.transport {
             let outcome = match &answer {
                 // Refused here, before the database: the name is not known to be a
                 // tool, so it is no label (a client could name anything, any size).
-                Ok(_) if request.name.contains('\0') || nul_in(&arguments, "").is_some() => {
-                    Outcome::Invalid
-                }
+                Ok(_) if invalid(&request).is_some() => Outcome::Invalid,
                 Ok(CallToolResponse::Complete(r)) if r.is_error == Some(true) => {
-                    Outcome::ToolError(&request.name)
+                    Outcome::ToolError(request.name.to_string())
                 }
-                Ok(_) => Outcome::Ok(&request.name),
+                Ok(_) => Outcome::Ok(request.name.to_string()),
                 Err(e) if e.code == REFUSED => Outcome::Refused(
                     e.data
                         .as_ref()
                         .and_then(|d| d["type"].as_str())
-                        .unwrap_or(""),
+                        .unwrap_or("")
+                        .to_string(),
                 ),
                 Err(e) if e.code == ErrorCode::INVALID_PARAMS => Outcome::UnknownTool,
                 Err(_) => Outcome::Unavailable,
             };
-            metrics.call(outcome, started.elapsed());
+            self.report(&context, |r| r.call = Some((outcome, started.elapsed())));
         }
         answer
     }
+}
+
+/// What of a call PostgreSQL cannot hold (a NUL character), named like any bad argument.
+fn invalid(request: &CallToolRequestParams) -> Option<String> {
+    if request.name.contains('\0') {
+        return Some("name: must not contain the NUL character (\\u0000)".into());
+    }
+    let arguments = Value::Object(request.arguments.clone().unwrap_or_default());
+    nul_in(&arguments, "arguments").map(|field| {
+        format!("Invalid arguments: {field}: must not contain the NUL character (\\u0000)")
+    })
 }
 
 impl McpAuthServer {
@@ -258,36 +327,51 @@ impl McpAuthServer {
         context: &RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let meta = request.meta.as_ref().or(Some(&context.meta));
-        let key = self.require_key(meta, &context.extensions)?;
+        let (key, from_transport) = self.require_key(meta, context)?;
+        // What PostgreSQL cannot hold never reaches it.
+        if let Some(problem) = invalid(request) {
+            return Ok(tool_failure(problem));
+        }
         let arguments = Value::Object(request.arguments.clone().unwrap_or_default());
-        // What PostgreSQL cannot hold never reaches it: named, like any bad argument.
-        if request.name.contains('\0') {
-            return Ok(tool_failure(
-                "name: must not contain the NUL character (\\u0000)".into(),
-            ));
-        }
-        if let Some(field) = nul_in(&arguments, "arguments") {
-            return Ok(tool_failure(format!(
-                "Invalid arguments: {field}: must not contain the NUL character (\\u0000)"
-            )));
-        }
         let client = context
             .peer
             .peer_info()
             .map(|info| json!({"name": info.client_info.name, "version": info.client_info.version}))
             .unwrap_or_else(|| json!({}))
             .to_string();
+        // Over HTTP a later request of the same key may cancel this one by its id.
+        let _cancellable = match &self.transport {
+            Transport::Http { cancels } => Some(cancels.register(
+                mcp_auth_core::key::lookup_digest(&key),
+                serde_json::to_string(&context.id).unwrap_or_default(),
+                context.ct.clone(),
+            )),
+            Transport::Stdio { .. } => None,
+        };
         let answer = self
             .db
             .call(
                 Entry::CallTool,
                 &[&key, &request.name, &arguments.to_string(), &client],
+                &context.ct,
             )
             .await
             .map_err(unavailable)?;
         match Envelope::read(answer) {
             Envelope::Ok(result) => Ok(CallToolResult::structured(result).into()),
-            Envelope::Failed(f) if f.kind.is_refusal() => Err(refusal(&f)),
+            Envelope::Failed(f) if f.kind.is_refusal() => {
+                if let Some(ms) = f.retry_after_ms {
+                    let wait = std::time::Duration::from_millis(ms.max(0) as u64);
+                    self.report(context, |r| r.retry_after = Some(wait));
+                }
+                if from_transport && f.kind == ErrorKind::Authentication {
+                    self.report(context, |r| r.bearer_refused = true);
+                }
+                if f.kind == ErrorKind::Permission {
+                    self.report(context, |r| r.denied = true);
+                }
+                Err(refusal(&f))
+            }
             // The database says not_found only to a key allowed to call that name.
             Envelope::Failed(f)
                 if f.kind == ErrorKind::NotFound && f.message.starts_with(UNKNOWN_TOOL) =>

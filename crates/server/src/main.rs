@@ -5,12 +5,17 @@
 //! the database authenticates, authorizes, rate limits, runs the tool and audits.
 //! Stdout carries MCP messages only; diagnostics go to stderr and never include a key.
 
+mod bearer;
+mod cancels;
 mod cli;
 mod conninfo;
 mod db;
 mod error;
 mod handler;
 mod http;
+mod jsonrpc;
+mod metrics;
+mod report;
 mod stdio;
 mod tls;
 
@@ -83,7 +88,7 @@ struct Serve {
     #[arg(long, value_name = "FILE", requires_all = ["http", "tls_cert"])]
     tls_key: Option<PathBuf>,
     /// Database connections (overrides MCP_POOL_SIZE; default 4)
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=MAX_POOL as i64))]
     pool_size: Option<u16>,
     /// statement_timeout of each database connection, in milliseconds (0: none)
     #[arg(long, value_name = "MS")]
@@ -91,25 +96,64 @@ struct Serve {
     /// Largest request body, in bytes; larger ones get 413 before they are read
     #[arg(long, value_name = "BYTES", default_value_t = 1024 * 1024, requires = "http")]
     max_body: usize,
-    /// Requests of one key in flight at once; more get 429
-    #[arg(long, value_name = "N", default_value_t = 8, requires = "http")]
-    max_in_flight_per_key: usize,
+    /// Requests of one key in flight at once, below the pool size; more get 429
+    /// [default: half the pool]
+    #[arg(long, value_name = "N", requires = "http")]
+    max_in_flight_per_key: Option<usize>,
+    /// Connections open at once; more get 503
+    #[arg(long, value_name = "N", default_value_t = 1024, requires = "http")]
+    max_connections: usize,
+    /// Connections open at once from one IP address; more get 503
+    #[arg(
+        long = "max-connections-per-ip",
+        value_name = "N",
+        default_value_t = 64,
+        requires = "http"
+    )]
+    max_per_ip: usize,
+    /// Seconds a client has to send a request's headers (and then its body), from the
+    /// connection's start or the previous answer
+    #[arg(long, value_name = "SECONDS", default_value_t = 10, requires = "http")]
+    header_timeout: u64,
+    /// Seconds a connection may stay open with no request and nothing sent
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, requires = "http")]
+    idle_timeout: u64,
     /// On SIGTERM, how long in-flight requests may take to finish, in seconds
     #[arg(long, value_name = "SECONDS", default_value_t = 30, requires = "http")]
     shutdown_grace: u64,
 }
 
+/// The largest pool, from the flag or the environment.
+const MAX_POOL: usize = 256;
+
 #[tokio::main]
 async fn main() {
+    // Diagnostics on stderr (stdout carries MCP messages over stdio); never a key.
+    // The server's own lines from INFO, the libraries' (rmcp, hyper) from WARN.
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let filter = tracing_subscriber::filter::Targets::new()
+        .with_target("mcp_auth", tracing::Level::INFO)
+        .with_default(tracing::Level::WARN);
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(false)
+                .with_target(false)
+                .without_time(),
+        )
+        .with(filter)
+        .init();
     let args = Args::parse();
     let Some(url) = std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()) else {
-        eprintln!("mcp-auth: DATABASE_URL is not set\n\n{ENVIRONMENT}");
+        tracing::error!("DATABASE_URL is not set\n\n{ENVIRONMENT}");
         std::process::exit(2);
     };
     let target = match tls::Target::new(&url) {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("mcp-auth: {e}");
+            tracing::error!("{e}");
             std::process::exit(2);
         }
     };
@@ -128,7 +172,7 @@ async fn main() {
     };
     if let Some(result) = outcome {
         if let Err(e) = result {
-            eprintln!("mcp-auth: {}", mcp_auth_core::redact::text(&e.to_string()));
+            tracing::error!("{}", mcp_auth_core::redact::text(&e.to_string()));
             std::process::exit(1);
         }
         return;
@@ -140,9 +184,9 @@ async fn main() {
         _ if serve.pool_size.is_some() => serve.pool_size.map_or(0, usize::from),
         None => db::DEFAULT_POOL_SIZE,
         Some(s) => match s.parse::<usize>() {
-            Ok(n) if (1..=64).contains(&n) => n,
+            Ok(n) if (1..=MAX_POOL).contains(&n) => n,
             _ => {
-                eprintln!("mcp-auth: MCP_POOL_SIZE: must be a number from 1 to 64 (got {s:?})");
+                tracing::error!("MCP_POOL_SIZE: must be a number from 1 to {MAX_POOL} (got {s:?})");
                 std::process::exit(2);
             }
         },
@@ -160,10 +204,16 @@ async fn main() {
             tls: serve.tls_cert.zip(serve.tls_key),
             max_body_bytes: serve.max_body,
             max_in_flight_per_key: serve.max_in_flight_per_key,
+            limits: http::Limits {
+                max_connections: serve.max_connections,
+                max_per_ip: serve.max_per_ip,
+                header_timeout: std::time::Duration::from_secs(serve.header_timeout),
+                idle_timeout: std::time::Duration::from_secs(serve.idle_timeout),
+            },
             shutdown_grace: std::time::Duration::from_secs(serve.shutdown_grace),
         };
         if let Err(e) = http::serve(options, db).await {
-            eprintln!("mcp-auth: {}", mcp_auth_core::redact::text(&e.to_string()));
+            tracing::error!("{}", mcp_auth_core::redact::text(&e.to_string()));
             std::process::exit(if matches!(e, error::Error::Config(_)) {
                 2
             } else {
@@ -176,16 +226,19 @@ async fn main() {
     if let Some(ms) = serve.statement_timeout {
         db = db.with_statement_timeout(ms);
     }
-    let server = handler::McpAuthServer::new(db, default_key);
+    let server = handler::McpAuthServer::new(
+        std::sync::Arc::new(db),
+        handler::Transport::Stdio { default_key },
+    );
     let running = match server.serve(stdio::transport()).await {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("mcp-auth: MCP session did not start: {e}");
+            tracing::error!("MCP session did not start: {e}");
             std::process::exit(1);
         }
     };
     if let Err(e) = running.waiting().await {
-        eprintln!("mcp-auth: MCP session ended with an error: {e}");
+        tracing::error!("MCP session ended with an error: {e}");
         std::process::exit(1);
     }
 }

@@ -18,6 +18,11 @@ type Labels = Vec<(&'static str, String)>;
 const REFUSALS: &[&str] = &[
     "missing_key",
     "bad_key",
+    "malformed_key",
+    "invalid_request",
+    "too_many_connections",
+    "too_many_from_address",
+    "host",
     "body_too_large",
     "too_many_in_flight",
     "origin",
@@ -55,13 +60,14 @@ struct Inner {
 }
 
 /// How a `tools/call` ended, as `/metrics` labels it.
-pub enum Outcome<'a> {
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
     /// The tool ran and answered.
-    Ok(&'a str),
+    Ok(String),
     /// The tool ran and failed (an `isError` result).
-    ToolError(&'a str),
+    ToolError(String),
     /// Refused before any tool ran: the envelope's type (authentication_error, ...).
-    Refused(&'a str),
+    Refused(String),
     /// No such tool (-32602).
     UnknownTool,
     /// Refused by the server before the database saw it (a NUL in the request).
@@ -90,7 +96,7 @@ impl Metrics {
         );
         registry.register(
             "refusals",
-            "requests refused, by type (HTTP: missing_key, bad_key, body_too_large, too_many_in_flight, origin, draining; database: authentication_error, permission_error, rate_limit_error)",
+            "requests refused, by type (HTTP: missing_key, malformed_key, bad_key, invalid_request, body_too_large, too_many_in_flight, too_many_connections, host, origin, draining; database: authentication_error, permission_error, rate_limit_error)",
             refusals.clone(),
         );
         registry.register(
@@ -113,10 +119,10 @@ impl Metrics {
         }))
     }
 
-    pub fn call(&self, outcome: Outcome<'_>, took: Duration) {
+    pub fn call(&self, outcome: &Outcome, took: Duration) {
         let (tool, what) = match outcome {
-            Outcome::Ok(tool) => (tool, "ok"),
-            Outcome::ToolError(tool) => (tool, "tool_error"),
+            Outcome::Ok(tool) => (tool.as_str(), "ok"),
+            Outcome::ToolError(tool) => (tool.as_str(), "tool_error"),
             Outcome::Refused(kind) => {
                 self.refused(kind);
                 ("", "refused")
@@ -168,7 +174,7 @@ mod tests {
         assert_eq!(label(&"a".repeat(129)), "other");
         let m = Metrics::new();
         m.refused("made up");
-        m.call(Outcome::Invalid, Duration::from_millis(1));
+        m.call(&Outcome::Invalid, Duration::from_millis(1));
         let text = m.render(0, 4);
         assert!(
             text.contains("mcp_auth_refusals_total{type=\"other\"} 1"),

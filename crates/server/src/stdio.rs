@@ -4,9 +4,9 @@
 //! each, so every line is checked here first: a good one goes on to rmcp; a bad one
 //! gets its error from the one task that writes stdout, so lines never interleave.
 
-use rmcp::model::ClientJsonRpcMessage;
+use crate::jsonrpc;
 use serde::de::IgnoredAny;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream};
@@ -69,8 +69,7 @@ fn finish(mut line: Vec<u8>, total: usize) -> Line {
 }
 
 fn error(id: Value, code: i64, message: impl Into<String>) -> String {
-    let message: String = message.into().chars().take(300).collect();
-    json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}}).to_string()
+    jsonrpc::error(Some(&id), code, &message.into(), None).to_string()
 }
 
 enum Verdict {
@@ -81,69 +80,23 @@ enum Verdict {
 
 /// What to do with one line from the client.
 fn check(bytes: &[u8], in_flight: &InFlight) -> Verdict {
-    let Ok(text) = std::str::from_utf8(bytes) else {
-        return Verdict::Reply(error(
-            Value::Null,
-            -32700,
-            "Parse error: the message is not valid UTF-8",
-        ));
-    };
-    if text.trim().is_empty() {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
         return Verdict::Skip;
     }
-    let value: Value = match serde_json::from_str(text) {
-        Ok(v) => v,
-        Err(e) => return Verdict::Reply(error(Value::Null, -32700, format!("Parse error: {e}"))),
+    let message = match jsonrpc::read(bytes) {
+        Ok(m) => m,
+        Err(refused) => return Verdict::Reply(refused.to_value().to_string()),
     };
-    let Value::Object(message) = &value else {
-        let why = if value.is_array() {
-            "Invalid Request: batches are not supported; send one message per line"
-        } else {
-            "Invalid Request: a message must be a JSON object"
-        };
-        return Verdict::Reply(error(Value::Null, -32600, why));
-    };
-    let id = message
-        .get("id")
-        .filter(|i| i.is_string() || i.is_number())
-        .cloned();
-    let method = message.get("method").and_then(Value::as_str);
-    if message.get("jsonrpc") != Some(&json!("2.0")) {
-        return Verdict::Reply(error(
-            id.unwrap_or(Value::Null),
-            -32600,
-            "Invalid Request: \"jsonrpc\" must be \"2.0\"",
-        ));
-    }
-    let is_request = method.is_some();
-    let cancelled = (method == Some("notifications/cancelled"))
-        .then(|| message.get("params").and_then(|p| p.get("requestId")))
-        .flatten()
-        .map(Value::to_string);
-    // Read as rmcp will read it, consuming the value: no second copy of the message.
-    if let Err(e) = serde_json::from_value::<ClientJsonRpcMessage>(value) {
-        // A well-formed request whose parameters do not fit its method: -32602.
-        let (code, what) = if is_request {
-            (-32602, "Invalid params")
-        } else {
-            (-32600, "Invalid Request")
-        };
-        return Verdict::Reply(error(
-            id.unwrap_or(Value::Null),
-            code,
-            format!("{what}: {e}"),
-        ));
-    }
     let mut in_flight = in_flight.lock().expect("in-flight lock");
-    if let Some(r) = cancelled {
+    if let Some(r) = &message.cancels {
         // A cancelled request may go unanswered; its id is free again.
-        in_flight.remove(&r);
+        in_flight.remove(&r.to_string());
     }
-    if let (true, Some(id)) = (is_request, &id) {
+    if let (false, Some(id)) = (message.method.is_empty(), &message.id) {
         if !in_flight.insert(id.to_string()) {
             return Verdict::Reply(error(
                 id.clone(),
-                -32600,
+                jsonrpc::INVALID_REQUEST,
                 format!("Invalid Request: id {id} is already used by a request in flight"),
             ));
         }
@@ -161,7 +114,7 @@ async fn read_stdin(
         let reply = match line {
             Line::TooLong(n) => error(
                 Value::Null,
-                -32600,
+                jsonrpc::INVALID_REQUEST,
                 format!("Invalid Request: a message must be at most {MAX_LINE} bytes (got {n})"),
             ),
             Line::Text(bytes) => match check(&bytes, &in_flight) {
@@ -241,32 +194,14 @@ mod tests {
     }
 
     #[test]
-    fn what_rmcp_would_drop_gets_an_error() {
-        assert_eq!(verdict("{").unwrap()["error"]["code"], -32700);
-        let batch = verdict(r#"[{"jsonrpc": "2.0", "id": 1, "method": "ping"}]"#).unwrap();
-        assert_eq!(batch["error"]["code"], -32600);
-        assert_eq!(batch["id"], Value::Null);
-        assert_eq!(verdict("42").unwrap()["error"]["code"], -32600);
-        let no_version = verdict(r#"{"id": 7, "method": "ping"}"#).unwrap();
+    fn a_bad_line_is_answered_and_a_blank_one_skipped() {
+        let bad = verdict(r#"{"jsonrpc": "2.0", "id": 3, "method": 5}"#).unwrap();
         assert_eq!(
-            (
-                no_version["id"].clone(),
-                no_version["error"]["code"].clone()
-            ),
-            (json!(7), json!(-32600))
-        );
-        let bad_method = verdict(r#"{"jsonrpc": "2.0", "id": 3, "method": 5}"#).unwrap();
-        assert_eq!(
-            (
-                bad_method["id"].clone(),
-                bad_method["error"]["code"].clone()
-            ),
-            (json!(3), json!(-32600))
+            (bad["id"].as_i64(), bad["error"]["code"].as_i64()),
+            (Some(3), Some(-32600))
         );
         assert!(verdict(r#"{"jsonrpc": "2.0", "id": 1, "method": "ping"}"#).is_none());
-        assert!(verdict("   ").is_none());
-        let utf8 = check(b"{\"a\": \"\xff\"}", &InFlight::default());
-        assert!(matches!(utf8, Verdict::Reply(e) if e.contains("-32700")));
+        assert!(matches!(check(b"   ", &InFlight::default()), Verdict::Skip));
     }
 
     #[test]

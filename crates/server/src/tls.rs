@@ -63,6 +63,14 @@ impl Target {
         })
     }
 
+    /// Asks PostgreSQL to cancel what the connection of `token` is running, over a
+    /// connection made as `connect` makes them (same host, same TLS rules).
+    pub async fn cancel(&self, token: &tokio_postgres::CancelToken) {
+        if let Err(e) = token.cancel_query(self.connector.clone()).await {
+            tracing::warn!("cannot cancel a statement: {e}");
+        }
+    }
+
     /// Connects; the error names every cause (a refused certificate says why).
     pub async fn connect(&self) -> Result<(Client, Connection<Socket, TlsStream>), Error> {
         tokio_postgres::connect(&self.url, self.connector.clone())

@@ -1,120 +1,73 @@
-//! The checks around rmcp's service, in the order a request meets them: 503 while
-//! draining; 401 without `Authorization: Bearer` (`WWW-Authenticate: Bearer`, no
-//! JSON-RPC body needed); 413 for a declared body over the limit, before it is read
-//! (rmcp refuses a streamed one past it the same way); 429 past the key's requests
-//! in flight; and, on the way back, 401 when the database refused the key, with the
-//! JSON-RPC error the stdio server sends.
+//! The checks around rmcp's service, in the order a request meets them, each
+//! answered as a proper HTTP response (the body read or discarded first, so the
+//! client reads the answer, not a reset), with the request's id where it could be
+//! read:
+//! - 503 while draining; 403 for a Host or an Origin not allowed (every route);
+//! - on /mcp: 401 without `Authorization: Bearer`, or with one that is not shaped
+//!   like a key (format, checksum): no database work for either;
+//! - 413 for a body over the limit, 408 for one that does not arrive in time;
+//! - 400 with -32700 for a body that is not JSON, -32600 for one that is not a
+//!   request; -32602 for params that do not fit their method;
+//! - `notifications/cancelled`: the same key's call with that id is cancelled;
+//! - from memory, for the key the request uses (its `_meta.apiKey`, else the
+//!   bearer): -32000 while its rate-limit window is full, -32000 for a tool named
+//!   in `Mcp-Name` that the database refused it a moment ago, 429 past its requests
+//!   in flight;
+//! - on the way back, from the handler's report: 401 when the database refused the
+//!   bearer key (`error="invalid_token"`), the call's metrics, and what to remember.
 
+use super::keys::Busy;
 use super::State;
-use axum::body::Body;
+use crate::jsonrpc::{self, Message, INVALID_PARAMS, REFUSED};
+use crate::report::Slot;
+use axum::body::{Body, Bytes};
 use axum::extract::{Request, State as Extract};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use mcp_auth_core::envelope::INVALID_KEY;
+use futures_util::StreamExt;
+use mcp_auth_core::envelope::{ErrorKind, INVALID_KEY, RATE_LIMITED, TOOL_NOT_ALLOWED};
 use serde_json::{json, Value};
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-/// A JSON-RPC answer refusing a request that has no id the server could read.
-fn refusal_body(code: i64, message: &str, kind: Option<&str>) -> Body {
-    let mut error = json!({"code": code, "message": message});
-    if let Some(kind) = kind {
-        error["data"] = json!({"type": kind});
-    }
-    Body::from(json!({"jsonrpc": "2.0", "id": null, "error": error}).to_string())
-}
-
-fn answer(status: StatusCode, body: Body) -> Response {
-    let mut response = (status, body).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
-}
-
-fn unauthorized(body: Body, invalid: bool) -> Response {
-    let mut response = answer(StatusCode::UNAUTHORIZED, body);
-    response.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static(if invalid {
-            r#"Bearer realm="mcp-auth", error="invalid_token""#
-        } else {
-            r#"Bearer realm="mcp-auth""#
-        }),
-    );
-    response
-}
-
-/// The key of `Authorization: Bearer <key>`, when there is a non-empty one.
-pub fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, key) = value.split_once(' ')?;
-    let key = key.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !key.is_empty()).then_some(key)
-}
+/// What is read of a body refused before its key is known, to find its id.
+const PEEK: usize = 64 * 1024;
 
 pub struct Gate {
     max_body: usize,
-    per_key: usize,
+    read_timeout: Duration,
     draining: AtomicBool,
     in_flight: AtomicUsize,
     idle: tokio::sync::Notify,
-    /// Requests in flight per key, by the key's SHA-256 (never the key itself); a
-    /// key leaves the map when its last request ends.
-    keys: Mutex<HashMap<String, usize>>,
 }
 
-/// One request in flight, of one key; counted down when dropped.
-struct Flight<'a> {
-    gate: &'a Gate,
-    key: String,
-}
+/// One request in flight; counted down when dropped.
+struct InFlight<'a>(&'a Gate);
 
-impl Drop for Flight<'_> {
+impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        let mut keys = self.gate.keys.lock().expect("gate lock");
-        if let Some(n) = keys.get_mut(&self.key) {
-            *n -= 1;
-            if *n == 0 {
-                keys.remove(&self.key);
-            }
-        }
-        drop(keys);
-        if self.gate.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.gate.idle.notify_waiters();
+        if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
         }
     }
 }
 
 impl Gate {
-    pub fn new(max_body: usize, per_key: usize) -> Self {
+    pub fn new(max_body: usize, read_timeout: Duration) -> Self {
         Self {
             max_body,
-            per_key,
+            read_timeout,
             draining: AtomicBool::new(false),
             in_flight: AtomicUsize::new(0),
             idle: tokio::sync::Notify::new(),
-            keys: Mutex::new(HashMap::new()),
         }
     }
 
-    fn enter(&self, key: &str) -> Option<Flight<'_>> {
-        let digest = mcp_auth_core::key::lookup_digest(key);
-        let mut keys = self.keys.lock().expect("gate lock");
-        let n = keys.entry(digest.clone()).or_insert(0);
-        if *n >= self.per_key {
-            return None;
-        }
-        *n += 1;
+    fn enter(&self) -> InFlight<'_> {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
-        Some(Flight {
-            gate: self,
-            key: digest,
-        })
+        InFlight(self)
     }
 
     /// From now on every request gets 503; returns when none is in flight, or
@@ -131,145 +84,354 @@ impl Gate {
             }
         };
         if tokio::time::timeout(grace, wait).await.is_err() {
-            eprintln!("mcp-auth: requests still in flight after {grace:?}; stopping anyway");
+            tracing::warn!("requests still in flight after {grace:?}; stopping anyway");
         }
     }
+}
+
+/// A JSON answer.
+fn answer(status: StatusCode, body: &Value) -> Response {
+    let mut response = (status, body.to_string()).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// The gate's own JSON-RPC error, for request `id`.
+fn refusal(
+    status: StatusCode,
+    id: Option<&Value>,
+    code: i64,
+    message: &str,
+    kind: Option<ErrorKind>,
+) -> Response {
+    let data = kind.map(|k| json!({"type": k.as_str()}));
+    answer(status, &jsonrpc::error(id, code, message, data))
+}
+
+/// 401 with the WWW-Authenticate of RFC 6750; `invalid` when a key was given.
+fn unauthorized(mut response: Response, invalid: bool) -> Response {
+    *response.status_mut() = StatusCode::UNAUTHORIZED;
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static(if invalid {
+            r#"Bearer realm="mcp-auth", error="invalid_token", error_description="Invalid or disabled MCP key""#
+        } else {
+            r#"Bearer realm="mcp-auth", error_description="An MCP key is required: Authorization: Bearer mcp_...""#
+        }),
+    );
+    response
+}
+
+fn with_header(mut response: Response, name: header::HeaderName, value: &'static str) -> Response {
+    response
+        .headers_mut()
+        .insert(name, HeaderValue::from_static(value));
+    response
+}
+
+/// The connection closes after this answer (its body was not read to the end).
+fn closing(response: Response) -> Response {
+    with_header(response, header::CONNECTION, "close")
+}
+
+/// Why a body could not be read.
+enum Unread {
+    TooLarge,
+    TimedOut,
+    Broken,
+}
+
+/// The body, when it is at most `limit` bytes and arrives within `within`.
+async fn read_body(body: Body, limit: usize, within: Duration) -> Result<Bytes, Unread> {
+    let read = async {
+        let mut stream = body.into_data_stream();
+        let mut bytes = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|_| Unread::Broken)?;
+            if bytes.len() + chunk.len() > limit {
+                return Err(Unread::TooLarge);
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(Bytes::from(bytes))
+    };
+    tokio::time::timeout(within, read)
+        .await
+        .unwrap_or(Err(Unread::TimedOut))
+}
+
+/// The id of a request refused before its key is known: read from a small body;
+/// a larger one is not read at all (the answer closes the connection).
+async fn peek_id(request: Request, within: Duration) -> Option<Value> {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > PEEK) {
+        return None;
+    }
+    let bytes = read_body(request.into_body(), PEEK, within).await.ok()?;
+    jsonrpc::read(&bytes).ok().and_then(|m| m.id)
+}
+
+/// A host name as the Host header gives it, without its port.
+fn host_name(authority: &str) -> &str {
+    match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(v6),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    }
+}
+
+/// Host and Origin, as `--allow-host` and `--allow-origin` say: a DNS-rebinding
+/// page or a foreign browser origin never reaches any route.
+fn foreign(headers: &HeaderMap, state: &State) -> Option<&'static str> {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(|h| host_name(h.trim()).to_ascii_lowercase());
+    if !host.is_some_and(|h| state.hosts.contains(&h)) {
+        return Some("host");
+    }
+    let origin = headers
+        .get(header::ORIGIN)
+        .map(|o| o.to_str().unwrap_or(""));
+    if let Some(origin) = origin {
+        let allowed = state.origins.iter().any(|a| {
+            a.eq_ignore_ascii_case(origin)
+                || a.strip_suffix(":*").is_some_and(|base| {
+                    origin
+                        .get(..base.len())
+                        .is_some_and(|p| p.eq_ignore_ascii_case(base))
+                        && origin[base.len()..]
+                            .strip_prefix(':')
+                            .is_some_and(|port| port.bytes().all(|b| b.is_ascii_digit()))
+                })
+        });
+        if !allowed {
+            return Some("origin");
+        }
+    }
+    None
 }
 
 pub async fn check(Extract(state): Extract<Arc<State>>, request: Request, next: Next) -> Response {
     let gate = &state.gate;
     if gate.draining.load(Ordering::Acquire) {
         state.metrics.refused("draining");
-        let mut response = answer(
+        let response = refusal(
             StatusCode::SERVICE_UNAVAILABLE,
-            refusal_body(-32000, "The MCP server is shutting down", None),
+            None,
+            REFUSED,
+            "The MCP server is shutting down",
+            None,
         );
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        return response;
+        return closing(with_header(response, header::RETRY_AFTER, "1"));
+    }
+    if let Some(what) = foreign(request.headers(), &state) {
+        state.metrics.refused(what);
+        let message = if what == "host" {
+            "Forbidden: the Host header names a host this server does not answer to"
+        } else {
+            "Forbidden: this Origin may not call the server"
+        };
+        return closing(refusal(StatusCode::FORBIDDEN, None, REFUSED, message, None));
     }
     if request.uri().path() != "/mcp" {
         return next.run(request).await;
     }
-    let Some(key) = bearer(request.headers()).map(str::to_owned) else {
+    let Some(bearer) = crate::bearer::bearer(request.headers()).map(str::to_owned) else {
         state.metrics.refused("missing_key");
-        return unauthorized(
-            refusal_body(-32000, INVALID_KEY, Some("authentication_error")),
-            false,
+        let id = peek_id(request, gate.read_timeout).await;
+        let response = refusal(
+            StatusCode::OK,
+            id.as_ref(),
+            REFUSED,
+            INVALID_KEY,
+            Some(ErrorKind::Authentication),
         );
+        return closing(unauthorized(response, false));
     };
+    if mcp_auth_core::key::parse(&bearer).is_err() {
+        state.metrics.refused("malformed_key");
+        let id = peek_id(request, gate.read_timeout).await;
+        let response = refusal(
+            StatusCode::OK,
+            id.as_ref(),
+            REFUSED,
+            INVALID_KEY,
+            Some(ErrorKind::Authentication),
+        );
+        return closing(unauthorized(response, true));
+    }
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > gate.max_body as u64) {
+    let too_large = || {
         state.metrics.refused("body_too_large");
-        return answer(
+        closing(refusal(
             StatusCode::PAYLOAD_TOO_LARGE,
-            refusal_body(
-                -32600,
-                &format!("The request body is over {} bytes", gate.max_body),
-                None,
-            ),
-        );
+            None,
+            jsonrpc::INVALID_REQUEST,
+            &format!("The request body is over {} bytes", gate.max_body),
+            None,
+        ))
+    };
+    if declared.is_some_and(|n| n > gate.max_body as u64) {
+        return too_large();
     }
-    let Some(_flight) = gate.enter(&key) else {
-        state.metrics.refused("too_many_in_flight");
-        // Read the (bounded) body first: a response sent over an unread body makes
-        // the connection close with data pending, which the client sees as a reset.
-        let _ = axum::body::to_bytes(request.into_body(), gate.max_body).await;
-        let mut response = answer(
-            StatusCode::TOO_MANY_REQUESTS,
-            refusal_body(
-                -32000,
+    if request.method() != Method::POST {
+        return next.run(request).await; // rmcp answers GET and DELETE (405: no sessions)
+    }
+    let _in_flight = gate.enter();
+    let bearer_digest = mcp_auth_core::key::lookup_digest(&bearer);
+    // A tool the database refused this key a moment ago, named in the header:
+    // refused before the body is read (only what is needed for the id).
+    let named = request
+        .headers()
+        .get("mcp-name")
+        .and_then(|v| v.to_str().ok())
+        .filter(|_| {
+            request
+                .headers()
+                .get("mcp-method")
+                .is_some_and(|m| m == "tools/call")
+        });
+    if named.is_some_and(|tool| state.keys.is_denied(&bearer_digest, tool)) {
+        state.metrics.refused("permission_error");
+        let id = peek_id(request, gate.read_timeout).await;
+        let response = refusal(
+            StatusCode::OK,
+            id.as_ref(),
+            REFUSED,
+            TOOL_NOT_ALLOWED,
+            Some(ErrorKind::Permission),
+        );
+        return closing(response);
+    }
+    let (mut parts, body) = request.into_parts();
+    let bytes = match read_body(body, gate.max_body, gate.read_timeout).await {
+        Ok(b) => b,
+        Err(Unread::TooLarge) => return too_large(),
+        Err(Unread::TimedOut) => {
+            state.metrics.refused("invalid_request");
+            return closing(refusal(
+                StatusCode::REQUEST_TIMEOUT,
+                None,
+                jsonrpc::INVALID_REQUEST,
+                "The request body did not arrive in time",
+                None,
+            ));
+        }
+        Err(Unread::Broken) => return closing(StatusCode::BAD_REQUEST.into_response()),
+    };
+    let message = match jsonrpc::read(&bytes) {
+        Ok(m) => m,
+        Err(r) => {
+            state.metrics.refused("invalid_request");
+            let status = if r.code == INVALID_PARAMS {
+                StatusCode::OK
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            return answer(status, &r.to_value());
+        }
+    };
+    // The key the request uses: its `_meta.apiKey` when it names one, else the bearer.
+    let digest = match &message.api_key {
+        Some(Value::String(k)) if !k.is_empty() => mcp_auth_core::key::lookup_digest(k),
+        _ => bearer_digest,
+    };
+    if let Some(id) = &message.cancels {
+        // Only a call of the same key: no one cancels another's work.
+        state.cancels.cancel(&digest, &id.to_string());
+        return StatusCode::ACCEPTED.into_response();
+    }
+    let _flight = match &message.id {
+        Some(_) => match state.keys.enter(&digest, message.method == "tools/call") {
+            Ok(flight) => Some(flight),
+            Err(busy) => return busy_answer(&state, &message, busy),
+        },
+        None => None,
+    };
+    parts.headers.insert(
+        header::ACCEPT,
+        HeaderValue::from_static("application/json, text/event-stream"),
+    );
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    let slot = Slot::default();
+    parts.extensions.insert(slot.clone());
+    let response = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
+    let report = slot.take();
+    if let Some((outcome, took)) = &report.call {
+        state.metrics.call(outcome, *took);
+    }
+    if let Some(wait) = report.retry_after {
+        state.keys.window_full(&digest, wait);
+    }
+    if let (true, Some(tool)) = (report.denied, &message.tool) {
+        state.keys.denied(&digest, tool);
+    }
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        state.metrics.refused("body_too_large");
+    }
+    if report.bearer_refused {
+        state.metrics.refused("bad_key");
+        return unauthorized(response, true);
+    }
+    response
+}
+
+/// A key's request refused from memory: its window is full, or its share of
+/// requests is in flight.
+fn busy_answer(state: &State, message: &Message, busy: Busy) -> Response {
+    match busy {
+        Busy::Window(wait) => {
+            state.metrics.refused("rate_limit_error");
+            let ms = wait.as_millis().max(1) as u64;
+            let error = jsonrpc::error(
+                message.id.as_ref(),
+                REFUSED,
+                RATE_LIMITED,
+                Some(json!({"type": ErrorKind::RateLimit.as_str(), "retry_after_ms": ms})),
+            );
+            answer(StatusCode::OK, &error)
+        }
+        Busy::InFlight => {
+            state.metrics.refused("too_many_in_flight");
+            let response = refusal(
+                StatusCode::TOO_MANY_REQUESTS,
+                message.id.as_ref(),
+                REFUSED,
                 &format!(
                     "Too many requests in flight for this key (at most {})",
-                    gate.per_key
+                    state.keys.per_key()
                 ),
-                Some("rate_limit_error"),
-            ),
-        );
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        return response;
-    };
-    let response = next.run(request).await;
-    match response.status() {
-        StatusCode::FORBIDDEN => state.metrics.refused("origin"),
-        StatusCode::PAYLOAD_TOO_LARGE => state.metrics.refused("body_too_large"),
-        _ => {}
-    }
-    refused_key_is_401(response, &state).await
-}
-
-/// A JSON answer whose error says the database refused the key becomes a 401; its
-/// body stays as it is (the stdio server's JSON-RPC error).
-async fn refused_key_is_401(response: Response, state: &State) -> Response {
-    let json = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if response.status() != StatusCode::OK || !json {
-        return response;
-    }
-    let (parts, body) = response.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024 * 1024).await else {
-        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-    };
-    let refused = serde_json::from_slice::<Value>(&bytes)
-        .ok()
-        .is_some_and(|v| v["error"]["data"]["type"] == "authentication_error");
-    if refused {
-        state.metrics.refused("bad_key");
-        let mut answer = unauthorized(Body::from(bytes), true);
-        for (name, value) in parts.headers.iter() {
-            if name != header::CONTENT_LENGTH && !answer.headers().contains_key(name) {
-                answer.headers_mut().insert(name.clone(), value.clone());
-            }
+                Some(ErrorKind::RateLimit),
+            );
+            with_header(response, header::RETRY_AFTER, "1")
         }
-        return answer;
     }
-    Response::from_parts(parts, Body::from(bytes))
 }
 
-pub async fn healthz(Extract(state): Extract<Arc<State>>) -> Response {
-    let version = state
-        .db
-        .query_text(
-            "SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'mcp_auth'",
-            &[],
-        )
-        .await;
-    let (status, body) = match version {
-        Ok(Some(v)) => (
-            StatusCode::OK,
-            json!({"status": "ok", "database": "reachable", "mcp_auth": v}),
-        ),
-        Ok(None) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            json!({"status": "unavailable", "database": "reachable", "mcp_auth": null}),
-        ),
-        Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            json!({"status": "unavailable", "database": "unreachable",
-                   "error": mcp_auth_core::redact::text(&e.to_string())}),
-        ),
-    };
-    answer(status, Body::from(body.to_string()))
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-pub async fn metrics(Extract(state): Extract<Arc<State>>) -> Response {
-    let text = state
-        .metrics
-        .render(state.db.in_use(), state.db.pool_size());
-    let mut response = (StatusCode::OK, text).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
-    );
-    response
+    #[test]
+    fn host_names_lose_their_port() {
+        assert_eq!(host_name("localhost:8080"), "localhost");
+        assert_eq!(host_name("[::1]:443"), "::1");
+        assert_eq!(host_name("example.com"), "example.com");
+    }
 }

@@ -1,24 +1,28 @@
 //! `mcp-auth serve --http ADDR`: one process, next to the database, serving every
 //! tenant over MCP's Streamable HTTP transport (rmcp's server, both protocol eras).
 //! The key travels per request as `Authorization: Bearer mcp_...`; the database
-//! login stays with the operator. Around rmcp's service (`gate`): 503 while
-//! draining, 401 without a key (no JSON-RPC body needed to learn it), 413 for a
-//! body over the limit before it is read, 429 past a key's concurrent requests, and
-//! 401 for a key the database refused. Beside it: `/healthz` and `/metrics`.
+//! login stays with the operator. The layers, outside in: `connections` (how many,
+//! from where, how slow), `gate` (what a request must be before any database work,
+//! and what is remembered of each key in `keys`), rmcp's service with the
+//! `handler`, and beside it `routes` (`/healthz`, `/metrics`).
 //!
 //! No session is kept (rmcp's stateless mode, answers as plain JSON): every request
 //! stands alone, so there is nothing to expire, nothing to lose on a restart, and
 //! one key's requests can come through any connection.
 
+mod connections;
 mod gate;
-mod listener;
-pub mod metrics;
+mod https;
+mod keys;
+mod routes;
 
-pub use gate::bearer;
+pub use connections::Limits;
 
+use crate::cancels::Cancels;
 use crate::db::Database;
 use crate::error::Error;
-use crate::handler::McpAuthServer;
+use crate::handler::{McpAuthServer, Transport};
+use crate::metrics::Metrics;
 use axum::routing::get;
 use axum::Router;
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
@@ -38,13 +42,24 @@ pub struct Options {
     pub allow_hosts: Vec<String>,
     pub tls: Option<(PathBuf, PathBuf)>,
     pub max_body_bytes: usize,
-    pub max_in_flight_per_key: usize,
+    /// Requests of one key in flight; None: half the pool.
+    pub max_in_flight_per_key: Option<usize>,
+    pub limits: Limits,
     pub shutdown_grace: Duration,
 }
 
+/// File descriptors besides the connections: the pool, the listener, the rest.
+const SPARE_FILES: u64 = 64;
+
 impl Options {
+    /// The per-key share of the pool: below its size, so other keys always have a
+    /// connection (half of it unless told).
+    fn per_key(&self, pool_size: usize) -> usize {
+        self.max_in_flight_per_key.unwrap_or((pool_size / 2).max(1))
+    }
+
     /// The listener's rules, checked before anything starts.
-    pub fn check(&self) -> Result<(), Error> {
+    pub fn check(&self, pool_size: usize) -> Result<(), Error> {
         if self.tls.is_none() && !self.addr.ip().is_loopback() {
             return Err(Error::Config(format!(
                 "--http {}: a listener off loopback needs TLS (--tls-cert and --tls-key): keys travel in every request",
@@ -56,36 +71,73 @@ impl Options {
                 "--max-body: must be at least 1024 bytes".into(),
             ));
         }
-        if self.max_in_flight_per_key == 0 {
+        let per_key = self.per_key(pool_size);
+        if per_key == 0 || (pool_size > 1 && per_key >= pool_size) {
+            return Err(Error::Config(format!(
+                "--max-in-flight-per-key: must be from 1 to {} (below the pool size, {pool_size}, so one key never holds every connection)",
+                pool_size.saturating_sub(1).max(1)
+            )));
+        }
+        let l = &self.limits;
+        if l.max_connections == 0 || l.max_per_ip == 0 || l.max_per_ip > l.max_connections {
             return Err(Error::Config(
-                "--max-in-flight-per-key: must be at least 1".into(),
+                "--max-connections and --max-connections-per-ip: must be at least 1, and per IP at most the total".into(),
             ));
+        }
+        if l.header_timeout.is_zero() || l.idle_timeout.is_zero() {
+            return Err(Error::Config(
+                "--header-timeout and --idle-timeout: must be at least 1 second".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Raises the open-files limit to what `--max-connections` needs (up to the
+    /// hard limit), or says why it cannot be had.
+    fn open_files(&self, pool_size: usize) -> Result<(), Error> {
+        let needed = self.limits.max_connections as u64 + pool_size as u64 + SPARE_FILES;
+        let got = rlimit::increase_nofile_limit(needed).unwrap_or(0);
+        if got < needed {
+            return Err(Error::Config(format!(
+                "--max-connections {}: needs {needed} open files, and this process may open {got} (ulimit -n)",
+                self.limits.max_connections
+            )));
         }
         Ok(())
     }
 }
 
-/// Shared by the gate, the handlers and the metrics endpoint.
+/// Shared by the gate, the handlers and the routes.
 pub struct State {
     pub db: Arc<Database>,
-    pub metrics: metrics::Metrics,
+    pub metrics: Metrics,
     pub gate: gate::Gate,
+    pub keys: keys::Keys,
+    pub cancels: Arc<Cancels>,
+    /// Host names answered to (lower case, no port).
+    pub hosts: Vec<String>,
+    pub origins: Vec<String>,
 }
 
 pub async fn serve(options: Options, db: Database) -> Result<(), Error> {
-    options.check()?;
+    options.check(db.pool_size())?;
+    options.open_files(db.pool_size())?;
     let db = Arc::new(db);
-    let metrics = metrics::Metrics::new();
+    let cancels = Arc::new(Cancels::default());
+    let mut hosts: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
+    hosts.push(options.addr.ip().to_string());
+    hosts.extend(options.allow_hosts.iter().map(|h| h.to_ascii_lowercase()));
     let state = Arc::new(State {
         db: db.clone(),
-        metrics: metrics.clone(),
-        gate: gate::Gate::new(options.max_body_bytes, options.max_in_flight_per_key),
+        metrics: Metrics::new(),
+        gate: gate::Gate::new(options.max_body_bytes, options.limits.header_timeout),
+        keys: keys::Keys::new(options.per_key(db.pool_size())),
+        cancels: cancels.clone(),
+        hosts: hosts.clone(),
+        origins: options.allow_origins.clone(),
     });
     let stop = CancellationToken::new();
 
-    let mut hosts: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
-    hosts.push(options.addr.ip().to_string());
-    hosts.extend(options.allow_hosts.iter().cloned());
     let config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(false)
         .with_json_response(true)
@@ -94,12 +146,13 @@ pub async fn serve(options: Options, db: Database) -> Result<(), Error> {
         .enforce_origin_validation()
         .with_max_request_body_bytes(options.max_body_bytes)
         .with_cancellation_token(stop.child_token());
-    let (for_service, for_metrics) = (db.clone(), metrics.clone());
     let mcp = StreamableHttpService::new(
         move || {
-            Ok(McpAuthServer::for_http(
-                for_service.clone(),
-                for_metrics.clone(),
+            Ok(McpAuthServer::new(
+                db.clone(),
+                Transport::Http {
+                    cancels: cancels.clone(),
+                },
             ))
         },
         Arc::new(NeverSessionManager::default()),
@@ -107,8 +160,8 @@ pub async fn serve(options: Options, db: Database) -> Result<(), Error> {
     );
 
     let app = Router::new()
-        .route("/healthz", get(gate::healthz))
-        .route("/metrics", get(gate::metrics))
+        .route("/healthz", get(routes::healthz))
+        .route("/metrics", get(routes::metrics))
         .route_service("/mcp", mcp)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -116,45 +169,41 @@ pub async fn serve(options: Options, db: Database) -> Result<(), Error> {
         ))
         .with_state(state.clone());
 
-    let shutdown = {
+    let listener = tokio::net::TcpListener::bind(options.addr)
+        .await
+        .map_err(|e| Error::Config(format!("--http {}: {e}", options.addr)))?;
+    let tls = match &options.tls {
+        Some((cert, key)) => Some(https::acceptor(cert, key)?),
+        None => None,
+    };
+    {
         let (state, stop) = (state.clone(), stop.clone());
         let grace = options.shutdown_grace;
-        async move {
+        tokio::spawn(async move {
             terminated().await;
-            eprintln!("mcp-auth: stopping: new requests get 503, in-flight ones finish");
+            tracing::info!("stopping: new requests get 503, in-flight ones finish");
             state.gate.drain(grace).await;
             stop.cancel();
-        }
-    };
-    eprintln!(
-        "mcp-auth: serving MCP over {} on {} (/mcp, /healthz, /metrics)",
-        if options.tls.is_some() {
-            "HTTPS"
-        } else {
-            "HTTP"
-        },
+        });
+    }
+    tracing::info!(
+        "serving MCP over {} on {} (/mcp, /healthz, /metrics)",
+        if tls.is_some() { "HTTPS" } else { "HTTP" },
         options.addr
     );
-    match &options.tls {
-        None => {
-            let listener = tokio::net::TcpListener::bind(options.addr)
-                .await
-                .map_err(|e| Error::Config(format!("--http {}: {e}", options.addr)))?;
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-                .map_err(|e| Error::Failed(format!("HTTP server: {e}")))
-        }
-        Some((cert, key)) => {
-            let listener = listener::TlsListener::bind(options.addr, cert, key).await?;
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-                .map_err(|e| Error::Failed(format!("HTTPS server: {e}")))
-        }
-    }
+    let metrics = state.metrics.clone();
+    connections::serve(
+        listener,
+        tls,
+        app,
+        options.limits,
+        stop,
+        Duration::from_secs(5),
+        move |why| metrics.refused(why),
+    )
+    .await;
+    Ok(())
 }
-
 /// SIGTERM or Ctrl-C.
 async fn terminated() {
     let ctrl_c = tokio::signal::ctrl_c();
