@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # End-to-end through `mcp-auth serve` with the official Python MCP SDK client, against
 # a fresh private cluster with both extensions installed.
+# `scripts/e2e.sh NAME` runs only the steps whose name contains NAME (http_internet, node, ...).
 set -euo pipefail
+only=${1:-}
+wanted() { [ -z "$only" ] || [[ "$1" == *"$only"* ]]; }
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 scripts/bootstrap.sh --python
@@ -48,15 +51,42 @@ export E2E_TENANT=e2e00000-0000-4000-8000-000000000001
 export E2E_PG_LOG="$here/.clusters/$cluster/server.log"
 export E2E_ADMIN_PSQL="psql -X -h $PGHOST -p $PGPORT -U postgres -d mcp_e2e"
 export MCP_AUTH_BIN="$here/target/debug/mcp-auth"
-.venv/bin/python tests/e2e/test_stdio.py
-.venv/bin/python tests/e2e/test_stdio_hardening.py
-.venv-modern/bin/python tests/e2e/test_stdio_modern.py
-# Streamable HTTP (`serve --http`): both SDK eras, raw HTTP, then load and isolation.
-.venv/bin/python tests/e2e/test_http.py
-.venv-modern/bin/python tests/e2e/test_http_modern.py
-.venv/bin/python tests/e2e/test_http_internet.py
-.venv/bin/python tests/e2e/test_http_load.py
+for step in .venv:test_stdio .venv:test_stdio_hardening .venv-modern:test_stdio_modern \
+            .venv:test_http .venv-modern:test_http_modern .venv:test_http_internet .venv:test_http_load; do
+    # Streamable HTTP (`serve --http`): both SDK eras, raw HTTP, the internet's
+    # attacks, then load and isolation.
+    wanted "${step#*:}" && "${step%%:*}/bin/python" "tests/e2e/${step#*:}.py"
+done
 
+# A free loopback port, and an HTTP server on it until the step ends.
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+start_http() { # port
+    DATABASE_URL="$E2E_DATABASE_URL" "$MCP_AUTH_BIN" serve --http "127.0.0.1:$1" 2>/dev/null &
+    http_pid=$!
+    python3 - "$1" <<'PY'
+import sys, time, urllib.request
+for _ in range(100):
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/healthz", timeout=2)
+        break
+    except OSError:
+        time.sleep(0.1)
+PY
+}
+
+# The official TypeScript SDK and mcp-remote (npm), two more independent clients.
+if wanted node; then
+    node_dir="$here/tests/e2e/node"
+    [ -x "$node_dir/node_modules/.bin/mcp-remote" ] \
+        || (cd "$node_dir" && npm ci --no-audit --no-fund --loglevel=error)
+    http_port=$(free_port)
+    start_http "$http_port"
+    node "$node_dir/clients.mjs" "http://127.0.0.1:$http_port/mcp" || true
+    kill -TERM "$http_pid"
+    wait "$http_pid" || true
+fi
+
+wanted inspector || exit 0
 # One call through the MCP Inspector CLI (npm), a third, independent client.
 inspector="$here/tests/e2e/inspector"
 [ -x "$inspector/node_modules/.bin/mcp-inspector" ] \
@@ -73,18 +103,8 @@ else
 fi
 
 # The Inspector CLI again, over Streamable HTTP with the key as a bearer header.
-http_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-DATABASE_URL="$E2E_DATABASE_URL" "$MCP_AUTH_BIN" serve --http "127.0.0.1:$http_port" 2>/dev/null &
-http_pid=$!
-python3 - "$http_port" <<'PY'
-import sys, time, urllib.request
-for _ in range(100):
-    try:
-        urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/healthz", timeout=2)
-        break
-    except OSError:
-        time.sleep(0.1)
-PY
+http_port=$(free_port)
+start_http "$http_port"
 out=$(cd "$inspector" && MCP_CATALOG_PATH="$here/.clusters/$cluster/inspector-catalog.json" \
     timeout 60 node_modules/.bin/mcp-inspector --cli "http://127.0.0.1:$http_port/mcp" --transport http \
     --header "Authorization: Bearer $E2E_FULL_KEY" \

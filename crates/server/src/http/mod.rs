@@ -162,6 +162,7 @@ pub async fn serve(options: Options, db: Database) -> Result<(), Error> {
     let app = Router::new()
         .route("/healthz", get(routes::healthz))
         .route("/metrics", get(routes::metrics))
+        .route("/register", axum::routing::post(routes::register))
         .route_service("/mcp", mcp)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

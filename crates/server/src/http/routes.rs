@@ -1,4 +1,5 @@
-//! `/healthz` and `/metrics`, beside `/mcp`, behind the same Host and Origin checks.
+//! `/healthz`, `/metrics` and `/register`, beside `/mcp`, behind the same Host and
+//! Origin checks.
 
 use super::State;
 use axum::extract::State as Extract;
@@ -53,6 +54,25 @@ pub async fn metrics(Extract(state): Extract<Arc<State>>) -> Response {
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    response
+}
+
+/// OAuth dynamic client registration, which this server does not do: its clients
+/// hold keys. A client that meets a 401 (mcp-remote, say) tries to register before
+/// it gives up, and shows what this answers: so it names the key as the problem.
+pub async fn register() -> Response {
+    let body = json!({
+        "error": "invalid_client_metadata",
+        "error_description": format!(
+            "{}: this server takes an MCP key, not OAuth; check the key sent as Authorization: Bearer mcp_...",
+            mcp_auth_core::envelope::INVALID_KEY
+        ),
+    });
+    let mut response = (StatusCode::BAD_REQUEST, body.to_string()).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
     );
     response
 }
