@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # End-to-end through `mcp-auth serve` with the official Python MCP SDK client, against
 # a fresh private cluster with both extensions installed.
-# `scripts/e2e.sh NAME` runs only the steps whose name contains NAME (http_internet, node, ...).
+# `scripts/e2e.sh PATTERN` runs only the steps whose name matches the shell pattern
+# (test_http, 'test_http*', node, inspector, ...).
 set -euo pipefail
 only=${1:-}
-wanted() { [ -z "$only" ] || [[ "$1" == *"$only"* ]]; }
+wanted() { [ -z "$only" ] || [[ "$1" == $only ]]; }
+status=0
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 scripts/bootstrap.sh --python
@@ -55,7 +57,8 @@ for step in .venv:test_stdio .venv:test_stdio_hardening .venv-modern:test_stdio_
             .venv:test_http .venv-modern:test_http_modern .venv:test_http_internet .venv:test_http_load; do
     # Streamable HTTP (`serve --http`): both SDK eras, raw HTTP, the internet's
     # attacks, then load and isolation.
-    wanted "${step#*:}" && "${step%%:*}/bin/python" "tests/e2e/${step#*:}.py"
+    # A failed step still lets the others run; the script fails at the end.
+    wanted "${step#*:}" && { "${step%%:*}/bin/python" "tests/e2e/${step#*:}.py" || status=1; }
 done
 
 # A free loopback port, and an HTTP server on it until the step ends.
@@ -81,12 +84,12 @@ if wanted node; then
         || (cd "$node_dir" && npm ci --no-audit --no-fund --loglevel=error)
     http_port=$(free_port)
     start_http "$http_port"
-    node "$node_dir/clients.mjs" "http://127.0.0.1:$http_port/mcp" || true
+    node "$node_dir/clients.mjs" "http://127.0.0.1:$http_port/mcp" || status=1
     kill -TERM "$http_pid"
     wait "$http_pid" || true
 fi
 
-wanted inspector || exit 0
+wanted inspector || exit "$status"
 # One call through the MCP Inspector CLI (npm), a third, independent client.
 inspector="$here/tests/e2e/inspector"
 [ -x "$inspector/node_modules/.bin/mcp-inspector" ] \
@@ -99,7 +102,7 @@ if python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); sys.exit(0 if r[
     echo "ok - inspector: tools/call fetch_jobs through the MCP Inspector CLI"
 else
     echo "not ok - inspector: tools/call fetch_jobs through the MCP Inspector CLI ($out)"
-    exit 1
+    status=1
 fi
 
 # The Inspector CLI again, over Streamable HTTP with the key as a bearer header.
@@ -115,5 +118,6 @@ if python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); sys.exit(0 if r[
     echo "ok - inspector: tools/call fetch_jobs over Streamable HTTP with a bearer key"
 else
     echo "not ok - inspector: tools/call fetch_jobs over Streamable HTTP with a bearer key ($out)"
-    exit 1
+    status=1
 fi
+exit "$status"

@@ -5,8 +5,9 @@ use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
 use std::fmt::Display;
 
-/// The one client-facing message for every key that does not authenticate.
-pub const INVALID_KEY: &str = "Invalid or disabled MCP key";
+/// The one client-facing message for every key that does not authenticate (the
+/// envelope's, so SQL errors and MCP answers say the same).
+pub use mcp_auth_core::envelope::INVALID_KEY;
 
 fn raise(code: PgSqlErrorCode, message: String, hint: Option<String>) -> ! {
     let mut report = ErrorReport::new(code, message, "mcp_auth");

@@ -19,37 +19,13 @@ from http_server import Server, free_port, stderr_files
 
 from mcp import ClientSession
 from mcp.client.streamable_http import streamablehttp_client
-from mcp.shared.exceptions import McpError
+from tap import DB_URL, FULL_KEY, RO_KEY, SERVER, TENANT, check, error_of, finish, psql, start
 
-SERVER = os.environ["MCP_AUTH_BIN"]
-DB_URL = os.environ["E2E_DATABASE_URL"]
-ADMIN_PSQL = os.environ["E2E_ADMIN_PSQL"].split()
-TENANT = os.environ["E2E_TENANT"]
-FULL_KEY = os.environ["E2E_FULL_KEY"]
-RO_KEY = os.environ["E2E_RO_KEY"]
+start("http")
+
 # What the stdio server answers for a refused key (test_stdio.py checks it there).
 BAD_KEY_ERROR = {"code": -32000, "message": "Invalid or disabled MCP key",
                  "data": {"type": "authentication_error"}}
-
-results = []
-
-
-def check(name, condition, detail=""):
-    results.append(bool(condition))
-    print(("ok - " if condition else "not ok - ") + "http: " + name
-          + ("" if condition else f"  ({str(detail)[:600]})"), flush=True)
-
-
-def psql(sql):
-    return subprocess.run(ADMIN_PSQL + ["-Atc", sql], check=True, capture_output=True, text=True).stdout.strip()
-
-
-async def error_of(coro):
-    try:
-        await coro
-    except McpError as e:
-        return e.error
-    return None
 
 
 async def sdk_checks(server):
@@ -83,7 +59,7 @@ def main():
         try:
             asyncio.run(sdk_checks(server))
         except Exception:
-            check("SDK session ran", False, traceback.format_exc())
+            check("SDK session ran", False, traceback.format_exc()[-1500:])
 
         # Raw HTTP: refusals an SDK would not provoke.
         status, headers, body = server.post(b"", key=None)
@@ -123,7 +99,7 @@ def main():
         status, headers, body = server.get("/metrics")
         text = body.decode()
         check("/metrics: a name the database never saw is no label, and forges no line",
-              "99999" not in text and "evil" not in text
+              "mcp_auth_pool_size 99999" not in text and "evil" not in text
               and 'mcp_auth_calls_total{tool="",outcome="invalid"}' in text, text[:2000])
         check("/metrics: calls by tool and outcome, latency, pool, refusals by type",
               status == 200 and 'mcp_auth_calls_total{tool="fetch_jobs",outcome="ok"}' in text
@@ -205,5 +181,4 @@ try:
     main()
 except Exception:
     check("the HTTP checks ran", False, traceback.format_exc())
-passed = sum(results)
-print(f"e2e http: {passed} passed, {len(results) - passed} failed")
+finish("e2e http")

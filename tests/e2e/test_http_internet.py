@@ -13,26 +13,11 @@ import time
 import traceback
 
 from http_server import Server, free_port, stderr_files
+from tap import DB_URL, FULL_KEY, RO_KEY, SERVER, TENANT, check, finish, psql, start
 
-SERVER = os.environ["MCP_AUTH_BIN"]
-DB_URL = os.environ["E2E_DATABASE_URL"]
-ADMIN_PSQL = os.environ["E2E_ADMIN_PSQL"].split()
-TENANT = os.environ["E2E_TENANT"]
-FULL_KEY = os.environ["E2E_FULL_KEY"]
-RO_KEY = os.environ["E2E_RO_KEY"]
+start("http internet")
+
 PG_LOG = os.environ["E2E_PG_LOG"]
-
-results = []
-
-
-def check(name, condition, detail=""):
-    results.append(bool(condition))
-    print(("ok - " if condition else "not ok - ") + "http internet: " + name
-          + ("" if condition else f"  ({str(detail)[:600]})"), flush=True)
-
-
-def psql(sql):
-    return subprocess.run(ADMIN_PSQL + ["-Atc", sql], check=True, capture_output=True, text=True).stdout.strip()
 
 
 def new_key(name, **options):
@@ -358,5 +343,4 @@ try:
     main()
 except Exception:
     check("the internet checks ran", False, traceback.format_exc()[-600:])
-passed = sum(results)
-print(f"e2e http internet: {passed} passed, {len(results) - passed} failed")
+finish("e2e http internet")

@@ -5,29 +5,16 @@ limit while the others work: the flood is refused, the others are not. (How much
 flood slows the others is a benchmark figure: `make bench`.) Run by scripts/e2e.sh."""
 
 import asyncio
-import os
-import subprocess
 import time
 import traceback
 
 import httpx
 from http_server import Server
+from tap import DB_URL, check, finish, psql, start
 
-DB_URL = os.environ["E2E_DATABASE_URL"]
-ADMIN_PSQL = os.environ["E2E_ADMIN_PSQL"].split()
+start("http load")
+
 CLIENTS, TENANTS, SECONDS = 100, 10, 30
-
-results = []
-
-
-def check(name, condition, detail=""):
-    results.append(bool(condition))
-    print(("ok - " if condition else "not ok - ") + "http load: " + name
-          + ("" if condition else f"  ({str(detail)[:600]})"), flush=True)
-
-
-def psql(sql):
-    return subprocess.run(ADMIN_PSQL + ["-Atc", sql], check=True, capture_output=True, text=True).stdout.strip()
 
 
 def tenant(i):
@@ -120,5 +107,4 @@ try:
     main()
 except Exception:
     check("the load ran", False, traceback.format_exc()[-600:])
-passed = sum(results)
-print(f"e2e http load: {passed} passed, {len(results) - passed} failed")
+finish("e2e http load")

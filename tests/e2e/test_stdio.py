@@ -10,33 +10,16 @@ import json
 import os
 import re
 import subprocess
-import sys
 import tempfile
 import traceback
 
 from mcp import ClientSession, StdioServerParameters, types
 from mcp.client.stdio import stdio_client
 from mcp.shared.exceptions import McpError
+from tap import DB_URL, FULL_KEY, RO_KEY, SERVER, TENANT, check, finish, psql
 
-SERVER = os.environ["MCP_AUTH_BIN"]
-DB_URL = os.environ["E2E_DATABASE_URL"]
-ADMIN_PSQL = os.environ["E2E_ADMIN_PSQL"].split()
-FULL_KEY = os.environ["E2E_FULL_KEY"]
-RO_KEY = os.environ["E2E_RO_KEY"]
 WRONG_KEY = FULL_KEY[:-5] + "XXXXX"
 ADMIN_URL = os.environ["E2E_ADMIN_URL"]
-TENANT = os.environ["E2E_TENANT"]
-
-results = []
-
-
-def check(name, condition, detail=""):
-    results.append(bool(condition))
-    print(("ok - " if condition else "not ok - ") + name + ("" if condition else f"  ({detail})"), flush=True)
-
-
-def psql(sql):
-    return subprocess.run(ADMIN_PSQL + ["-Atc", sql], check=True, capture_output=True, text=True).stdout.strip()
 
 
 async def session(env_key, body, stderr_path, url=DB_URL):
@@ -242,9 +225,7 @@ async def main():
     check("calls are audited and no stored row (usage, activity, server logs, health, keys) holds a key",
           int(audited) > 0 and leaked == "0", (audited, leaked))
 
-    passed = sum(results)
-    print(f"e2e: {passed} passed, {len(results) - passed} failed")
-    sys.exit(0 if passed == len(results) else 1)
+    finish("e2e")
 
 
 asyncio.run(main())

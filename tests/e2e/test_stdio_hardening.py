@@ -9,27 +9,11 @@ import json
 import os
 import queue
 import subprocess
-import sys
 import threading
 import time
+from tap import DB_URL, FULL_KEY, RO_KEY, SERVER, check, finish, psql, start
 
-SERVER = os.environ["MCP_AUTH_BIN"]
-DB_URL = os.environ["E2E_DATABASE_URL"]
-ADMIN_PSQL = os.environ["E2E_ADMIN_PSQL"].split()
-FULL_KEY = os.environ["E2E_FULL_KEY"]
-RO_KEY = os.environ["E2E_RO_KEY"]
-
-results = []
-
-
-def check(name, condition, detail=""):
-    results.append(bool(condition))
-    print(("ok - " if condition else "not ok - ") + "hardening: " + name
-          + ("" if condition else f"  ({str(detail)[:500]})"), flush=True)
-
-
-def psql(sql):
-    return subprocess.run(ADMIN_PSQL + ["-Atc", sql], check=True, capture_output=True, text=True).stdout.strip()
+start("hardening")
 
 
 class Raw:
@@ -158,8 +142,7 @@ def main():
         s.close()
         psql("DELETE FROM mcp_tools WHERE name = 'e2e_slow'")
         psql("DROP FUNCTION e2e_slow(jsonb)")
-    print(f"e2e hardening: {sum(results)} passed, {len(results) - sum(results)} failed")
-    sys.exit(0 if all(results) else 1)
+    finish("e2e hardening")
 
 
 if __name__ == "__main__":

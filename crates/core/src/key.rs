@@ -27,6 +27,9 @@ pub enum Environment {
 }
 
 impl Environment {
+    /// Every environment, in the order keys are documented.
+    pub const ALL: [Environment; 2] = [Environment::Live, Environment::Test];
+
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "live" => Some(Self::Live),
@@ -42,7 +45,8 @@ impl Environment {
         }
     }
 
-    fn prefix(self) -> &'static str {
+    /// What every key of this environment starts with (`mcp_live_`, `mcp_test_`).
+    pub fn prefix(self) -> &'static str {
         match self {
             Self::Live => "mcp_live_",
             Self::Test => "mcp_test_",

@@ -205,8 +205,10 @@ fn prefix_at(v: &[(char, usize, usize)], i: usize) -> Option<usize> {
     if i > 0 && alnum(v[i - 1].0) {
         return None;
     }
-    (word(i, "mcp") && sep(i + 3) && (word(i + 4, "live") || word(i + 4, "test")) && sep(i + 8))
-        .then_some(i + 9)
+    let environment = key::Environment::ALL
+        .iter()
+        .any(|e| word(i + 4, e.as_str()));
+    (word(i, "mcp") && sep(i + 3) && environment && sep(i + 8)).then_some(i + 9)
 }
 
 /// A key's body (its 38 characters after the prefix) standing alone: its checksum
@@ -215,8 +217,8 @@ fn is_body(w: &str) -> bool {
     let (random, sum) = w.split_at(key::RANDOM_LEN);
     let mut buf = [0u8; 9 + key::RANDOM_LEN];
     buf[9..].copy_from_slice(random.as_bytes());
-    [b"mcp_live_", b"mcp_test_"].iter().any(|p| {
-        buf[..9].copy_from_slice(*p);
+    key::Environment::ALL.iter().any(|e| {
+        buf[..9].copy_from_slice(e.prefix().as_bytes());
         key::checksum(std::str::from_utf8(&buf).expect("ASCII")) == sum
     })
 }
@@ -266,8 +268,10 @@ pub fn text(s: &str) -> String {
         }
         let first_run = first_run.unwrap_or(taken);
         if taken >= 8 {
-            let plain = s[v[i].1..v[after - 1].2].eq_ignore_ascii_case("mcp_live_")
-                || s[v[i].1..v[after - 1].2].eq_ignore_ascii_case("mcp_test_");
+            let written = &s[v[i].1..v[after - 1].2];
+            let plain = key::Environment::ALL
+                .iter()
+                .any(|e| written.eq_ignore_ascii_case(e.prefix()));
             let keep = if plain && taken >= body_len && first_run >= 7 {
                 v[after + 6].2 - v[i].1
             } else {

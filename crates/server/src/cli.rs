@@ -125,7 +125,8 @@ impl Cli {
             | KeyAction::Stats { tenant, .. } => tenant.clone(),
         };
         let client = self.connect(tenant.as_deref()).await?;
-        let (sql, params): (&str, Vec<String>) = match action {
+        // Each action's statement, its parameters, and whether its answer holds a key.
+        let (sql, params, reveals_key): (&str, Vec<String>, bool) = match action {
             KeyAction::Create {
                 tenant,
                 name,
@@ -148,6 +149,7 @@ impl Cli {
                     tools,
                     rate_limit.to_string(),
                 ],
+                true,
             ),
             KeyAction::List { .. } => (
                 "SELECT jsonb_build_object('id', id, 'name', name, 'key_prefix', key_prefix,
@@ -155,24 +157,28 @@ impl Cli {
                         'usage_count', usage_count, 'last_used_at', last_used_at)::text
                    FROM mcp_keys ORDER BY created_at",
                 vec![],
+                false,
             ),
             KeyAction::Rotate { key_id, grace, .. } => (
                 "SELECT to_jsonb(k)::text FROM rotate_mcp_key($1::text::uuid, $2::text::interval) k",
                 vec![key_id, grace],
+                true,
             ),
             KeyAction::Disable { key_id, .. } => (
                 "SELECT jsonb_build_object('disabled', disable_mcp_key($1::text::uuid))::text",
                 vec![key_id],
+                false,
             ),
             KeyAction::Stats { key_id, .. } => (
                 "SELECT to_jsonb(s)::text FROM get_mcp_key_stats($1::text::uuid) s",
                 vec![key_id],
+                false,
             ),
         };
         let params: Vec<&str> = params.iter().map(String::as_str).collect();
         let rows = self.rows(&client, sql, &params).await?;
         self.print(&rows);
-        if !self.json && sql.contains("generate_mcp_key") {
+        if !self.json && reveals_key {
             eprintln!("Copy the api_key now: it is shown only this once.");
         }
         Ok(())

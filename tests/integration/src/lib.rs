@@ -56,3 +56,32 @@ pub fn in_parallel<T: Send>(n: usize, each: impl Fn(usize) -> Vec<T> + Sync) -> 
             .collect()
     })
 }
+
+/// A superuser connection to a database with mcp_mes (and so mcp_auth) installed.
+pub fn with_mes() -> Client {
+    let mut db = connect();
+    db.batch_execute("CREATE EXTENSION IF NOT EXISTS mcp_mes")
+        .unwrap();
+    db
+}
+
+/// Drops database `name` (whoever is connected) and creates it empty.
+pub fn fresh_database(name: &str) {
+    let mut admin = connect();
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .unwrap();
+}
+
+/// `call_tool(key, 'fetch_jobs', arguments)`, its envelope as text.
+pub fn fetch_jobs(db: &mut Client, key: &str, arguments: &str) -> String {
+    db.query_one(
+        "SELECT call_tool($1, 'fetch_jobs', $2::text::jsonb)::text",
+        &[&key, &arguments],
+    )
+    .unwrap()
+    .get(0)
+}

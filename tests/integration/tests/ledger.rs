@@ -3,7 +3,7 @@
 //! portal and a disconnect, by rolling back a write, and while the ledger cannot
 //! write or its writer is killed.
 
-use mcp_auth_integration::{connect, connect_as, key, tenant, url};
+use mcp_auth_integration::{connect, connect_as, fetch_jobs, key, tenant, url, with_mes};
 use postgres::Client;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -154,9 +154,7 @@ fn a_suspended_portal_then_a_disconnect_leaves_every_audit_row_and_the_limit() {
 
 #[test]
 fn a_rolled_back_write_leaves_its_audit_row_with_an_aborted_transaction() {
-    let mut db = connect();
-    db.batch_execute("CREATE EXTENSION IF NOT EXISTS mcp_mes")
-        .unwrap();
+    let mut db = with_mes();
     let t = tenant();
     let (key_id, api_key) = key(&mut db, &t, "Writer", 100);
     let mut c = client_role(&mut db, "it_writer");
@@ -216,9 +214,7 @@ fn a_rolled_back_write_leaves_its_audit_row_with_an_aborted_transaction() {
 
 #[test]
 fn no_result_leaves_while_the_ledger_cannot_write() {
-    let mut db = connect();
-    db.batch_execute("CREATE EXTENSION IF NOT EXISTS mcp_mes")
-        .unwrap();
+    let mut db = with_mes();
     let t = tenant();
     let (key_id, api_key) = key(&mut db, &t, "Stuck", 100);
     // A superuser holds the log: the writer waits behind it, as with a full disk.
@@ -242,13 +238,7 @@ fn no_result_leaves_while_the_ledger_cannot_write() {
         "the call fails closed: {first}"
     );
     let started = Instant::now();
-    let second: String = caller
-        .query_one(
-            "SELECT call_tool($1, 'fetch_jobs', '{}')::text",
-            &[&api_key],
-        )
-        .unwrap()
-        .get(0);
+    let second = fetch_jobs(&mut caller, &api_key, "{}");
     assert!(second.contains("internal_error"), "{second}");
     assert!(
         started.elapsed() < Duration::from_millis(250),

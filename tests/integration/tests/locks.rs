@@ -7,21 +7,18 @@
 //! alone, the purge says which days it skipped, and both finish once the holder lets
 //! go. One test in a binary of its own, so that no other test adds to the timings.
 
-use mcp_auth_integration::{connect, connect_as, key, tenant, url};
+use mcp_auth_integration::{connect, connect_as, fetch_jobs, key, tenant, url};
 use postgres::{Client, NoTls};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 fn call(db: &mut Client, key: &str) -> Duration {
     let t0 = Instant::now();
-    let ok: bool = db
-        .query_one(
-            "SELECT (call_tool($1, 'fetch_jobs', '{\"limit\": 1}')->>'ok')::boolean",
-            &[&key],
-        )
-        .unwrap()
-        .get(0);
-    assert!(ok, "the call was answered");
+    let answer = fetch_jobs(db, key, r#"{"limit": 1}"#);
+    assert!(
+        answer.contains(r#""ok": true"#),
+        "the call was answered: {answer}"
+    );
     t0.elapsed()
 }
 

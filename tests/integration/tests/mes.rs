@@ -1,13 +1,11 @@
 //! mcp_mes under concurrency: tools called through call_tool from many connections.
 
-use mcp_auth_integration::{connect, in_parallel, key, tenant};
+use mcp_auth_integration::{connect, in_parallel, key, tenant, with_mes};
 use std::collections::HashSet;
 
 #[test]
 fn concurrent_create_job_calls_get_distinct_numbers() {
-    let mut db = connect();
-    db.batch_execute("CREATE EXTENSION IF NOT EXISTS mcp_mes")
-        .unwrap();
+    let mut db = with_mes();
     let t = tenant();
     // One key per connection: calls of one key already take turns in the rate limiter.
     let keys: Vec<String> = (0..8)

@@ -4,7 +4,7 @@
 //! and comes back on demand.
 //! Runs in a database of its own, so no other test keeps its worker busy.
 
-use mcp_auth_integration::{connect, in_parallel, key, tenant, url};
+use mcp_auth_integration::{connect, fresh_database, in_parallel, key, tenant, url};
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, GenericClient, NoTls};
 use std::collections::HashSet;
@@ -75,13 +75,8 @@ fn collect(listener: &mut Client, tenant: &str, want: usize) -> Vec<String> {
 
 #[test]
 fn every_logged_call_is_announced_exactly_once() {
+    fresh_database(DB);
     let mut admin = connect();
-    admin
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {DB} WITH (FORCE)"))
-        .unwrap();
-    admin
-        .batch_execute(&format!("CREATE DATABASE {DB}"))
-        .unwrap();
     let mut db = connect_db();
     db.batch_execute("CREATE EXTENSION mcp_auth").unwrap();
     let t = tenant();
@@ -156,13 +151,8 @@ fn every_logged_call_is_announced_exactly_once() {
 #[test]
 fn another_role_cannot_silence_notifications_and_payloads_hold_no_arguments() {
     const DB: &str = "mcp_notifier_locks_it";
+    fresh_database(DB);
     let mut admin = connect();
-    admin
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {DB} WITH (FORCE)"))
-        .unwrap();
-    admin
-        .batch_execute(&format!("CREATE DATABASE {DB}"))
-        .unwrap();
     admin
         .batch_execute(
             "DO $r$ BEGIN

@@ -244,28 +244,10 @@ pub async fn check(Extract(state): Extract<Arc<State>>, request: Request, next: 
         return next.run(request).await;
     }
     let Some(bearer) = crate::bearer::bearer(request.headers()).map(str::to_owned) else {
-        state.metrics.refused("missing_key");
-        let id = peek_id(request, gate.read_timeout).await;
-        let response = refusal(
-            StatusCode::OK,
-            id.as_ref(),
-            REFUSED,
-            INVALID_KEY,
-            Some(ErrorKind::Authentication),
-        );
-        return closing(unauthorized(response, false));
+        return refuse_bearer(&state, request, "missing_key").await;
     };
     if mcp_auth_core::key::parse(&bearer).is_err() {
-        state.metrics.refused("malformed_key");
-        let id = peek_id(request, gate.read_timeout).await;
-        let response = refusal(
-            StatusCode::OK,
-            id.as_ref(),
-            REFUSED,
-            INVALID_KEY,
-            Some(ErrorKind::Authentication),
-        );
-        return closing(unauthorized(response, true));
+        return refuse_bearer(&state, request, "malformed_key").await;
     }
     let declared = request
         .headers()
@@ -390,6 +372,21 @@ pub async fn check(Extract(state): Extract<Arc<State>>, request: Request, next: 
         return unauthorized(response, true);
     }
     response
+}
+
+/// 401 for a request whose bearer is missing or not shaped like a key: no database
+/// work, the id echoed when a small body holds one, and the connection closed.
+async fn refuse_bearer(state: &State, request: Request, why: &'static str) -> Response {
+    state.metrics.refused(why);
+    let id = peek_id(request, state.gate.read_timeout).await;
+    let response = refusal(
+        StatusCode::OK,
+        id.as_ref(),
+        REFUSED,
+        INVALID_KEY,
+        Some(ErrorKind::Authentication),
+    );
+    closing(unauthorized(response, why != "missing_key"))
 }
 
 /// A key's request refused from memory: its window is full, or its share of
