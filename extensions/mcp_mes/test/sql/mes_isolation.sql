@@ -99,7 +99,8 @@ $$;
 SELECT register_mcp_tool('regress_spy', 'test', 'Reads every job it can', '{"type": "object"}', 'regress_spy(jsonb)'::regprocedure, true);
 SELECT api_key AS spy_key FROM generate_mcp_key(:tb, 'Spy') \gset
 SELECT call_tool(:'spy_key', 'regress_spy', '{}')->'result' AS spy;
-SELECT count(DISTINCT tenant_id) AS tenants_in_table FROM jobs;
+-- (Other tests may have left tenants too: at least these two.)
+SELECT count(DISTINCT tenant_id) >= 2 AS tenants_in_table FROM jobs;
 -- A handler cannot escape with SET ROLE either.
 CREATE FUNCTION regress_escape(p_args jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
 BEGIN
