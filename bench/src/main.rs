@@ -482,6 +482,9 @@ fn verdict(ok: bool) -> &'static str {
     }
 }
 
+/// The tenant of the validation section's keys (the naive section's too).
+const TENANT: &str = "b0000000-0000-4000-8000-00000000be01";
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let (url, out) = match args.as_slice() {
@@ -489,29 +492,47 @@ fn main() -> Result<()> {
         _ => return Err("usage: mcp-auth-bench <connection string> <RESULTS.md>".into()),
     };
     let mut db = Client::connect(&url, NoTls)?;
-    let mut rows = Vec::new();
-
     let full = std::env::var("BENCH_SCALE").is_ok_and(|s| s == "full");
     let sizes = scale::Sizes::new(full);
     eprintln!("bcrypt cost-10 verification baseline...");
     let bcrypt_once = bcrypt_verify_baseline();
 
+    let mut rows = Vec::new();
+    let (targets, cold_t) = validation(&mut db, bcrypt_once, &mut rows)?;
+    warm(&mut db, &targets[0], cold_t, &mut rows)?;
+    statistics(&mut db, &sizes, &mut rows)?;
+    pipeline(&mut db, &mut rows)?;
+    call_tool_against_floor(&mut db, &mut rows)?;
+    through_stdio(&mut db, &url, &mut rows)?;
+    eprintln!("tools/call over HTTP...");
+    let http_rows = http::run(&mut db, &url)?;
+    let scale_rows = scale::run(&mut db, &sizes, bcrypt_once)?;
+    naive(&mut db, &mut rows)?;
+    write_results(&out, full, &rows, &http_rows, &scale_rows)
+}
+
+/// Cold validations among many keys, against one bcrypt verification, and unknown
+/// keys; the keys it made and the cold time, for the sections after it.
+fn validation(
+    db: &mut Client,
+    bcrypt_once: Duration,
+    rows: &mut Vec<Row>,
+) -> Result<(Vec<String>, Duration)> {
     eprintln!("filling {FILLER_KEYS} keys...");
     db.batch_execute("CREATE EXTENSION IF NOT EXISTS mcp_auth")?;
-    fill(&mut db, FILLER_KEYS)?;
-    let tenant = "b0000000-0000-4000-8000-00000000be01";
+    fill(db, FILLER_KEYS)?;
     let mut targets = Vec::new();
     for i in 0..COLD_SAMPLES {
-        targets.push(generate(&mut db, tenant, &format!("bench target {i}"))?);
+        targets.push(generate(db, TENANT, &format!("bench target {i}"))?);
     }
     let total: i64 = db
         .query_one("SELECT count(*) FROM mcp_authentication_keys", &[])?
         .get(0);
 
     eprintln!("cold validations...");
-    let before = bcrypt_count(&mut db)?;
-    let cold_t = cold(&mut db, &targets)?;
-    let per_cold = (bcrypt_count(&mut db)? - before) as f64 / targets.len() as f64;
+    let before = bcrypt_count(db)?;
+    let cold_t = cold(db, &targets)?;
+    let per_cold = (bcrypt_count(db)? - before) as f64 / targets.len() as f64;
     let cold_ratio = cold_t.as_secs_f64() / bcrypt_once.as_secs_f64();
     rows.push(Row {
         what: format!("cold validation, 1 key among {total} (median of {COLD_SAMPLES})"),
@@ -529,7 +550,7 @@ fn main() -> Result<()> {
     });
 
     eprintln!("unknown keys...");
-    let before = bcrypt_count(&mut db)?;
+    let before = bcrypt_count(db)?;
     let mut unknown_times = Vec::new();
     for _ in 0..COLD_SAMPLES {
         let k = mcp_auth_core::key::generate(mcp_auth_core::Environment::Live);
@@ -538,7 +559,7 @@ fn main() -> Result<()> {
         unknown_times.push(t.elapsed());
         assert!(r.is_err(), "an unknown key must be refused");
     }
-    let unknown_bcrypt = bcrypt_count(&mut db)? - before;
+    let unknown_bcrypt = bcrypt_count(db)? - before;
     rows.push(Row {
         what: format!("unknown well-formed key, refused (median of {COLD_SAMPLES})"),
         figure: ms(median(unknown_times)),
@@ -547,8 +568,13 @@ fn main() -> Result<()> {
         verdict: verdict(unknown_bcrypt == 0),
     });
 
+    Ok((targets, cold_t))
+}
+
+/// Warm validations, in the server and from a client, against the cold ones.
+fn warm(db: &mut Client, key: &str, cold_t: Duration, rows: &mut Vec<Row>) -> Result<()> {
     eprintln!("warm validations...");
-    let warm_t = warm_in_server(&mut db, &targets[0])?;
+    let warm_t = warm_in_server(db, key)?;
     let warm_ratio = cold_t.as_secs_f64() / warm_t.as_secs_f64();
     rows.push(Row {
         what: format!("warm validation in the server (loop of {WARM_CALLS}, median of 3)"),
@@ -557,7 +583,7 @@ fn main() -> Result<()> {
         goal: "≥ 1,000 x".into(),
         verdict: verdict(warm_ratio >= 1000.0),
     });
-    let client_t = warm_client(&mut db, &targets[0])?;
+    let client_t = warm_client(db, key)?;
     rows.push(Row {
         what: format!(
             "warm validation from a client: round trip + commit (median of {CLIENT_CALLS})"
@@ -570,7 +596,11 @@ fn main() -> Result<()> {
         goal: "(context)".into(),
         verdict: "",
     });
+    Ok(())
+}
 
+/// get_mcp_key_stats of a key with many usage rows, against aggregating the log.
+fn statistics(db: &mut Client, sizes: &scale::Sizes, rows: &mut Vec<Row>) -> Result<()> {
     let stats_rows = sizes.stats_rows;
     eprintln!("statistics with {stats_rows} usage rows...");
     db.batch_execute(&STATS_SETUP.replace("@rows", &stats_rows.to_string()))?;
@@ -596,12 +626,12 @@ fn main() -> Result<()> {
         "statistics must equal the log's own aggregates"
     );
     let stats_ms = server_loop_ms(
-        &mut db,
+        db,
         &format!("SELECT * FROM get_mcp_key_stats('{stats_key}')"),
         200,
     )?;
     let scan_ms = server_loop_ms(
-        &mut db,
+        db,
         &format!(
             "SELECT count(*), count(*) FILTER (WHERE success), avg(response_time_ms)
                FROM mcp_key_usage_logs WHERE key_id = '{stats_key}'"
@@ -619,6 +649,11 @@ fn main() -> Result<()> {
         verdict: verdict(stats_ms < 10.0),
     });
 
+    Ok(())
+}
+
+/// The validation pipeline against a one-row INSERT, step by step, and on one key.
+fn pipeline(db: &mut Client, rows: &mut Vec<Row>) -> Result<()> {
     eprintln!("pipeline against INSERT (pgbench)...");
     db.batch_execute(PIPELINE_SETUP)?;
     // Warm up, then ANALYZE, so that the kept plans are made for tables that hold rows
@@ -683,6 +718,11 @@ fn main() -> Result<()> {
         verdict: verdict(hot_8 >= 1000.0),
     });
 
+    Ok(())
+}
+
+/// call_tool on a large tenant, and against its floor (the same work in plain SQL).
+fn call_tool_against_floor(db: &mut Client, rows: &mut Vec<Row>) -> Result<()> {
     eprintln!("call_tool on a tenant with 100,000 jobs (pgbench)...");
     db.batch_execute(CALL_TOOL_SETUP)?;
     let audited = |db: &mut Client| -> Result<i64> {
@@ -690,13 +730,13 @@ fn main() -> Result<()> {
             .query_one("SELECT count(*) FROM mcp_key_usage_logs WHERE tool_name = 'fetch_jobs' AND success", &[])?
             .get(0))
     };
-    let before_calls = audited(&mut db)?;
+    let before_calls = audited(db)?;
     let call_4 = pgbench(
         "SELECT call_tool((SELECT api_key FROM bench_keys WHERE i = :client_id % 8), 'fetch_jobs', '{\"limit\": 50}');",
         4,
         PGBENCH_SECONDS,
     )?;
-    let ok_calls = audited(&mut db)? - before_calls;
+    let ok_calls = audited(db)? - before_calls;
     let insert_again = pgbench(
         "INSERT INTO bench_rows (client) VALUES (:client_id);",
         4,
@@ -736,7 +776,7 @@ fn main() -> Result<()> {
         verdict: verdict(call_1 >= 0.75 * floor_4),
     });
 
-    let (call_p50, floor_p50, one_trip_p50) = one_client_against_floor(&mut db)?;
+    let (call_p50, floor_p50, one_trip_p50) = one_client_against_floor(db)?;
     let ratio = call_p50.as_secs_f64() / floor_p50.as_secs_f64();
     rows.push(Row {
         what: "call_tool fetch_jobs (limit 1) against its floor at 1 client, 500 runs: the floor sent as pgbench sends it (statement by statement)".into(),
@@ -750,9 +790,14 @@ fn main() -> Result<()> {
         verdict: verdict(ratio <= 1.25),
     });
 
+    Ok(())
+}
+
+/// tools/call through `mcp-auth serve` over stdio, against the same call direct.
+fn through_stdio(db: &mut Client, url: &str, rows: &mut Vec<Row>) -> Result<()> {
     eprintln!("tools/call latency through mcp-auth serve...");
-    let (p50, p99, rss_kib) = stdio_latency(&mut db, &url)?;
-    let (d50, d99) = direct_latency(&url)?;
+    let (p50, p99, rss_kib) = stdio_latency(db, url)?;
+    let (d50, d99) = direct_latency(url)?;
     rows.push(Row {
         what: format!("tools/call fetch_jobs (limit 1) through mcp-auth serve over stdio, warm, {STDIO_CALLS} calls"),
         figure: format!("p50 {} / p99 {}", ms(p50), ms(p99)),
@@ -771,10 +816,11 @@ fn main() -> Result<()> {
         verdict: verdict(added <= Duration::from_micros(300)),
     });
 
-    eprintln!("tools/call over HTTP...");
-    let http_rows = http::run(&mut db, &url)?;
-    let scale_rows = scale::run(&mut db, &sizes, bcrypt_once)?;
+    Ok(())
+}
 
+/// The Integration Guide's naive validator, against ours (last: it reinstalls mcp_auth).
+fn naive(db: &mut Client, rows: &mut Vec<Row>) -> Result<()> {
     eprintln!("naive validator with {NAIVE_KEYS} keys...");
     db.batch_execute(
         "CREATE SCHEMA naive; DROP EXTENSION mcp_auth CASCADE; CREATE EXTENSION mcp_auth SCHEMA naive;
@@ -782,21 +828,21 @@ fn main() -> Result<()> {
     )?;
     let mut naive_keys = Vec::new();
     for i in 0..NAIVE_KEYS {
-        naive_keys.push(generate(&mut db, tenant, &format!("naive {i}"))?);
+        naive_keys.push(generate(db, TENANT, &format!("naive {i}"))?);
     }
     let mut naive_times = Vec::new();
     for i in 0..NAIVE_SAMPLES {
         // Spread over the table: the average position costs about half the keys.
         let key = &naive_keys[(i * NAIVE_KEYS) / NAIVE_SAMPLES + NAIVE_KEYS / (2 * NAIVE_SAMPLES)];
-        let (t, found) = naive_validate(&mut db, key)?;
+        let (t, found) = naive_validate(db, key)?;
         assert!(found);
         naive_times.push(t);
     }
     let naive_t = median(naive_times);
     let unknown = mcp_auth_core::key::generate(mcp_auth_core::Environment::Live);
-    let (naive_unknown, found) = naive_validate(&mut db, &unknown)?;
+    let (naive_unknown, found) = naive_validate(db, &unknown)?;
     assert!(!found);
-    let ours_50 = cold(&mut db, &naive_keys[..COLD_SAMPLES])?;
+    let ours_50 = cold(db, &naive_keys[..COLD_SAMPLES])?;
     rows.push(Row {
         what: format!(
             "naive validator (the Integration Guide's lookup), {NAIVE_KEYS} keys, known key"
@@ -818,6 +864,17 @@ fn main() -> Result<()> {
         verdict: "",
     });
 
+    Ok(())
+}
+
+/// RESULTS.md: the tables, with the machine and the date.
+fn write_results(
+    out: &str,
+    full: bool,
+    rows: &[Row],
+    http_rows: &[Row],
+    scale_rows: &[Row],
+) -> Result<()> {
     let mut md = String::new();
     writeln!(md, "# mcp_auth benchmark results\n")?;
     writeln!(
@@ -830,14 +887,14 @@ fn main() -> Result<()> {
         "Machine: {}\n",
         std::env::var("BENCH_MACHINE").unwrap_or_default()
     )?;
-    table(&mut md, &rows)?;
+    table(&mut md, rows)?;
     writeln!(
         md,
         "\n## MCP over HTTP\n\n`mcp-auth serve --http` on loopback, each client with a key of its own and a\n\
          keep-alive connection; the direct figures send the same `call_tool` to PostgreSQL as\n\
          the same role, one prepared connection per client.\n"
     )?;
-    table(&mut md, &http_rows)?;
+    table(&mut md, http_rows)?;
     writeln!(
         md,
         "\n## Scale ({})\n\nEach figure against another measured in this run.\n",
@@ -847,7 +904,7 @@ fn main() -> Result<()> {
             "default sizes, a tenth of the goals'; `make bench SCALE=full` for those"
         }
     )?;
-    table(&mut md, &scale_rows)?;
+    table(&mut md, scale_rows)?;
     writeln!(
         md,
         "\nCold validations run in one backend whose verified-key cache is emptied before each\n\
@@ -856,7 +913,7 @@ fn main() -> Result<()> {
          (each call still reads the key row and counts the use); the client figure adds a\n\
          round trip over a Unix socket and a commit per call."
     )?;
-    std::fs::write(&out, md)?;
-    print!("{}", std::fs::read_to_string(&out)?);
+    std::fs::write(out, md)?;
+    print!("{}", std::fs::read_to_string(out)?);
     Ok(())
 }
