@@ -11,6 +11,7 @@
 --   log skips its whole days with a WARNING.
 -- - mcp_admin loses DELETE on mcp_authentication_keys (which let it LOCK the table
 --   against every tenant's validations): delete_mcp_key instead.
+-- - mcp_keys.status comes from mcp_key_status, the validator's own rule.
 
 \echo Use "ALTER EXTENSION mcp_auth UPDATE TO '2.4.0'" to load this file. \quit
 
@@ -314,3 +315,33 @@ BEGIN
     END IF;
 END
 $members$;
+
+-- A key's status: the validator's rule (src/keys/status.rs), for the view too.
+CREATE FUNCTION @extschema@."mcp_key_status"(
+	"revoked" bool, /* bool */
+	"enabled" bool, /* bool */
+	"expired" bool, /* bool */
+	"replaced" bool /* bool */
+) RETURNS TEXT /* & '_ str */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'mcp_key_status_wrapper';
+REVOKE ALL ON FUNCTION @extschema@.mcp_key_status(boolean, boolean, boolean, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.mcp_key_status(boolean, boolean, boolean, boolean) TO mcp_admin;
+CREATE OR REPLACE VIEW @extschema@.mcp_keys WITH (security_invoker = true, security_barrier = true) AS
+SELECT k.id, k.tenant_id, k.name, k.description, k.key_prefix, k.environment,
+       k.allowed_tools, k.rate_limit, k.enabled, k.expires_at, k.revoked_at,
+       k.rotated_from, k.replaced_by, k.created_by, k.created_at, k.updated_at,
+       COALESCE(u.usage_count, 0)::bigint AS usage_count,
+       u.last_used_at,
+       -- The validator's rule (src/keys/status.rs), on the same facts.
+       @extschema@.mcp_key_status(k.revoked_at IS NOT NULL, k.enabled,
+                                  COALESCE(k.expires_at <= pg_catalog.now(), false),
+                                  k.replaced_by IS NOT NULL) AS status
+FROM @extschema@.mcp_authentication_keys k
+LEFT JOIN LATERAL (
+    SELECT pg_catalog.sum(c.usage_count) AS usage_count, pg_catalog.max(c.last_used_at) AS last_used_at
+    FROM @extschema@.mcp_key_usage_counters c
+    WHERE c.key_id = k.id
+) u ON true;
+COMMENT ON VIEW @extschema@.mcp_keys IS 'mcp_auth: keys of the current tenant with usage_count, last_used_at and status';

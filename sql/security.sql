@@ -59,13 +59,10 @@ SELECT k.id, k.tenant_id, k.name, k.description, k.key_prefix, k.environment,
        k.rotated_from, k.replaced_by, k.created_by, k.created_at, k.updated_at,
        COALESCE(u.usage_count, 0)::bigint AS usage_count,
        u.last_used_at,
-       CASE
-           WHEN k.revoked_at IS NOT NULL THEN 'revoked'
-           WHEN NOT k.enabled THEN 'disabled'
-           WHEN k.expires_at <= pg_catalog.now() AND k.replaced_by IS NOT NULL THEN 'rotated'
-           WHEN k.expires_at <= pg_catalog.now() THEN 'expired'
-           ELSE 'active'
-       END AS status
+       -- The validator's rule (src/keys/status.rs), on the same facts.
+       @extschema@.mcp_key_status(k.revoked_at IS NOT NULL, k.enabled,
+                                  COALESCE(k.expires_at <= pg_catalog.now(), false),
+                                  k.replaced_by IS NOT NULL) AS status
 FROM @extschema@.mcp_authentication_keys k
 LEFT JOIN LATERAL (
     SELECT pg_catalog.sum(c.usage_count) AS usage_count, pg_catalog.max(c.last_used_at) AS last_used_at
@@ -144,6 +141,7 @@ GRANT UPDATE (name, description, allowed_tools, rate_limit, enabled, expires_at)
 -- (No DELETE: delete_mcp_key. Column rights do not allow LOCK TABLE; a table-level
 -- DELETE would, in every mode, against every tenant's validations.)
 GRANT SELECT ON mcp_key_usage_counters, mcp_keys TO mcp_admin;
+GRANT EXECUTE ON FUNCTION @extschema@.mcp_key_status(boolean, boolean, boolean, boolean) TO mcp_admin;
 -- The audit trail and server data: read-only for admins (their tenant, by RLS); the
 -- application may add its own activity rows for its tenant.
 GRANT SELECT ON mcp_key_usage_logs, activity_log, mcp_key_usage_totals, mcp_key_usage_minutes,

@@ -3,6 +3,7 @@
 pub mod generate;
 pub mod lifecycle;
 pub mod permission;
+pub mod status;
 pub mod validate;
 pub mod verified_cache;
 

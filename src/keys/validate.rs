@@ -54,12 +54,10 @@ pub struct Refused {
 }
 
 const FIND: Statement = Statement {
+    // The facts of the key's status (keys/status.rs decides it), as in mcp_keys.
     sql: "SELECT id, tenant_id, name, key_hash, allowed_tools, rate_limit, environment, key_prefix,
-                 CASE WHEN revoked_at IS NOT NULL THEN 'revoked'
-                      WHEN NOT enabled THEN 'disabled'
-                      WHEN expires_at <= pg_catalog.now() AND replaced_by IS NOT NULL THEN 'rotated'
-                      WHEN expires_at <= pg_catalog.now() THEN 'expired'
-                 END
+                 revoked_at IS NOT NULL, enabled, expires_at <= pg_catalog.now(),
+                 replaced_by IS NOT NULL
             FROM @s.mcp_authentication_keys
            WHERE lookup_hash = $1",
     args: &[TEXT],
@@ -75,7 +73,7 @@ struct KeyRow {
     rate_limit: i32,
     environment: String,
     key_prefix: String,
-    refusal: Option<String>,
+    status: &'static str,
 }
 
 impl KeyRow {
@@ -101,7 +99,12 @@ fn find(lookup: &str) -> Option<KeyRow> {
             rate_limit: col(row, 6)?,
             environment: col(row, 7)?,
             key_prefix: col(row, 8)?,
-            refusal: col(row, 9),
+            status: super::status::of(
+                col(row, 9)?,
+                col(row, 10)?,
+                col::<bool>(row, 11).unwrap_or(false), // NULL expires_at: never
+                col(row, 12)?,
+            ),
         })
     })
 }
@@ -117,12 +120,12 @@ pub fn authenticate(api_key: &str) -> Result<Authenticated, Refused> {
         return refused(Refusal::Unknown, None);
     };
     let found = Some(row.info());
-    match row.refusal.as_deref() {
-        Some("revoked") => return refused(Refusal::Revoked, found),
-        Some("disabled") => return refused(Refusal::Disabled, found),
-        Some("rotated") => return refused(Refusal::Rotated, found),
-        Some(_) => return refused(Refusal::Expired, found),
-        None => {}
+    match row.status {
+        "revoked" => return refused(Refusal::Revoked, found),
+        "disabled" => return refused(Refusal::Disabled, found),
+        "rotated" => return refused(Refusal::Rotated, found),
+        "expired" => return refused(Refusal::Expired, found),
+        _ => {}
     }
     if !verified_cache::is_verified(&lookup, &row.key_hash)
         && !verified_cache::verify(api_key, &lookup, &row.key_hash)
