@@ -12,6 +12,9 @@
 -- - mcp_admin loses DELETE on mcp_authentication_keys (which let it LOCK the table
 --   against every tenant's validations): delete_mcp_key instead.
 -- - mcp_keys.status comes from mcp_key_status, the validator's own rule.
+-- - A configuration's server_version defaults to the installed version
+--   (mcp_auth_version()); rows already saved keep theirs. get_mcp_server_config
+--   evaluates the column defaults for a tenant that never saved one.
 
 \echo Use "ALTER EXTENSION mcp_auth UPDATE TO '2.4.0'" to load this file. \quit
 
@@ -345,3 +348,35 @@ LEFT JOIN LATERAL (
     WHERE c.key_id = k.id
 ) u ON true;
 COMMENT ON VIEW @extschema@.mcp_keys IS 'mcp_auth: keys of the current tenant with usage_count, last_used_at and status';
+
+-- The installed version, a configuration's server_version by default.
+CREATE FUNCTION @extschema@.mcp_auth_version() RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'mcp_auth'
+$$;
+REVOKE ALL ON FUNCTION @extschema@.mcp_auth_version() FROM PUBLIC;
+ALTER TABLE @extschema@.mcp_server_config
+    ALTER COLUMN server_version SET DEFAULT @extschema@.mcp_auth_version();
+CREATE OR REPLACE FUNCTION @extschema@.get_mcp_server_config() RETURNS @extschema@.mcp_server_config
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    t uuid := @extschema@.mcp_require_tenant();
+    r @extschema@.mcp_server_config;
+BEGIN
+    SELECT * INTO r FROM @extschema@.mcp_server_config c WHERE c.tenant_id = t;
+    IF NOT FOUND THEN
+        -- The column defaults of mcp_server_config, evaluated: they are written
+        -- only there.
+        EXECUTE (SELECT 'SELECT ' || pg_catalog.string_agg(
+                            COALESCE(pg_catalog.pg_get_expr(d.adbin, d.adrelid), 'NULL'),
+                            ', ' ORDER BY a.attnum)
+                   FROM pg_catalog.pg_attribute a
+                   LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+                  WHERE a.attrelid = '@extschema@.mcp_server_config'::pg_catalog.regclass
+                    AND a.attnum > 0 AND NOT a.attisdropped)
+        INTO r;
+        r.tenant_id := t;
+    END IF;
+    RETURN r;
+END
+$$;

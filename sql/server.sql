@@ -1,10 +1,17 @@
 -- mcp_auth: per-tenant MCP server configuration, health checks and server logs.
 
+-- The installed version of mcp_auth (what CREATE or ALTER EXTENSION last made it):
+-- a configuration's server_version by default.
+CREATE FUNCTION mcp_auth_version() RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'mcp_auth'
+$$;
+
 CREATE TABLE mcp_server_config (
     tenant_id         uuid        PRIMARY KEY,
     server_name       text        NOT NULL DEFAULT 'eryxon-flow-mcp'
                                   CHECK (pg_catalog.length(pg_catalog.btrim(server_name)) BETWEEN 1 AND 100),
-    server_version    text        NOT NULL DEFAULT '2.1.0',
+    server_version    text        NOT NULL DEFAULT @extschema@.mcp_auth_version(),
     enabled           boolean     NOT NULL DEFAULT true,
     activity_logging  boolean     NOT NULL DEFAULT true,
     health_checks     boolean     NOT NULL DEFAULT true,

@@ -25,9 +25,17 @@ DECLARE
 BEGIN
     SELECT * INTO r FROM @extschema@.mcp_server_config c WHERE c.tenant_id = t;
     IF NOT FOUND THEN
-        -- The column defaults of mcp_server_config.
-        r := ROW(t, 'eryxon-flow-mcp', '2.1.0', true, true, true, true, NULL,
-                 pg_catalog.now(), pg_catalog.now())::@extschema@.mcp_server_config;
+        -- The column defaults of mcp_server_config, evaluated: they are written
+        -- only there.
+        EXECUTE (SELECT 'SELECT ' || pg_catalog.string_agg(
+                            COALESCE(pg_catalog.pg_get_expr(d.adbin, d.adrelid), 'NULL'),
+                            ', ' ORDER BY a.attnum)
+                   FROM pg_catalog.pg_attribute a
+                   LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+                  WHERE a.attrelid = '@extschema@.mcp_server_config'::pg_catalog.regclass
+                    AND a.attnum > 0 AND NOT a.attisdropped)
+        INTO r;
+        r.tenant_id := t;
     END IF;
     RETURN r;
 END

@@ -3,7 +3,8 @@
 SELECT * FROM get_mcp_server_config();
 SET mcp_auth.tenant_id = :tenant;
 -- Defaults before anything is saved.
-SELECT server_name, server_version, enabled, activity_logging, health_checks, auto_reconnect
+SELECT server_name, server_version = mcp_auth_version() AS installed_version,
+       enabled, activity_logging, health_checks, auto_reconnect
   FROM get_mcp_server_config();
 SELECT server_name, enabled FROM update_mcp_server_config(p_server_name := 'shop-floor-mcp');
 SELECT server_name, health_checks FROM update_mcp_server_config(p_health_checks := true);
