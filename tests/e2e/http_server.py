@@ -31,6 +31,7 @@ class Server:
         self.tls = tls
         log = tempfile.NamedTemporaryFile(prefix="mcp-auth-http-", suffix=".log", delete=False)
         stderr_files.append(log.name)
+        self.log = log.name
         env = {"DATABASE_URL": db_url, "PATH": os.environ.get("PATH", ""),
                # Never used over HTTP (each request brings its own key): set to show it.
                "MCP_API_KEY": os.environ.get("E2E_FULL_KEY", "")}

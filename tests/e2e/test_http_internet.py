@@ -295,6 +295,133 @@ def protocol(server):
           status == 400 and body["error"]["code"] == -32020 and body["id"] == 40, (status, body))
 
 
+def fake_key():
+    """A well-formed key no one was given: anyone can make one (the checksum is CRC-32)."""
+    import binascii
+    import random
+    alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+    head = "mcp_live_" + "".join(random.choice(alphabet) for _ in range(32))
+    n, digits = binascii.crc32(head.encode()), ""
+    while n:
+        n, d = divmod(n, 62)
+        digits = alphabet[d] + digits
+    return head + digits.rjust(6, "0")
+
+
+def closed_cleanly(s):
+    """Reads to the end: True for an orderly close, False for a reset."""
+    s.settimeout(5)
+    try:
+        while s.recv(65536):
+            pass
+        return True
+    except ConnectionResetError:
+        return False
+    except OSError:
+        return False
+
+
+def attacker_findings(server):
+    # What an attacker with no key found (helper-5), each a check.
+    # Forged well-formed keys, their calls closed at once: rmcp's cancel-on-disconnect
+    # used to cancel the statement, and PostgreSQL logged an ERROR with a backtrace.
+    before = pg_log_errors()
+    for i in range(200):
+        s = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        s.sendall(request("POST", json.dumps(call("fetch_jobs", {}, id=i)).encode(), fake_key()))
+        time.sleep(0.005)
+        s.close()
+    time.sleep(1)
+    check("200 forged-key calls closed after 5 ms: no ERROR line in the PostgreSQL log",
+          pg_log_errors() == before, pg_log_errors() - before)
+    # rmcp's warnings quoted ids and methods, newlines and keys included, in stderr.
+    server.post({"jsonrpc": "2.0", "id": "x\n ERROR forged line", "method": "nope"}, fake_key())
+    server.post({"jsonrpc": "2.0", "id": 2, "method": FULL_KEY}, fake_key())
+    time.sleep(0.3)
+    log = open(server.log).read()
+    check("ids and methods from clients never reach stderr", "forged line" not in log and FULL_KEY not in log,
+          log[-500:])
+    # A key quoted by the parser's message is cut from the answer.
+    status, _, body = server.post({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+                                   "params": {"name": "fetch_jobs", "arguments": FULL_KEY}}, RO_KEY)
+    check("-32602 for arguments that are a key: the key is not in the answer",
+          body["error"]["code"] == -32602 and FULL_KEY not in json.dumps(body), body)
+    # A member given twice: what the gate read is what rmcp reads (it answered 415).
+    out = raw(server.port, request("POST", b'{"jsonrpc": "2.0", "id": 4, "id": 5, "method": "tools/list"}',
+                                   FULL_KEY, "Accept: application/json\r\n"))
+    check("a member given twice: answered as read (the last), 200 with the tools",
+          out.startswith(b"HTTP/1.1 200") and b'"id":5' in out.replace(b" ", b""), out[:300])
+    # Refusals sent before the body is read close cleanly, not with a reset.
+    for what, head in (("413 for a declared 2 MiB body", f"Authorization: Bearer {FULL_KEY}\r\n"
+                        "Content-Length: 2097152\r\n"),
+                       ("403 for a foreign Origin", f"Authorization: Bearer {FULL_KEY}\r\nOrigin: http://evil.example\r\n"
+                        "Content-Length: 200000\r\n"),
+                       ("401 for a bad bearer with a 200 KB body", "Authorization: Bearer junk\r\n"
+                        "Content-Length: 200000\r\n")):
+        s = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        s.sendall(f"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n{head}\r\n".encode()
+                  + b"x" * 200_000)
+        first = s.recv(12)
+        check(f"{what}: answered, then an orderly close (no reset)",
+              first.startswith(b"HTTP/1.1 4") and closed_cleanly(s), first)
+        s.close()
+    # HTTP/2 (prior knowledge): the host is in :authority, not in a Host header.
+    out = subprocess.run(["curl", "-s", "--http2-prior-knowledge", "-o", "/dev/null", "-w", "%{http_code} %{http_version}",
+                          f"http://127.0.0.1:{server.port}/healthz"], capture_output=True, text=True, timeout=20)
+    check("HTTP/2 with prior knowledge: /healthz answers 200", out.stdout == "200 2", out)
+    # The handshake counts under the bearer it checks, whatever _meta names.
+    psql("CREATE OR REPLACE FUNCTION e2e_slow2(p_args jsonb) RETURNS jsonb LANGUAGE sql "
+         "AS $$ SELECT pg_sleep(2); SELECT '{}'::jsonb $$")
+    psql("SELECT register_mcp_tool('e2e_slow2', 'test', 'Sleeps two seconds', '{\"type\": \"object\"}', "
+         "'e2e_slow2(jsonb)'::regprocedure, true)")
+    try:
+        threads = [threading.Thread(target=server.post, args=(call("e2e_slow2", {}, id=60 + i), FULL_KEY))
+                   for i in range(2)]
+        for t in threads:
+            t.start()
+        time.sleep(0.7)
+        init = dict(INIT, params=dict(INIT["params"], _meta={"apiKey": fake_key()}))
+        status, _, body = server.post(init, FULL_KEY)
+        for t in threads:
+            t.join()
+        check("initialize with a forged _meta key counts under its bearer: 429 while the bearer has 2 in flight",
+              status == 429, (status, body))
+    finally:
+        psql("DELETE FROM mcp_tools WHERE name = 'e2e_slow2'")
+        psql("DROP FUNCTION e2e_slow2(jsonb)")
+
+
+def body_budget():
+    # Request bodies held at once are bounded over all connections (HTTP/2 streams
+    # too): 64 bodies of --max-body, then 503 before any is read.
+    server = Server(DB_URL, "--max-body", "65536")
+    held = []
+    try:
+        rss = rss_kib(server.p.pid)
+        answers = []
+        for i in range(80):
+            source = f"127.0.0.{2 + i // 40}"
+            s = socket.create_connection(("127.0.0.1", server.port), timeout=5, source_address=(source, 0))
+            s.sendall(f"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {fake_key()}\r\n"
+                      "Content-Type: application/json\r\nContent-Length: 65536\r\n\r\n".encode() + b"{" * 60_000)
+            held.append(s)
+        time.sleep(3)  # a refused body is read for up to 2 s first
+        for s in held:
+            s.settimeout(0.2)
+            try:
+                answers.append(s.recv(12))
+            except OSError:
+                answers.append(b"")
+        busy = sum(a.startswith(b"HTTP/1.1 503") for a in answers)
+        grown = rss_kib(server.p.pid) - rss
+        check("80 bodies of 64 KiB held open: 16 get 503 at once, the server holds under 16 MiB more",
+              busy == 16 and grown < 16 * 1024, (busy, grown))
+    finally:
+        for s in held:
+            s.close()
+        server.stop()
+
+
 def cancellation(server):
     # 9. notifications/cancelled stops the same key's call with that id, and only it.
     psql("CREATE OR REPLACE FUNCTION e2e_slow6(p_args jsonb) RETURNS jsonb LANGUAGE sql "
@@ -331,8 +458,10 @@ def main():
         attacks(server)
         protocol(server)
         cancellation(server)
+        attacker_findings(server)
     finally:
         server.stop()
+    body_budget()
     one_key()
     slowloris()
     check("no key in what the servers printed", all(

@@ -46,6 +46,13 @@ pub struct Database {
     key: Option<String>,
 }
 
+/// When a call stops early: `abandon` before it has a connection (the client has
+/// gone), `cancel` while it runs (the client asked).
+pub struct Stop {
+    pub abandon: CancellationToken,
+    pub cancel: CancellationToken,
+}
+
 /// Connections of one server process, unless `MCP_POOL_SIZE` says otherwise.
 pub const DEFAULT_POOL_SIZE: usize = 4;
 
@@ -141,16 +148,16 @@ impl Database {
         }
     }
 
-    /// Calls an entry point with text parameters; its jsonb answer, parsed. When
-    /// `cancel` fires first, PostgreSQL is asked to cancel the statement, and its
-    /// answer (a handler cut short is an audited tool failure) is still awaited.
-    pub async fn call(
-        &self,
-        entry: Entry,
-        params: &[&str],
-        cancel: &CancellationToken,
-    ) -> Result<Value, Error> {
-        let _permit = self.permits.acquire().await.expect("never closed");
+    /// Calls an entry point with text parameters; its jsonb answer, parsed. A call
+    /// `stop.abandon`ed while it waits for a connection never runs (a client that has
+    /// gone takes no connection); once it runs, only `stop.cancel` asks PostgreSQL to
+    /// cancel the statement, whose answer (a handler cut short is an audited tool
+    /// failure) is still awaited.
+    pub async fn call(&self, entry: Entry, params: &[&str], stop: &Stop) -> Result<Value, Error> {
+        let _permit = tokio::select! {
+            permit = self.permits.acquire() => permit.expect("never closed"),
+            _ = stop.abandon.cancelled() => return Err(Error::Abandoned),
+        };
         let c = self.take().await?;
         let statement = match entry {
             Entry::ListTools => &c.list_tools,
@@ -165,7 +172,7 @@ impl Database {
             tokio::pin!(query);
             tokio::select! {
                 row = &mut query => row,
-                _ = cancel.cancelled() => {
+                _ = stop.cancel.cancelled() => {
                     self.target.cancel(&c.client.cancel_token()).await;
                     query.await
                 }

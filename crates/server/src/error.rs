@@ -14,6 +14,9 @@ pub enum Error {
     Query(#[from] tokio_postgres::Error),
     #[error("unreadable answer from the database: {0}")]
     Answer(#[from] serde_json::Error),
+    /// A call given up before it ran: its client has gone.
+    #[error("the client has gone")]
+    Abandoned,
     /// An operator command that did not succeed, in words.
     #[error("{0}")]
     Failed(String),

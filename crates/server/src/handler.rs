@@ -6,7 +6,7 @@
 //! `isError` results.
 
 use crate::cancels::Cancels;
-use crate::db::{Database, Entry};
+use crate::db::{Database, Entry, Stop};
 use crate::metrics::Outcome;
 use crate::report::Slot;
 use mcp_auth_core::envelope::{Envelope, ErrorKind, Failure, INVALID_KEY, UNKNOWN_TOOL};
@@ -86,7 +86,7 @@ impl McpAuthServer {
         if let Transport::Http { .. } = self.transport {
             let answer = self
                 .db
-                .call(Entry::ListTools, &[&key], &context.ct)
+                .call(Entry::ListTools, &[&key], &self.stop(context))
                 .await
                 .map_err(unavailable)?;
             if let Envelope::Failed(f) = Envelope::read(answer) {
@@ -95,9 +95,24 @@ impl McpAuthServer {
                     return Err(refusal(&f));
                 }
             }
+            self.report(context, |r| r.accepted = true);
         }
         self.load_identity(&key).await;
         Ok(())
+    }
+
+    /// When this request's database work stops early. Over HTTP a client that goes
+    /// away only abandons a call still waiting for a connection (cancelling a running
+    /// statement would write an ERROR to the PostgreSQL log for anyone who can close
+    /// a socket); a running call is cancelled only by `notifications/cancelled`.
+    fn stop(&self, context: &RequestContext<RoleServer>) -> Stop {
+        Stop {
+            abandon: context.ct.clone(),
+            cancel: match self.transport {
+                Transport::Stdio { .. } => context.ct.clone(),
+                Transport::Http { .. } => tokio_util::sync::CancellationToken::new(),
+            },
+        }
     }
 
     /// The key the transport gives: over HTTP the request's bearer key, over stdio
@@ -193,7 +208,10 @@ fn refusal(f: &Failure) -> ErrorData {
 
 fn unavailable(e: crate::error::Error) -> ErrorData {
     // The detail never holds a key: the key is only ever sent as a bind parameter.
-    tracing::error!("{e}");
+    // (A call whose client has gone is no news: anyone can close a socket.)
+    if !matches!(e, crate::error::Error::Abandoned) {
+        tracing::error!("{e}");
+    }
     ErrorData::internal_error("The MCP server cannot reach its database", None)
 }
 
@@ -258,11 +276,12 @@ impl ServerHandler for McpAuthServer {
         let (key, from_transport) = self.require_key(Some(&context.meta), &context)?;
         let answer = self
             .db
-            .call(Entry::ListTools, &[&key], &context.ct)
+            .call(Entry::ListTools, &[&key], &self.stop(&context))
             .await
             .map_err(unavailable)?;
         match Envelope::read(answer) {
             Envelope::Ok(result) => {
+                self.report(&context, |r| r.accepted = true);
                 let tools: Vec<Tool> = serde_json::from_value(result["tools"].clone())
                     .map_err(|e| ErrorData::internal_error(format!("bad tool list: {e}"), None))?;
                 Ok(ListToolsResult::with_all_items(tools))
@@ -340,11 +359,12 @@ impl McpAuthServer {
             .unwrap_or_else(|| json!({}))
             .to_string();
         // Over HTTP a later request of the same key may cancel this one by its id.
+        let stop = self.stop(context);
         let _cancellable = match &self.transport {
             Transport::Http { cancels } => Some(cancels.register(
                 mcp_auth_core::key::lookup_digest(&key),
                 serde_json::to_string(&context.id).unwrap_or_default(),
-                context.ct.clone(),
+                stop.cancel.clone(),
             )),
             Transport::Stdio { .. } => None,
         };
@@ -353,11 +373,15 @@ impl McpAuthServer {
             .call(
                 Entry::CallTool,
                 &[&key, &request.name, &arguments.to_string(), &client],
-                &context.ct,
+                &stop,
             )
             .await
             .map_err(unavailable)?;
-        match Envelope::read(answer) {
+        let answer = Envelope::read(answer);
+        if !matches!(&answer, Envelope::Failed(f) if f.kind == ErrorKind::Authentication) {
+            self.report(context, |r| r.accepted = true);
+        }
+        match answer {
             Envelope::Ok(result) => Ok(CallToolResult::structured(result).into()),
             Envelope::Failed(f) if f.kind.is_refusal() => {
                 if let Some(ms) = f.retry_after_ms {

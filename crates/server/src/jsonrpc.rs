@@ -38,6 +38,9 @@ pub struct Message {
     pub api_key: Option<Value>,
     /// `params.requestId` of `notifications/cancelled`.
     pub cancels: Option<Value>,
+    /// The message written again as read: a member given twice appears once (the
+    /// last), so whoever reads it next reads what was checked here.
+    pub body: Vec<u8>,
 }
 
 /// A message that does not read as one request or notification: the error to answer.
@@ -53,7 +56,8 @@ impl Refused {
         Refused {
             code,
             id: id.cloned(),
-            message: message.into(),
+            // A parser's message quotes what it read, which may be a key.
+            message: mcp_auth_core::redact::text(&message.into()),
         }
     }
 
@@ -148,6 +152,7 @@ pub fn read(bytes: &[u8]) -> Result<Message, Refused> {
         cancels: (method == "notifications/cancelled")
             .then(|| field("requestId").cloned())
             .flatten(),
+        body: serde_json::to_vec(&value).unwrap_or_default(),
         id,
         method,
     };

@@ -129,11 +129,13 @@ const MAX_POOL: usize = 256;
 #[tokio::main]
 async fn main() {
     // Diagnostics on stderr (stdout carries MCP messages over stdio); never a key.
-    // The server's own lines from INFO, the libraries' (rmcp, hyper) from WARN.
+    // The server's own lines from INFO, hyper's from WARN; none of rmcp's, whose
+    // warnings quote what clients sent (ids, method names: anything, keys too).
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::filter::Targets::new()
         .with_target("mcp_auth", tracing::Level::INFO)
+        .with_target("rmcp", tracing_subscriber::filter::LevelFilter::OFF)
         .with_default(tracing::Level::WARN);
     tracing_subscriber::registry()
         .with(

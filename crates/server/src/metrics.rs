@@ -22,6 +22,7 @@ const REFUSALS: &[&str] = &[
     "invalid_request",
     "too_many_connections",
     "too_many_from_address",
+    "too_many_bodies",
     "host",
     "body_too_large",
     "too_many_in_flight",

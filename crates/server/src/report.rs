@@ -17,6 +17,8 @@ pub struct Report {
     pub retry_after: Option<Duration>,
     /// The database refused the key the tool it called.
     pub denied: bool,
+    /// The database accepted the key the request used.
+    pub accepted: bool,
 }
 
 /// One request's report, shared by the gate (which made it) and the handler.

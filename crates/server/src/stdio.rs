@@ -73,7 +73,8 @@ fn error(id: Value, code: i64, message: impl Into<String>) -> String {
 }
 
 enum Verdict {
-    Forward,
+    /// The message as read (`jsonrpc::Message::body`), for rmcp.
+    Forward(Vec<u8>),
     Skip,
     Reply(String),
 }
@@ -101,7 +102,7 @@ fn check(bytes: &[u8], in_flight: &InFlight) -> Verdict {
             ));
         }
     }
-    Verdict::Forward
+    Verdict::Forward(message.body)
 }
 
 async fn read_stdin(
@@ -120,9 +121,9 @@ async fn read_stdin(
             Line::Text(bytes) => match check(&bytes, &in_flight) {
                 Verdict::Skip => continue,
                 Verdict::Reply(e) => e,
-                Verdict::Forward => {
+                Verdict::Forward(message) => {
                     let sent = async {
-                        feed.write_all(&bytes).await?;
+                        feed.write_all(&message).await?;
                         feed.write_all(b"\n").await?;
                         feed.flush().await
                     };
@@ -208,11 +209,11 @@ mod tests {
     fn an_id_in_flight_cannot_be_used_again_until_answered_or_cancelled() {
         let in_flight = InFlight::default();
         let ping = br#"{"jsonrpc": "2.0", "id": "a", "method": "ping"}"#;
-        assert!(matches!(check(ping, &in_flight), Verdict::Forward));
+        assert!(matches!(check(ping, &in_flight), Verdict::Forward(_)));
         assert!(matches!(check(ping, &in_flight), Verdict::Reply(e) if e.contains("already used")));
         let cancel = br#"{"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": "a"}}"#;
-        assert!(matches!(check(cancel, &in_flight), Verdict::Forward));
-        assert!(matches!(check(ping, &in_flight), Verdict::Forward));
+        assert!(matches!(check(cancel, &in_flight), Verdict::Forward(_)));
+        assert!(matches!(check(ping, &in_flight), Verdict::Forward(_)));
     }
 
     #[tokio::test]

@@ -34,7 +34,7 @@ pub struct Limits {
 }
 
 /// Refusals written at once; past that a surplus connection is just closed.
-const REFUSING: usize = 512;
+pub const REFUSING: usize = 1024;
 /// How long a refusal may take to write its answer.
 const REFUSAL_TIME: Duration = Duration::from_secs(1);
 /// How long a refused connection is read after the answer, so that what the client
@@ -46,6 +46,19 @@ const REFUSAL_DRAIN: Duration = Duration::from_millis(200);
 struct Open {
     total: AtomicUsize,
     by_ip: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// The address a per-address cap counts: an IPv6 client holds a whole /64 (its
+/// provider gives it one), so a /64 counts as one address.
+fn source(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        IpAddr::V6(v6) => IpAddr::V4(v6.to_ipv4_mapped().expect("checked")),
+        v4 => v4,
+    }
 }
 
 /// One admitted connection; counted down when dropped.
@@ -180,7 +193,7 @@ pub async fn serve(
             }
         };
         let _ = stream.set_nodelay(true);
-        match open.admit(peer.ip(), &limits) {
+        match open.admit(source(peer.ip()), &limits) {
             Ok(admitted) => {
                 let (tls, app, stop) = (tls.clone(), app.clone(), stop.clone());
                 tokio::spawn(async move {
@@ -289,7 +302,7 @@ async fn http<I>(
     builder
         .http2()
         .timer(TokioTimer::new())
-        .max_concurrent_streams(64);
+        .max_concurrent_streams(16);
     let conn = builder.serve_connection(TokioIo::new(io), service);
     tokio::pin!(conn);
     let mut closing = false;
@@ -346,4 +359,20 @@ async fn write_and_drain(mut io: impl AsyncRead + AsyncWrite + Unpin, answer: &[
         }
     };
     let _ = tokio::time::timeout(REFUSAL_DRAIN, drain).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ipv6_64_counts_as_one_address() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(source(a), source(b));
+        assert_ne!(source(a), source(c));
+        let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
+        assert_eq!(source(mapped), "10.0.0.1".parse::<IpAddr>().unwrap());
+    }
 }

@@ -34,9 +34,17 @@ use std::time::Duration;
 
 /// What is read of a body refused before its key is known, to find its id.
 const PEEK: usize = 64 * 1024;
+/// How long a refused request's body is read (and dropped) before the answer, so
+/// that the close after it is not a reset.
+const DISCARD_TIME: Duration = Duration::from_secs(2);
+/// Request bodies held at once, in all, as a multiple of the largest one.
+const BODIES_HELD: usize = 64;
 
 pub struct Gate {
     max_body: usize,
+    /// KiB of request bodies that may be held at once, over every request and
+    /// connection (HTTP/2 streams included): past it, 503 before a body is read.
+    body_budget: tokio::sync::Semaphore,
     read_timeout: Duration,
     draining: AtomicBool,
     in_flight: AtomicUsize,
@@ -58,6 +66,7 @@ impl Gate {
     pub fn new(max_body: usize, read_timeout: Duration) -> Self {
         Self {
             max_body,
+            body_budget: tokio::sync::Semaphore::new(BODIES_HELD * max_body.div_ceil(1024)),
             read_timeout,
             draining: AtomicBool::new(false),
             in_flight: AtomicUsize::new(0),
@@ -163,15 +172,34 @@ async fn read_body(body: Body, limit: usize, within: Duration) -> Result<Bytes, 
         .unwrap_or(Err(Unread::TimedOut))
 }
 
-/// The id of a request refused before its key is known: read from a small body;
-/// a larger one is not read at all (the answer closes the connection).
-async fn peek_id(request: Request, within: Duration) -> Option<Value> {
-    let declared = request
+/// Reads and drops up to `limit` bytes of a body refused unread, for a while.
+async fn discard(body: Body, limit: usize) {
+    let drain = async {
+        let mut stream = body.into_data_stream();
+        let mut seen = 0;
+        while let Some(Ok(chunk)) = stream.next().await {
+            seen += chunk.len();
+            if seen > limit {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DISCARD_TIME, drain).await;
+}
+
+fn declared_length(request: &Request) -> Option<u64> {
+    request
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > PEEK) {
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
+/// The id of a request refused before its key is known: read from a small body;
+/// a larger one is only read and dropped (up to `limit`).
+async fn peek_id(request: Request, within: Duration, limit: usize) -> Option<Value> {
+    if declared_length(&request).is_some_and(|n| n > PEEK as u64) {
+        discard(request.into_body(), limit).await;
         return None;
     }
     let bytes = read_body(request.into_body(), PEEK, within).await.ok()?;
@@ -188,10 +216,12 @@ fn host_name(authority: &str) -> &str {
 
 /// Host and Origin, as `--allow-host` and `--allow-origin` say: a DNS-rebinding
 /// page or a foreign browser origin never reaches any route.
-fn foreign(headers: &HeaderMap, state: &State) -> Option<&'static str> {
+fn foreign(headers: &HeaderMap, uri: &axum::http::Uri, state: &State) -> Option<&'static str> {
+    // HTTP/2 names the host in `:authority`, HTTP/1.1 in `Host`.
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
+        .or_else(|| uri.authority().map(|a| a.as_str()))
         .map(|h| host_name(h.trim()).to_ascii_lowercase());
     if !host.is_some_and(|h| state.hosts.contains(&h)) {
         return Some("host");
@@ -231,14 +261,26 @@ pub async fn check(Extract(state): Extract<Arc<State>>, request: Request, next: 
         );
         return closing(with_header(response, header::RETRY_AFTER, "1"));
     }
-    if let Some(what) = foreign(request.headers(), &state) {
+    if let Some(what) = foreign(request.headers(), request.uri(), &state) {
         state.metrics.refused(what);
         let message = if what == "host" {
             "Forbidden: the Host header names a host this server does not answer to"
         } else {
             "Forbidden: this Origin may not call the server"
         };
+        discard(request.into_body(), gate.max_body).await;
         return closing(refusal(StatusCode::FORBIDDEN, None, REFUSED, message, None));
+    }
+    let mut request = request;
+    if !request.headers().contains_key(header::HOST) {
+        // rmcp checks `Host` too: give it the HTTP/2 authority just checked.
+        if let Some(value) = request
+            .uri()
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        {
+            request.headers_mut().insert(header::HOST, value);
+        }
     }
     if request.uri().path() != "/mcp" {
         return next.run(request).await;
@@ -249,11 +291,7 @@ pub async fn check(Extract(state): Extract<Arc<State>>, request: Request, next: 
     if mcp_auth_core::key::parse(&bearer).is_err() {
         return refuse_bearer(&state, request, "malformed_key").await;
     }
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared = declared_length(&request);
     let too_large = || {
         state.metrics.refused("body_too_large");
         closing(refusal(
@@ -265,6 +303,7 @@ pub async fn check(Extract(state): Extract<Arc<State>>, request: Request, next: 
         ))
     };
     if declared.is_some_and(|n| n > gate.max_body as u64) {
+        discard(request.into_body(), 4 * gate.max_body).await;
         return too_large();
     }
     if request.method() != Method::POST {
@@ -286,7 +325,7 @@ pub async fn check(Extract(state): Extract<Arc<State>>, request: Request, next: 
         });
     if named.is_some_and(|tool| state.keys.is_denied(&bearer_digest, tool)) {
         state.metrics.refused("permission_error");
-        let id = peek_id(request, gate.read_timeout).await;
+        let id = peek_id(request, gate.read_timeout, gate.max_body).await;
         let response = refusal(
             StatusCode::OK,
             id.as_ref(),
@@ -296,6 +335,23 @@ pub async fn check(Extract(state): Extract<Arc<State>>, request: Request, next: 
         );
         return closing(response);
     }
+    // What this body may hold of the budget: its declared length, or the limit.
+    let want = declared.map_or(gate.max_body, |n| n as usize).max(1);
+    let Ok(_held) = gate
+        .body_budget
+        .try_acquire_many(want.div_ceil(1024) as u32)
+    else {
+        state.metrics.refused("too_many_bodies");
+        discard(request.into_body(), gate.max_body).await;
+        let response = refusal(
+            StatusCode::SERVICE_UNAVAILABLE,
+            None,
+            REFUSED,
+            "The server is reading too many request bodies; retry in a second",
+            None,
+        );
+        return closing(with_header(response, header::RETRY_AFTER, "1"));
+    };
     let (mut parts, body) = request.into_parts();
     let bytes = match read_body(body, gate.max_body, gate.read_timeout).await {
         Ok(b) => b,
@@ -312,7 +368,7 @@ pub async fn check(Extract(state): Extract<Arc<State>>, request: Request, next: 
         }
         Err(Unread::Broken) => return closing(StatusCode::BAD_REQUEST.into_response()),
     };
-    let message = match jsonrpc::read(&bytes) {
+    let mut message = match jsonrpc::read(&bytes) {
         Ok(m) => m,
         Err(r) => {
             state.metrics.refused("invalid_request");
@@ -324,21 +380,35 @@ pub async fn check(Extract(state): Extract<Arc<State>>, request: Request, next: 
             return answer(status, &r.to_value());
         }
     };
-    // The key the request uses: its `_meta.apiKey` when it names one, else the bearer.
+    // The key the request uses: its `_meta.apiKey` when it names one, else the
+    // bearer; the handshake checks the bearer whatever `_meta` says.
+    let handshake = matches!(message.method.as_str(), "initialize" | "server/discover");
     let digest = match &message.api_key {
-        Some(Value::String(k)) if !k.is_empty() => mcp_auth_core::key::lookup_digest(k),
+        Some(Value::String(k)) if !k.is_empty() && !handshake => {
+            mcp_auth_core::key::lookup_digest(k)
+        }
         _ => bearer_digest,
     };
     if let Some(id) = &message.cancels {
-        // Only a call of the same key: no one cancels another's work.
-        state.cancels.cancel(&digest, &id.to_string());
+        // Only a call of the same key, and only a key the database has accepted: no
+        // one cancels another's work, and a stranger's cancel would only make
+        // PostgreSQL log an error.
+        if state.keys.is_known(&digest) {
+            state.cancels.cancel(&digest, &id.to_string());
+        }
         return StatusCode::ACCEPTED.into_response();
     }
     let _flight = match &message.id {
-        Some(_) => match state.keys.enter(&digest, message.method == "tools/call") {
-            Ok(flight) => Some(flight),
-            Err(busy) => return busy_answer(&state, &message, busy),
-        },
+        Some(_) => {
+            let entered = state.keys.enter(&digest, message.method == "tools/call");
+            match entered {
+                Ok(flight) => match flight.placed().await {
+                    Ok(flight) => Some(flight),
+                    Err(busy) => return busy_answer(&state, &message, busy),
+                },
+                Err(busy) => return busy_answer(&state, &message, busy),
+            }
+        }
         None => None,
     };
     parts.headers.insert(
@@ -351,10 +421,14 @@ pub async fn check(Extract(state): Extract<Arc<State>>, request: Request, next: 
     );
     let slot = Slot::default();
     parts.extensions.insert(slot.clone());
-    let response = next
-        .run(Request::from_parts(parts, Body::from(bytes)))
-        .await;
+    // The message as read (one member of each name): rmcp reads what the gate read.
+    drop(bytes);
+    let body = Body::from(std::mem::take(&mut message.body));
+    let response = next.run(Request::from_parts(parts, body)).await;
     let report = slot.take();
+    if report.accepted {
+        state.keys.accepted(&digest);
+    }
     if let Some((outcome, took)) = &report.call {
         state.metrics.call(outcome, *took);
     }
@@ -378,7 +452,7 @@ pub async fn check(Extract(state): Extract<Arc<State>>, request: Request, next: 
 /// work, the id echoed when a small body holds one, and the connection closed.
 async fn refuse_bearer(state: &State, request: Request, why: &'static str) -> Response {
     state.metrics.refused(why);
-    let id = peek_id(request, state.gate.read_timeout).await;
+    let id = peek_id(request, state.gate.read_timeout, state.gate.max_body).await;
     let response = refusal(
         StatusCode::OK,
         id.as_ref(),
@@ -404,16 +478,22 @@ fn busy_answer(state: &State, message: &Message, busy: Busy) -> Response {
             );
             answer(StatusCode::OK, &error)
         }
-        Busy::InFlight => {
+        Busy::InFlight | Busy::Strangers => {
             state.metrics.refused("too_many_in_flight");
+            let message_text = if busy == Busy::InFlight {
+                format!(
+                    "Too many requests in flight for this key (at most {})",
+                    state.keys.per_key()
+                )
+            } else {
+                "Too many requests in flight for keys not yet accepted; retry in a second"
+                    .to_string()
+            };
             let response = refusal(
                 StatusCode::TOO_MANY_REQUESTS,
                 message.id.as_ref(),
                 REFUSED,
-                &format!(
-                    "Too many requests in flight for this key (at most {})",
-                    state.keys.per_key()
-                ),
+                &message_text,
                 Some(ErrorKind::RateLimit),
             );
             with_header(response, header::RETRY_AFTER, "1")

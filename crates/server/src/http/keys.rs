@@ -1,9 +1,14 @@
 //! What the server remembers of each key it serves, by the key's SHA-256 (never the
 //! key): its requests in flight (at most `per_key`, so one key cannot take the
 //! whole pool), the end of a rate-limit window the database said is full (until
-//! then its calls are refused from memory, with no round trip), and the tools the
+//! then its calls are refused from memory, with no round trip), the tools the
 //! database just refused it (a request naming one in `Mcp-Name` is refused before
-//! its body is read). A key leaves the map when nothing of it is left to remember.
+//! its body is read), and whether the database has accepted it lately. Anyone can
+//! make a well-formed key (the checksum is no secret), so keys the database has not
+//! accepted are strangers: together they get all but one of the pool's connections
+//! (a stranger waits a moment for a place), so a flood of forged keys always leaves
+//! a connection to the keys the database knows; and strangers cancel nothing. A key leaves the map when nothing of it is left to
+//! remember.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -13,6 +18,9 @@ use std::time::{Duration, Instant};
 const DENIAL_MEMORY: Duration = Duration::from_secs(5);
 /// Refused tool names remembered per key (the names come from the client).
 const MAX_DENIALS: usize = 32;
+/// How long a key the database accepted is known (then it is a stranger again
+/// until its next accepted request).
+const KNOWN_FOR: Duration = Duration::from_secs(600);
 
 #[derive(Default)]
 struct Entry {
@@ -20,6 +28,7 @@ struct Entry {
     full_until: Option<Instant>,
     denied: HashSet<String>,
     denied_at: Option<Instant>,
+    accepted_at: Option<Instant>,
 }
 
 impl Entry {
@@ -27,18 +36,28 @@ impl Entry {
         self.in_flight == 0
             && self.full_until.is_none_or(|t| t <= now)
             && self.denied_at.is_none_or(|t| now - t >= DENIAL_MEMORY)
+            && !self.known(now)
+    }
+
+    fn known(&self, now: Instant) -> bool {
+        self.accepted_at.is_some_and(|t| now - t < KNOWN_FOR)
     }
 }
 
 pub struct Keys {
     per_key: usize,
     entries: Mutex<HashMap<String, Entry>>,
+    /// Places for requests of keys the database has not accepted lately, together.
+    strangers: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 /// One request of one key in flight; counted down when dropped.
 pub struct Flight<'a> {
     keys: &'a Keys,
     digest: String,
+    /// A stranger's place, once it has one.
+    place: Option<tokio::sync::OwnedSemaphorePermit>,
+    stranger: bool,
 }
 
 impl Drop for Flight<'_> {
@@ -47,20 +66,43 @@ impl Drop for Flight<'_> {
     }
 }
 
+/// How long a stranger's request waits for a place before it is refused.
+const STRANGER_WAIT: Duration = Duration::from_secs(5);
+
+impl Flight<'_> {
+    /// A stranger's request waits for one of the strangers' places (a known key's
+    /// goes on at once); refused when none frees in time.
+    pub async fn placed(mut self) -> Result<Self, Busy> {
+        if self.stranger {
+            let place = self.keys.strangers.clone().acquire_owned();
+            match tokio::time::timeout(STRANGER_WAIT, place).await {
+                Ok(Ok(place)) => self.place = Some(place),
+                _ => return Err(Busy::Strangers),
+            }
+        }
+        Ok(self)
+    }
+}
+
 /// Why a key's request is refused from memory.
 #[derive(Debug, PartialEq)]
 pub enum Busy {
     /// `per_key` requests in flight already.
     InFlight,
+    /// Keys the database has not accepted lately have their one share in flight.
+    Strangers,
     /// The rate-limit window is full for this long yet.
     Window(Duration),
 }
 
 impl Keys {
-    pub fn new(per_key: usize) -> Self {
+    pub fn new(per_key: usize, pool_size: usize) -> Self {
         Self {
             per_key,
             entries: Mutex::new(HashMap::new()),
+            strangers: std::sync::Arc::new(tokio::sync::Semaphore::new(
+                pool_size.saturating_sub(1).max(1),
+            )),
         }
     }
 
@@ -80,9 +122,10 @@ impl Keys {
     }
 
     /// Admits a request of the key; `charged` when it is a call the window counts.
+    /// (A stranger's request must then wait for its place: `Flight::placed`.)
     pub fn enter(&self, digest: &str, charged: bool) -> Result<Flight<'_>, Busy> {
         let now = Instant::now();
-        self.with(digest, |e| {
+        let stranger = self.with(digest, |e| {
             if let Some(until) = e.full_until.filter(|t| *t > now && charged) {
                 return Err(Busy::Window(until - now));
             }
@@ -90,12 +133,25 @@ impl Keys {
                 return Err(Busy::InFlight);
             }
             e.in_flight += 1;
-            Ok(())
+            Ok(!e.known(now))
         })?;
         Ok(Flight {
             keys: self,
             digest: digest.to_string(),
+            place: None,
+            stranger,
         })
+    }
+
+    /// The database accepted the key.
+    pub fn accepted(&self, digest: &str) {
+        self.with(digest, |e| e.accepted_at = Some(Instant::now()));
+    }
+
+    /// Whether the database accepted the key lately.
+    pub fn is_known(&self, digest: &str) -> bool {
+        let now = Instant::now();
+        self.with(digest, |e| e.known(now))
     }
 
     /// The database refused a call of the key: its window is full for `wait`.
@@ -136,9 +192,35 @@ impl Keys {
 mod tests {
     use super::*;
 
+    #[tokio::test(start_paused = true)]
+    async fn strangers_share_one_keys_share_and_a_known_key_has_its_own() {
+        let keys = Keys::new(2, 3);
+        let a = keys
+            .enter("forged 1", true)
+            .unwrap()
+            .placed()
+            .await
+            .unwrap();
+        let _b = keys
+            .enter("forged 2", true)
+            .unwrap()
+            .placed()
+            .await
+            .unwrap();
+        let third = keys.enter("forged 3", true).unwrap().placed().await;
+        assert_eq!(third.err(), Some(Busy::Strangers), "after waiting its 5 s");
+        keys.accepted("k");
+        assert!(keys.is_known("k") && !keys.is_known("forged 3"));
+        let _k = keys.enter("k", true).unwrap().placed().await.unwrap();
+        drop(a);
+        assert!(keys.enter("forged 3", true).unwrap().placed().await.is_ok());
+    }
+
     #[test]
     fn a_key_gets_at_most_its_share_and_is_forgotten_after() {
-        let keys = Keys::new(2);
+        let keys = Keys::new(2, 4);
+        keys.accepted("k");
+        keys.accepted("other");
         let a = keys.enter("k", true).unwrap();
         let _b = keys.enter("k", true).unwrap();
         assert_eq!(keys.enter("k", true).err(), Some(Busy::InFlight));
@@ -146,12 +228,12 @@ mod tests {
         drop(a);
         let c = keys.enter("k", true).unwrap();
         drop((c, _b));
-        assert_eq!(keys.len(), 0);
+        assert_eq!(keys.len(), 2, "accepted keys are remembered a while");
     }
 
     #[test]
     fn a_full_window_refuses_calls_until_it_frees() {
-        let keys = Keys::new(4);
+        let keys = Keys::new(4, 8);
         keys.window_full("k", Duration::from_millis(200));
         assert!(
             matches!(keys.enter("k", true), Err(Busy::Window(w)) if w <= Duration::from_millis(200))
@@ -164,7 +246,7 @@ mod tests {
 
     #[test]
     fn denied_tools_are_remembered_briefly_and_boundedly() {
-        let keys = Keys::new(1);
+        let keys = Keys::new(1, 2);
         keys.denied("k", "create_job");
         assert!(keys.is_denied("k", "create_job"));
         assert!(!keys.is_denied("k", "fetch_jobs"));

@@ -95,7 +95,8 @@ impl Options {
     /// Raises the open-files limit to what `--max-connections` needs (up to the
     /// hard limit), or says why it cannot be had.
     fn open_files(&self, pool_size: usize) -> Result<(), Error> {
-        let needed = self.limits.max_connections as u64 + pool_size as u64 + SPARE_FILES;
+        let needed =
+            (self.limits.max_connections + connections::REFUSING + pool_size) as u64 + SPARE_FILES;
         let got = rlimit::increase_nofile_limit(needed).unwrap_or(0);
         if got < needed {
             return Err(Error::Config(format!(
@@ -117,6 +118,8 @@ pub struct State {
     /// Host names answered to (lower case, no port).
     pub hosts: Vec<String>,
     pub origins: Vec<String>,
+    /// The last health answer, and when it was made (`routes::healthz`).
+    pub health: tokio::sync::Mutex<Option<(std::time::Instant, routes::Health)>>,
 }
 
 pub async fn serve(options: Options, db: Database) -> Result<(), Error> {
@@ -131,10 +134,11 @@ pub async fn serve(options: Options, db: Database) -> Result<(), Error> {
         db: db.clone(),
         metrics: Metrics::new(),
         gate: gate::Gate::new(options.max_body_bytes, options.limits.header_timeout),
-        keys: keys::Keys::new(options.per_key(db.pool_size())),
+        keys: keys::Keys::new(options.per_key(db.pool_size()), db.pool_size()),
         cancels: cancels.clone(),
         hosts: hosts.clone(),
         origins: options.allow_origins.clone(),
+        health: tokio::sync::Mutex::new(None),
     });
     let stop = CancellationToken::new();
 

@@ -7,10 +7,41 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long a health answer is reused: a client without a key can ask as often as
+/// it likes, and the database is asked at most once in this time.
+const HEALTH_FOR: Duration = Duration::from_secs(1);
 
 /// Whether the database answers and which mcp_auth it has. A failure is only
 /// "unreachable": the reason (which may name the login role) goes to the log.
 pub async fn healthz(Extract(state): Extract<Arc<State>>) -> Response {
+    let mut last = state.health.lock().await;
+    let fresh = last
+        .as_ref()
+        .filter(|(at, _)| at.elapsed() < HEALTH_FOR)
+        .map(|(_, answer)| answer.clone());
+    let (status, body) = match fresh {
+        Some(answer) => answer,
+        None => {
+            let answer = health(&state).await;
+            *last = Some((Instant::now(), answer.clone()));
+            answer
+        }
+    };
+    drop(last);
+    let mut response = (status, body.to_string()).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// A health answer: the status and the JSON body.
+pub type Health = (StatusCode, serde_json::Value);
+
+async fn health(state: &State) -> Health {
     let version = state
         .db
         .query_text(
@@ -18,7 +49,7 @@ pub async fn healthz(Extract(state): Extract<Arc<State>>) -> Response {
             &[],
         )
         .await;
-    let (status, body) = match version {
+    match version {
         Ok(Some(v)) => (
             StatusCode::OK,
             json!({"status": "ok", "database": "reachable", "mcp_auth": v}),
@@ -37,13 +68,7 @@ pub async fn healthz(Extract(state): Extract<Arc<State>>) -> Response {
                 json!({"status": "unavailable", "database": "unreachable"}),
             )
         }
-    };
-    let mut response = (status, body.to_string()).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
+    }
 }
 
 pub async fn metrics(Extract(state): Extract<Arc<State>>) -> Response {
