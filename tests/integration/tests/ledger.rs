@@ -152,11 +152,17 @@ fn a_suspended_portal_then_a_disconnect_leaves_every_audit_row_and_the_limit() {
     );
 }
 
-#[test]
-fn a_rolled_back_write_leaves_its_audit_row_with_an_aborted_transaction() {
+/// A database with mcp_mes, a new tenant, and its key (id, key): 100 calls a minute.
+fn mes_key(name: &str) -> (postgres::Client, String, String, String) {
     let mut db = with_mes();
     let t = tenant();
-    let (key_id, api_key) = key(&mut db, &t, "Writer", 100);
+    let (key_id, api_key) = key(&mut db, &t, name, 100);
+    (db, t, key_id, api_key)
+}
+
+#[test]
+fn a_rolled_back_write_leaves_its_audit_row_with_an_aborted_transaction() {
+    let (mut db, t, key_id, api_key) = mes_key("Writer");
     let mut c = client_role(&mut db, "it_writer");
     let mut tx = c.transaction().unwrap();
     let made: String = tx
@@ -214,9 +220,7 @@ fn a_rolled_back_write_leaves_its_audit_row_with_an_aborted_transaction() {
 
 #[test]
 fn no_result_leaves_while_the_ledger_cannot_write() {
-    let mut db = with_mes();
-    let t = tenant();
-    let (key_id, api_key) = key(&mut db, &t, "Stuck", 100);
+    let (mut db, t, key_id, api_key) = mes_key("Stuck");
     // A superuser holds the log: the writer waits behind it, as with a full disk.
     let mut holder = connect();
     let mut hold = holder.transaction().unwrap();

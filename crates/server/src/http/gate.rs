@@ -172,8 +172,14 @@ async fn read_body(body: Body, limit: usize, within: Duration) -> Result<Bytes, 
         .unwrap_or(Err(Unread::TimedOut))
 }
 
-/// Reads and drops up to `limit` bytes of a body refused unread, for a while.
-async fn discard(body: Body, limit: usize) {
+/// Reads and drops, beside the answer, up to `limit` bytes of a body refused
+/// unread (for at most DISCARD_TIME): the answer goes at once, and the connection
+/// (hyper keeps reading while the body is wanted) closes without a reset.
+fn discard(body: Body, limit: usize) {
+    tokio::spawn(drain(body, limit));
+}
+
+async fn drain(body: Body, limit: usize) {
     let drain = async {
         let mut stream = body.into_data_stream();
         let mut seen = 0;
@@ -199,7 +205,7 @@ fn declared_length(request: &Request) -> Option<u64> {
 /// a larger one is only read and dropped (up to `limit`).
 async fn peek_id(request: Request, within: Duration, limit: usize) -> Option<Value> {
     if declared_length(&request).is_some_and(|n| n > PEEK as u64) {
-        discard(request.into_body(), limit).await;
+        discard(request.into_body(), limit);
         return None;
     }
     let bytes = read_body(request.into_body(), PEEK, within).await.ok()?;
@@ -268,7 +274,7 @@ pub async fn check(Extract(state): Extract<Arc<State>>, request: Request, next: 
         } else {
             "Forbidden: this Origin may not call the server"
         };
-        discard(request.into_body(), gate.max_body).await;
+        discard(request.into_body(), gate.max_body);
         return closing(refusal(StatusCode::FORBIDDEN, None, REFUSED, message, None));
     }
     let mut request = request;
@@ -303,7 +309,7 @@ pub async fn check(Extract(state): Extract<Arc<State>>, request: Request, next: 
         ))
     };
     if declared.is_some_and(|n| n > gate.max_body as u64) {
-        discard(request.into_body(), 4 * gate.max_body).await;
+        discard(request.into_body(), 4 * gate.max_body);
         return too_large();
     }
     if request.method() != Method::POST {
@@ -342,7 +348,7 @@ pub async fn check(Extract(state): Extract<Arc<State>>, request: Request, next: 
         .try_acquire_many(want.div_ceil(1024) as u32)
     else {
         state.metrics.refused("too_many_bodies");
-        discard(request.into_body(), gate.max_body).await;
+        discard(request.into_body(), gate.max_body);
         let response = refusal(
             StatusCode::SERVICE_UNAVAILABLE,
             None,

@@ -192,28 +192,22 @@ impl Keys {
 mod tests {
     use super::*;
 
+    async fn placed<'a>(keys: &'a Keys, digest: &str) -> Result<Flight<'a>, Busy> {
+        keys.enter(digest, true).unwrap().placed().await
+    }
+
     #[tokio::test(start_paused = true)]
     async fn strangers_share_one_keys_share_and_a_known_key_has_its_own() {
         let keys = Keys::new(2, 3);
-        let a = keys
-            .enter("forged 1", true)
-            .unwrap()
-            .placed()
-            .await
-            .unwrap();
-        let _b = keys
-            .enter("forged 2", true)
-            .unwrap()
-            .placed()
-            .await
-            .unwrap();
-        let third = keys.enter("forged 3", true).unwrap().placed().await;
+        let a = placed(&keys, "forged 1").await.unwrap();
+        let _b = placed(&keys, "forged 2").await.unwrap();
+        let third = placed(&keys, "forged 3").await;
         assert_eq!(third.err(), Some(Busy::Strangers), "after waiting its 5 s");
         keys.accepted("k");
         assert!(keys.is_known("k") && !keys.is_known("forged 3"));
-        let _k = keys.enter("k", true).unwrap().placed().await.unwrap();
+        let _k = placed(&keys, "k").await.unwrap();
         drop(a);
-        assert!(keys.enter("forged 3", true).unwrap().placed().await.is_ok());
+        assert!(placed(&keys, "forged 3").await.is_ok());
     }
 
     #[test]
