@@ -331,15 +331,13 @@ pub async fn check(Extract(state): Extract<Arc<State>>, request: Request, next: 
         });
     if named.is_some_and(|tool| state.keys.is_denied(&bearer_digest, tool)) {
         state.metrics.refused("permission_error");
-        let id = peek_id(request, gate.read_timeout, gate.max_body).await;
-        let response = refusal(
-            StatusCode::OK,
-            id.as_ref(),
-            REFUSED,
+        let response = refused_unread(
+            state.as_ref(),
+            request,
             TOOL_NOT_ALLOWED,
-            Some(ErrorKind::Permission),
+            ErrorKind::Permission,
         );
-        return closing(response);
+        return closing(response.await);
     }
     // What this body may hold of the budget: its declared length, or the limit.
     let want = declared.map_or(gate.max_body, |n| n as usize).max(1);
@@ -458,15 +456,20 @@ pub async fn check(Extract(state): Extract<Arc<State>>, request: Request, next: 
 /// work, the id echoed when a small body holds one, and the connection closed.
 async fn refuse_bearer(state: &State, request: Request, why: &'static str) -> Response {
     state.metrics.refused(why);
-    let id = peek_id(request, state.gate.read_timeout, state.gate.max_body).await;
-    let response = refusal(
-        StatusCode::OK,
-        id.as_ref(),
-        REFUSED,
-        INVALID_KEY,
-        Some(ErrorKind::Authentication),
-    );
+    let response = refused_unread(state, request, INVALID_KEY, ErrorKind::Authentication).await;
     closing(unauthorized(response, why != "missing_key"))
+}
+
+/// A -32000 refusal of a request whose body is not wanted: the id comes from a
+/// small body, a larger one is only drained.
+async fn refused_unread(
+    state: &State,
+    request: Request,
+    message: &str,
+    kind: ErrorKind,
+) -> Response {
+    let id = peek_id(request, state.gate.read_timeout, state.gate.max_body).await;
+    refusal(StatusCode::OK, id.as_ref(), REFUSED, message, Some(kind))
 }
 
 /// A key's request refused from memory: its window is full, or its share of
