@@ -41,6 +41,7 @@ layer integration cargo_counts scripts/integration.sh
 layer ledger tap_counts tests/ledger/run.sh
 layer reinstall tap_counts tests/reinstall/run.sh
 layer dump tap_counts tests/dump/run.sh
+layer audit_chain tap_counts tests/audit_chain/run.sh
 layer upgrade tap_counts tests/upgrade/run.sh
 layer e2e tap_counts scripts/e2e.sh
 

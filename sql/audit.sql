@@ -28,7 +28,13 @@ CREATE TABLE mcp_key_usage_logs (
     -- The calling transaction, for a call whose tool wrote in it (NULL for a call
     -- that wrote nothing): pg_xact_status(xact_id) says whether its effects
     -- committed. The row itself is the ledger's, whatever that transaction did.
-    xact_id          xid8
+    xact_id          xid8,
+    -- The tenant's hash chain (sql/audit_chain.sql, crates/core/src/audit_chain.rs):
+    -- the row's place in it, the hash of the row before and its own. NULL for rows
+    -- written before 2.4.0, which are outside the chain.
+    seq              bigint,
+    prev_hash        bytea,
+    hash             bytea
 ) PARTITION BY RANGE (created_at);
 CREATE TABLE mcp_key_usage_logs_default PARTITION OF mcp_key_usage_logs DEFAULT;
 COMMENT ON TABLE mcp_key_usage_logs IS

@@ -15,6 +15,8 @@
 -- - A configuration's server_version defaults to the installed version
 --   (mcp_auth_version()); rows already saved keep theirs. get_mcp_server_config
 --   evaluates the column defaults for a tenant that never saved one.
+-- - The usage log is hash-chained per tenant, with anchors kept by purges,
+--   checkpoints and verify_mcp_audit (docs/audit-chain.md).
 
 \echo Use "ALTER EXTENSION mcp_auth UPDATE TO '2.4.0'" to load this file. \quit
 
@@ -267,6 +269,10 @@ BEGIN
             USING HINT = 'call the purge again once that session has ended its transaction';
         RETURN @extschema@.mcp_log_delete(p_parent || '_default', p_before, NULL);
     END IF;
+    IF p_parent = 'mcp_key_usage_logs' THEN
+        -- Where each tenant's audit chain goes on once these days are gone.
+        PERFORM @extschema@.mcp_audit_anchor(p_parent, p_before, NULL);
+    END IF;
     FOR part IN
         SELECT p.partition FROM @extschema@.mcp_log_partitions(p_parent) p WHERE p.ends <= p_before ORDER BY 1
     LOOP
@@ -378,5 +384,170 @@ BEGIN
         r.tenant_id := t;
     END IF;
     RETURN r;
+END
+$$;
+
+
+-- The tamper-evident audit (docs/audit-chain.md): the ledger's writer links each
+-- tenant's usage-log rows into a hash chain. Rows written before this update have
+-- no seq: they are outside the chain, and verify_mcp_audit says how many.
+ALTER TABLE @extschema@.mcp_key_usage_logs
+    ADD COLUMN seq bigint, ADD COLUMN prev_hash bytea, ADD COLUMN hash bytea;
+
+CREATE FUNCTION @extschema@."mcp_audit_chain_step"(
+	"state" bytea, /* core::option::Option<&[u8]> */
+	"head" bytea, /* core::option::Option<&[u8]> */
+	"fields" TEXT[] /* core::option::Option<pgrx::datum::array::Array<&str>> */
+) RETURNS bytea /* alloc::vec::Vec<u8> */
+IMMUTABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'mcp_audit_chain_step_wrapper';
+
+-- The head of each tenant's chain: the last row's seq, hash and time. Written by the
+-- ledger's writer, in the transaction that writes the rows, and by no one else, so
+-- calls never wait on it (they wait for the writer's commit in any case).
+CREATE TABLE @extschema@.mcp_audit_heads (
+    tenant_id uuid        NOT NULL PRIMARY KEY,
+    seq       bigint      NOT NULL,
+    hash      bytea       NOT NULL,
+    -- The head row's created_at: a later row's time is never earlier (so that a
+    -- purge by time removes a prefix of every chain).
+    at        timestamptz NOT NULL
+);
+COMMENT ON TABLE mcp_audit_heads IS 'mcp_auth: the last link of each tenant''s audit chain';
+
+-- What purges removed: per tenant, the last purged row's seq and hash, where
+-- verification of what is left starts.
+CREATE TABLE @extschema@.mcp_audit_anchors (
+    tenant_id uuid        NOT NULL,
+    seq       bigint      NOT NULL,
+    hash      bytea       NOT NULL,
+    purged_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (tenant_id, seq)
+);
+COMMENT ON TABLE mcp_audit_anchors IS 'mcp_auth: where each tenant''s audit chain goes on after a purge';
+
+-- Heads as they were at a time: written hourly by the notifier worker while calls
+-- come in, and by mcp_audit_checkpoint(). A checkpoint kept only here proves little
+-- (whoever edits the log can edit it); `mcp-auth audit checkpoint --sign` signs one
+-- for the operator to keep elsewhere.
+CREATE TABLE @extschema@.mcp_audit_checkpoints (
+    tenant_id uuid        NOT NULL,
+    seq       bigint      NOT NULL,
+    hash      bytea       NOT NULL,
+    taken_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (tenant_id, seq)
+);
+COMMENT ON TABLE mcp_audit_checkpoints IS 'mcp_auth: past heads of the audit chains';
+
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.mcp_audit_heads', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.mcp_audit_anchors', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.mcp_audit_checkpoints', '');
+
+-- The ledger's writer links a round's rows with this window aggregate, per tenant
+-- in seq order: the hash of each row after the tenant's head.
+CREATE AGGREGATE @extschema@.mcp_audit_chain(bytea, text[]) (
+    SFUNC = mcp_audit_chain_step,
+    STYPE = bytea
+);
+
+-- Records every chain's head as a checkpoint and returns them (hash in hex). For
+-- the operator (`mcp-auth audit checkpoint`) and the notifier worker's schedule.
+CREATE FUNCTION @extschema@.mcp_audit_checkpoint()
+RETURNS TABLE (tenant_id uuid, seq bigint, hash text, taken_at timestamptz)
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    WITH heads AS (SELECT h.tenant_id, h.seq, h.hash FROM @extschema@.mcp_audit_heads h),
+         kept AS (INSERT INTO @extschema@.mcp_audit_checkpoints AS c (tenant_id, seq, hash)
+                  SELECT h.tenant_id, h.seq, h.hash FROM heads h
+                  ON CONFLICT ON CONSTRAINT mcp_audit_checkpoints_pkey DO NOTHING)
+    SELECT h.tenant_id, h.seq, pg_catalog.encode(h.hash, 'hex'), pg_catalog.now()
+      FROM heads h ORDER BY h.tenant_id
+$$;
+
+-- Anchors for rows about to be removed from one partition of the usage log (or the
+-- whole log): per tenant with a chain, its last chained row there older than
+-- p_before, found through the (tenant_id, created_at) index of each partition.
+CREATE FUNCTION @extschema@.mcp_audit_anchor(p_table text, p_before timestamptz, p_tenant uuid)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    EXECUTE pg_catalog.format(
+        'INSERT INTO @extschema@.mcp_audit_anchors (tenant_id, seq, hash)
+         SELECT h.tenant_id, l.seq, l.hash
+           FROM @extschema@.mcp_audit_heads h
+           CROSS JOIN LATERAL (SELECT l.seq, l.hash FROM @extschema@.%I l
+                                WHERE l.tenant_id = h.tenant_id AND l.created_at < $1
+                                  AND l.seq IS NOT NULL
+                                ORDER BY l.created_at DESC, l.seq DESC LIMIT 1) l
+          WHERE $2 IS NULL OR h.tenant_id = $2
+         ON CONFLICT ON CONSTRAINT mcp_audit_anchors_pkey DO NOTHING', p_table)
+        USING p_before, p_tenant;
+END
+$$;
+
+CREATE FUNCTION @extschema@."verify_mcp_audit"(
+	"p_tenant" uuid DEFAULT NULL, /* core::option::Option<pgrx::datum::uuid::Uuid> */
+	"p_from" timestamp with time zone DEFAULT NULL, /* core::option::Option<pgrx::datum::time_stamp_with_timezone::TimestampWithTimeZone> */
+	"p_to" timestamp with time zone DEFAULT NULL /* core::option::Option<pgrx::datum::time_stamp_with_timezone::TimestampWithTimeZone> */
+) RETURNS TABLE (
+	"tenant_id" uuid,  /* pgrx::datum::uuid::Uuid */
+	"verified" bool,  /* bool */
+	"first_seq" bigint,  /* core::option::Option<i64> */
+	"last_seq" bigint,  /* core::option::Option<i64> */
+	"rows_checked" bigint,  /* i64 */
+	"covered" TEXT,  /* alloc::string::String */
+	"broken_seq" bigint,  /* core::option::Option<i64> */
+	"problem" TEXT  /* core::option::Option<alloc::string::String> */
+)
+SECURITY DEFINER
+STABLE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'verify_mcp_audit_wrapper';
+
+DO $chain$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['mcp_audit_heads', 'mcp_audit_anchors', 'mcp_audit_checkpoints'] LOOP
+        EXECUTE pg_catalog.format('ALTER TABLE @extschema@.%I ENABLE ROW LEVEL SECURITY', t);
+        EXECUTE pg_catalog.format('ALTER TABLE @extschema@.%I FORCE ROW LEVEL SECURITY', t);
+        EXECUTE pg_catalog.format(
+            'CREATE POLICY tenant_isolation ON @extschema@.%I
+                 USING (tenant_id = @extschema@.mcp_current_tenant())
+                 WITH CHECK (tenant_id = @extschema@.mcp_current_tenant())', t);
+        EXECUTE pg_catalog.format('REVOKE ALL ON @extschema@.%I FROM PUBLIC', t);
+    END LOOP;
+END
+$chain$;
+REVOKE ALL ON FUNCTION @extschema@.mcp_audit_chain_step(bytea, bytea, text[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.mcp_audit_chain(bytea, text[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.mcp_audit_checkpoint() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.mcp_audit_anchor(text, timestamptz, uuid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.verify_mcp_audit(uuid, timestamptz, timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.verify_mcp_audit(uuid, timestamptz, timestamptz) TO mcp_admin;
+GRANT SELECT ON @extschema@.mcp_audit_heads, @extschema@.mcp_audit_anchors,
+                @extschema@.mcp_audit_checkpoints TO mcp_admin;
+
+-- Purges record where each chain goes on (mcp_audit_anchor; mcp_purge_log above too).
+CREATE OR REPLACE FUNCTION @extschema@.mcp_log_delete(p_parent text, p_before timestamptz, p_tenant uuid) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET session_replication_role = replica AS $$
+DECLARE
+    n bigint;
+BEGIN
+    IF p_parent LIKE 'mcp_key_usage_logs%' THEN
+        -- Where each tenant's audit chain goes on once these rows are gone.
+        PERFORM @extschema@.mcp_audit_anchor(p_parent, p_before, p_tenant);
+    END IF;
+    EXECUTE pg_catalog.format(
+        'WITH gone AS (DELETE FROM @extschema@.%I WHERE created_at < $1 AND ($2 IS NULL OR tenant_id = $2)
+                       RETURNING tableoid),
+              per_partition AS (SELECT tableoid, pg_catalog.count(*) AS n FROM gone GROUP BY tableoid),
+              counted AS (INSERT INTO @extschema@.mcp_log_partition_rows (partition, rows)
+                          SELECT c.relname, -p.n FROM per_partition p JOIN pg_catalog.pg_class c ON c.oid = p.tableoid
+                           WHERE EXISTS (SELECT FROM @extschema@.mcp_log_partition_rows r
+                                          WHERE r.partition = c.relname))
+         SELECT COALESCE(pg_catalog.sum(n), 0)::bigint FROM per_partition', p_parent)
+        INTO n USING p_before, p_tenant;
+    RETURN n;
 END
 $$;

@@ -39,7 +39,8 @@ BEGIN
                              'mcp_key_usage_logs', 'activity_log', 'mcp_key_usage_totals',
                              'mcp_key_usage_minutes', 'mcp_rate_limit_charges',
                              'mcp_server_config', 'mcp_server_health', 'mcp_server_logs',
-                             'mcp_activity_outbox']
+                             'mcp_activity_outbox', 'mcp_audit_heads', 'mcp_audit_anchors',
+                             'mcp_audit_checkpoints']
     LOOP
         EXECUTE pg_catalog.format('ALTER TABLE @extschema@.%I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE pg_catalog.format('ALTER TABLE @extschema@.%I FORCE ROW LEVEL SECURITY', t);
@@ -130,7 +131,8 @@ GRANT EXECUTE ON FUNCTION
     @extschema@.get_mcp_server_logs(text, text, text, timestamptz, integer),
     @extschema@.purge_mcp_usage_logs(interval),
     @extschema@.purge_activity_log(interval),
-    @extschema@.mcp_ledger_sync()
+    @extschema@.mcp_ledger_sync(),
+    @extschema@.verify_mcp_audit(uuid, timestamptz, timestamptz)
 TO mcp_admin;
 GRANT SELECT (id, tenant_id, name, description, key_prefix, environment, allowed_tools,
               rate_limit, enabled, expires_at, revoked_at, rotated_from, replaced_by,
@@ -145,5 +147,6 @@ GRANT EXECUTE ON FUNCTION @extschema@.mcp_key_status(boolean, boolean, boolean, 
 -- The audit trail and server data: read-only for admins (their tenant, by RLS); the
 -- application may add its own activity rows for its tenant.
 GRANT SELECT ON mcp_key_usage_logs, activity_log, mcp_key_usage_totals, mcp_key_usage_minutes,
-               mcp_server_config, mcp_server_health, mcp_server_logs TO mcp_admin;
+               mcp_server_config, mcp_server_health, mcp_server_logs,
+               mcp_audit_heads, mcp_audit_anchors, mcp_audit_checkpoints TO mcp_admin;
 GRANT INSERT ON activity_log TO mcp_admin;

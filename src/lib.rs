@@ -54,6 +54,11 @@ extension_sql_file!(
     name = "partitions",
     requires = ["server_functions"]
 );
+extension_sql_file!(
+    "../sql/audit_chain.sql",
+    name = "audit_chain",
+    requires = ["audit", mcp_audit_chain_step]
+);
 extension_sql_file!("../sql/tools.sql", name = "tools", requires = ["schema"]);
 extension_sql!(
     "-- Every backend's copy of the registry is dropped when the registry changes.

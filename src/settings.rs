@@ -1,5 +1,6 @@
 //! GUCs: `mcp_auth.bcrypt_cost`, `mcp_auth.ledger_timeout` and
-//! `mcp_auth.jwt_tenant_claim` (superuser only), and `mcp_auth.tenant_id` (the
+//! `mcp_auth.jwt_tenant_claim` (superuser only), `mcp_auth.audit_chain` (the server's
+//! configuration), and `mcp_auth.tenant_id` (the
 //! tenant of an mcp_admin session, among those it is bound to; ignored for everyone
 //! else).
 
@@ -8,6 +9,7 @@ use std::ffi::CString;
 
 pub static BCRYPT_COST: GucSetting<i32> = GucSetting::<i32>::new(10);
 pub static LEDGER_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(5000);
+pub static AUDIT_CHAIN: GucSetting<bool> = GucSetting::<bool>::new(true);
 pub static TENANT_ID: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 pub static JWT_TENANT_CLAIM: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"tenant_id"));
@@ -32,6 +34,14 @@ pub fn init() {
         600_000,
         GucContext::Suset,
         GucFlags::UNIT_MS,
+    );
+    GucRegistry::define_bool_guc(
+        c"mcp_auth.audit_chain",
+        c"Whether the ledger's writer links usage-log rows into each tenant's hash chain.",
+        c"Off only to measure what the chain costs: rows written while it is off are outside the chain, and verify_mcp_audit reports them.",
+        &AUDIT_CHAIN,
+        GucContext::Sighup,
+        GucFlags::default(),
     );
     GucRegistry::define_string_guc(
         c"mcp_auth.tenant_id",
@@ -62,6 +72,10 @@ pub fn jwt_tenant_claim() -> String {
 
 pub fn ledger_timeout() -> std::time::Duration {
     std::time::Duration::from_millis(LEDGER_TIMEOUT.get().max(1) as u64)
+}
+
+pub fn audit_chain() -> bool {
+    AUDIT_CHAIN.get()
 }
 
 pub fn bcrypt_cost() -> u32 {

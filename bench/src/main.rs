@@ -3,6 +3,7 @@
 //!
 //! Usage: mcp-auth-bench <connection string of an empty database> <RESULTS.md path>
 
+mod chain;
 mod http;
 mod scale;
 
@@ -502,6 +503,7 @@ fn main() -> Result<()> {
     warm(&mut db, &targets[0], cold_t, &mut rows)?;
     statistics(&mut db, &sizes, &mut rows)?;
     pipeline(&mut db, &mut rows)?;
+    chain::run(&mut db, &mut rows)?;
     call_tool_against_floor(&mut db, &mut rows)?;
     through_stdio(&mut db, &url, &mut rows)?;
     eprintln!("tools/call over HTTP...");

@@ -13,7 +13,10 @@
 -- writer's.
 -- Lines marked "2.3.0" are left out for a database still at 2.1.0 or 2.2.0 (one
 -- library serves a database before its ALTER EXTENSION UPDATE), which has neither
--- the xact_id column nor the charges table.
+-- the xact_id column nor the charges table. Lines marked "chain" link each tenant's
+-- rows into its hash chain (sql/audit_chain.sql); they are kept from 2.4.0 on while
+-- mcp_auth.audit_chain is on, and the lines marked "no chain" only otherwise.
+-- @fields is crates/core/src/audit_chain.rs's FIELDS: what a row's hash covers.
 WITH e AS (
     SELECT a.ord, (a.x->>'id')::uuid AS id, (a.x->>'tenant_id')::uuid AS tenant_id,
            (a.x->>'key_id')::uuid AS key_id, a.x->>'tool' AS tool,
@@ -28,6 +31,28 @@ WITH e AS (
            timestamptz '2000-01-01 00:00:00+00'
                + (a.x->>'charged_at')::bigint * interval '1 microsecond' AS charged_at
       FROM pg_catalog.jsonb_array_elements($1) WITH ORDINALITY AS a(x, ord)),
+s AS ( -- chain
+    -- Each row's place in its tenant's chain, after the head, in queue order; its time -- chain
+    -- never before the time of the row before it. -- chain
+    SELECT e.*, e.tool AS tool_name, e.arguments AS tool_arguments, e.error AS error_message, -- chain
+           e.ip AS ip_address, COALESCE(h.seq, 0) + pg_catalog.row_number() OVER w AS seq, -- chain
+           GREATEST(h.at, pg_catalog.max(e.at) OVER w) AS created_at, -- chain
+           COALESCE(h.hash, pg_catalog.decode(pg_catalog.repeat('00', 32), 'hex')) AS head -- chain
+      FROM e LEFT JOIN @s.mcp_audit_heads h ON h.tenant_id = e.tenant_id -- chain
+    WINDOW w AS (PARTITION BY e.tenant_id ORDER BY e.ord ROWS UNBOUNDED PRECEDING)), -- chain
+l AS ( -- chain
+    SELECT s.*, @s.mcp_audit_chain(s.head, @fields) OVER w AS hash -- chain
+      FROM s WINDOW w AS (PARTITION BY s.tenant_id ORDER BY s.seq ROWS UNBOUNDED PRECEDING)), -- chain
+c AS ( -- chain
+    SELECT l.*, COALESCE(pg_catalog.lag(l.hash) OVER (PARTITION BY l.tenant_id ORDER BY l.seq), -- chain
+                         l.head) AS prev_hash FROM l), -- chain
+heads AS ( -- chain
+    INSERT INTO @s.mcp_audit_heads AS h (tenant_id, seq, hash, at) -- chain
+    SELECT DISTINCT ON (c.tenant_id) c.tenant_id, c.seq, c.hash, c.created_at -- chain
+      FROM c ORDER BY c.tenant_id, c.seq DESC -- chain
+    ON CONFLICT ON CONSTRAINT mcp_audit_heads_pkey -- chain
+    DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash, at = EXCLUDED.at), -- chain
+c AS (SELECT e.*, e.at AS created_at FROM e), -- no chain
 charged AS ( -- 2.3.0
     INSERT INTO @s.mcp_rate_limit_charges (tenant_id, key_id, at, cost) -- 2.3.0
     SELECT e.tenant_id, e.key_id, e.charged_at, e.cost FROM e WHERE e.cost > 0), -- 2.3.0
@@ -36,12 +61,14 @@ log AS (
         (id, tenant_id, key_id, tool_name, tool_arguments, success, error_message,
          response_time_ms, ip_address, user_agent,
          xact_id, -- 2.3.0
+         seq, prev_hash, hash, -- chain
          created_at)
-    SELECT id, tenant_id, key_id, tool, arguments, success, error,
-           response_time_ms, ip, user_agent,
-           xact_id, -- 2.3.0
-           at
-      FROM e),
+    SELECT c.id, c.tenant_id, c.key_id, c.tool, c.arguments, c.success, c.error,
+           c.response_time_ms, c.ip, c.user_agent,
+           c.xact_id, -- 2.3.0
+           c.seq, c.prev_hash, c.hash, -- chain
+           c.created_at
+      FROM c),
 totals AS (
     INSERT INTO @s.mcp_key_usage_totals AS t
         (key_id, tool_name, slot, tenant_id, requests, failures,

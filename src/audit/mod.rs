@@ -1,6 +1,7 @@
-//! The audit trail (usage log, activity log, `mcp_activity` notifications sent by
-//! the notifier worker) and per-key statistics.
+//! The audit trail (usage log and its hash chains, activity log, `mcp_activity`
+//! notifications sent by the notifier worker) and per-key statistics.
 
+pub mod chain;
 pub mod notifier;
 pub mod partitions;
 pub mod redaction;

@@ -31,9 +31,10 @@
 //! partitions exist whenever calls come in, without a scheduler. And it drops the
 //! partitions a purge detached, within a second (a purge starts a worker when none
 //! runs): the file system's release of their files, about a second per gigabyte
-//! here, is then not the purging caller's wait.
+//! here, is then not the purging caller's wait. With the hourly maintenance it
+//! writes a checkpoint of the audit chains' heads, when the last is an hour old.
 
-use super::partitions;
+use super::{chain, partitions};
 use crate::locks;
 use crate::spi::{self, Statement};
 use pgrx::bgworkers::BackgroundWorker;
@@ -184,7 +185,7 @@ pub extern "C-unwind" fn mcp_auth_notifier_main(arg: pg_sys::Datum) {
     let (mut maintained, mut dropped): (Option<Instant>, Instant) = (None, Instant::now());
     loop {
         if maintained.is_none_or(|t| t.elapsed() >= MAINTAIN_EVERY) {
-            if !partitions::maintain() {
+            if !partitions::maintain() || !chain::checkpoint_if_due() {
                 return;
             }
             (maintained, dropped) = (Some(Instant::now()), Instant::now());

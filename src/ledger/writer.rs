@@ -10,6 +10,7 @@
 //! back from the slots where they still sit.
 
 use super::{counts, queue};
+use crate::settings;
 use crate::spi::{self, Statement, JSONB};
 use crate::subxact;
 use pgrx::bgworkers::BackgroundWorker;
@@ -41,15 +42,30 @@ pub fn start(db: u32) {
     }
 }
 
-fn usage_sql(current: bool) -> String {
+/// What this database's schema has: one library serves a database before its
+/// ALTER EXTENSION UPDATE.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Schema {
+    /// 2.3.0: the charges table and the log's xact_id.
+    charges: bool,
+    /// 2.4.0: the audit chain's columns and heads.
+    chain: bool,
+}
+
+/// The usage statement for `schema`, linking the rows into their chains when
+/// `chain` (see the header of sql/queries/ledger_write.sql).
+fn usage_sql(schema: Schema, chain: bool) -> String {
     let text = include_str!("../../sql/queries/ledger_write.sql");
-    if current {
-        return text.to_string();
-    }
     text.lines()
-        .filter(|l| !l.trim_end().ends_with("-- 2.3.0"))
+        .filter(|l| {
+            let l = l.trim_end();
+            !(l.ends_with("-- 2.3.0") && !schema.charges
+                || l.ends_with("-- no chain") && chain
+                || l.ends_with("-- chain") && !l.ends_with("-- no chain") && !chain)
+        })
         .collect::<Vec<_>>()
         .join("\n")
+        .replace("@fields", &mcp_auth_core::audit_chain::fields_sql())
 }
 
 const CHARGE: Statement = Statement {
@@ -89,8 +105,9 @@ const PRUNE_ADMINS: Statement = Statement {
     writes: true,
 };
 
-const SCHEMA_IS_CURRENT: Statement = Statement {
-    sql: "SELECT pg_catalog.to_regclass('@s.mcp_rate_limit_charges') IS NOT NULL",
+const SCHEMA: Statement = Statement {
+    sql: "SELECT pg_catalog.to_regclass('@s.mcp_rate_limit_charges') IS NOT NULL,
+                 pg_catalog.to_regclass('@s.mcp_audit_heads') IS NOT NULL",
     args: &[],
     writes: false,
 };
@@ -132,8 +149,8 @@ fn stored(what: &str, run: impl FnOnce()) -> bool {
 
 /// Writes usage entries (a JSON array) in one statement; their toasts, or None
 /// when it raised.
-fn write_usage(entries: serde_json::Value, current: bool, what: &str) -> Option<Vec<String>> {
-    let sql = usage_sql(current);
+fn write_usage(entries: serde_json::Value, schema: Schema, what: &str) -> Option<Vec<String>> {
+    let sql = usage_sql(schema, schema.chain && settings::audit_chain());
     let entries = pgrx::JsonB(entries);
     let mut toasts = Vec::new();
     let ok = stored(what, || {
@@ -175,10 +192,10 @@ fn notify(toasts: &[String]) {
 }
 
 /// Writes one entry of another kind than usage.
-fn write_other(entry: &serde_json::Value, current: bool) -> bool {
+fn write_other(entry: &serde_json::Value, schema: Schema) -> bool {
     let kind = entry["kind"].as_str().unwrap_or("");
     match kind {
-        "charge" if current => {
+        "charge" if schema.charges => {
             let entry = pgrx::JsonB(entry.clone());
             stored("a charge", || spi::run(&CHARGE, &[entry.into()], |_| ()))
         }
@@ -199,7 +216,7 @@ fn write_other(entry: &serde_json::Value, current: bool) -> bool {
 /// Writes a round's entries: every usage entry in one statement (one each when
 /// that fails, so that a bad entry fails alone), the others one by one. Returns
 /// which were stored.
-fn write_entries(batch: &[Taken], current: bool) -> Vec<bool> {
+fn write_entries(batch: &[Taken], schema: Schema) -> Vec<bool> {
     let entries: Vec<Option<serde_json::Value>> = batch
         .iter()
         .map(|t| {
@@ -216,7 +233,7 @@ fn write_entries(batch: &[Taken], current: bool) -> Vec<bool> {
     let batch_toasts = if usage.is_empty() {
         None
     } else {
-        write_usage(all, current, "a batch of usage entries")
+        write_usage(all, schema, "a batch of usage entries")
     };
     if let Some(toasts) = batch_toasts {
         usage.iter().for_each(|&i| stored[i] = true);
@@ -224,7 +241,7 @@ fn write_entries(batch: &[Taken], current: bool) -> Vec<bool> {
     } else {
         for &i in &usage {
             let one = serde_json::Value::Array(entries[i].iter().cloned().collect());
-            if let Some(toasts) = write_usage(one, current, "a usage entry") {
+            if let Some(toasts) = write_usage(one, schema, "a usage entry") {
                 stored[i] = true;
                 notify(&toasts);
             }
@@ -232,7 +249,7 @@ fn write_entries(batch: &[Taken], current: bool) -> Vec<bool> {
     }
     for (i, entry) in entries.iter().enumerate() {
         if let Some(e) = entry.as_ref().filter(|e| e["kind"] != "usage") {
-            stored[i] = write_other(e, current);
+            stored[i] = write_other(e, schema);
         }
     }
     stored
@@ -259,22 +276,33 @@ fn round(
     batch: &[Taken],
     pending: &[counts::Pending],
     prune: bool,
-    schema: &mut Option<(bool, Instant)>,
+    known_schema: &mut Option<(Schema, Instant)>,
 ) -> Option<(Vec<bool>, bool)> {
-    let known = schema
+    let known = known_schema
         .filter(|(_, at)| at.elapsed() < SCHEMA_RECHECK)
         .map(|(c, _)| c);
-    let (current, outcome) = BackgroundWorker::transaction(|| {
+    let none = Schema {
+        charges: false,
+        chain: false,
+    };
+    let (schema, outcome) = BackgroundWorker::transaction(|| {
         if !spi::is_installed() {
-            return (false, None);
+            return (none, None);
         }
         // Looked up again after SCHEMA_RECHECK, so an ALTER EXTENSION UPDATE is seen
         // within a second, without a catalog query in every round.
-        let current =
-            known.unwrap_or_else(|| spi::one::<bool>(&SCHEMA_IS_CURRENT, &[]).unwrap_or(false));
-        let stored = write_entries(batch, current);
+        let schema = known.unwrap_or_else(|| {
+            spi::first(&SCHEMA, &[], |r| {
+                Some(Schema {
+                    charges: spi::col::<bool>(r, 1)?,
+                    chain: spi::col::<bool>(r, 2)?,
+                })
+            })
+            .unwrap_or(none)
+        });
+        let stored = write_entries(batch, schema);
         let counted = write_counts(pending);
-        if prune && current {
+        if prune && schema.charges {
             let _ = subxact::attempt(|| spi::run(&PRUNE, &[], |_| ()));
             let _ = subxact::attempt(|| spi::run(&PRUNE_ADMINS, &[], |_| ()));
         }
@@ -283,10 +311,10 @@ fn round(
             // ahead of them (it starts after this commit unless it runs).
             crate::audit::notifier::queued();
         }
-        (current, Some((stored, counted)))
+        (schema, Some((stored, counted)))
     });
     if known.is_none() {
-        *schema = Some((current, Instant::now()));
+        *known_schema = Some((schema, Instant::now()));
     }
     outcome
 }
@@ -366,6 +394,10 @@ pub extern "C-unwind" fn mcp_auth_ledger_main(arg: pg_sys::Datum) {
     // and a sync entry (mcp_ledger_sync) takes every count queued before it.
     let (mut busy, mut counts_flushed) = (false, Instant::now());
     loop {
+        if BackgroundWorker::sighup_received() {
+            // mcp_auth.audit_chain is read from the server's configuration.
+            unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
+        }
         let batch = collect(db);
         let adds = counts::generation();
         let due = !busy

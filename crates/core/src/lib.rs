@@ -6,6 +6,7 @@
 //! so a key is generated, parsed and matched by one implementation everywhere.
 
 pub mod arguments;
+pub mod audit_chain;
 pub mod envelope;
 pub mod key;
 pub mod redact;

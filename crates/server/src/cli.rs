@@ -185,6 +185,26 @@ impl Cli {
     }
 
     /// The admin sidebar's indicator for a tenant.
+    /// `mcp-auth audit checkpoint` and `verify` (keygen needs no database).
+    pub async fn audit(&self, action: crate::audit::AuditAction) -> Result<()> {
+        use crate::audit::{self, AuditAction};
+        let client = self.connect(None).await?;
+        match action {
+            AuditAction::Keygen { out } => audit::keygen(&out),
+            AuditAction::Checkpoint { sign, out } => {
+                audit::checkpoint(&client, sign.as_deref(), out.as_deref()).await
+            }
+            AuditAction::Verify {
+                tenant,
+                checkpoint,
+                public_key,
+            } => {
+                let signed = checkpoint.as_deref().zip(public_key.as_deref());
+                audit::verify(&client, tenant.as_deref(), signed, self.json).await
+            }
+        }
+    }
+
     pub async fn status(&self, tenant: &str) -> Result<()> {
         let client = self.connect(Some(tenant)).await?;
         let rows = self

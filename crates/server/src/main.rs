@@ -5,6 +5,7 @@
 //! the database authenticates, authorizes, rate limits, runs the tool and audits.
 //! Stdout carries MCP messages only; diagnostics go to stderr and never include a key.
 
+mod audit;
 mod bearer;
 mod cancels;
 mod cli;
@@ -66,6 +67,11 @@ enum Command {
     },
     /// The troubleshooting checklist, run for real
     Doctor,
+    /// The tamper-evident audit: signing keys, signed checkpoints, offline verification
+    Audit {
+        #[command(subcommand)]
+        action: audit::AuditAction,
+    },
 }
 
 #[derive(ClapArgs, Default)]
@@ -176,6 +182,17 @@ async fn run(args: Args) {
         )
         .with(filter)
         .init();
+    if let Some(Command::Audit {
+        action: audit::AuditAction::Keygen { out },
+    }) = &args.command
+    {
+        // The one command without a database.
+        if let Err(e) = audit::keygen(out) {
+            tracing::error!("{e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     let Some(url) = std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()) else {
         tracing::error!("DATABASE_URL is not set\n\n{ENVIRONMENT}");
         std::process::exit(2);
@@ -199,6 +216,7 @@ async fn run(args: Args) {
         Command::Status { tenant } => Some(cli.status(&tenant).await),
         Command::Watch { tenant } => Some(cli.watch(tenant).await),
         Command::Doctor => Some(cli.doctor(default_key.clone()).await),
+        Command::Audit { action } => Some(cli.audit(action).await),
     };
     if let Some(result) = outcome {
         if let Err(e) = result {

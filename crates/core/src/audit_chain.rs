@@ -1,0 +1,477 @@
+//! The audit trail's hash chain: one definition of how a usage-log row is hashed
+//! and of what makes a chain whole, shared by the ledger's writer (which links the
+//! rows), `verify_mcp_audit` in SQL, and `mcp-auth audit verify` offline. The
+//! offline verifier reads the same columns with the same casts (`FIELDS`) but
+//! hashes and judges here, outside the database, so a database whose functions were
+//! replaced cannot vouch for itself.
+//!
+//! Each tenant has a chain of its own: rows carry `seq` (1, 2, 3, ... with no gap),
+//! `prev_hash` (the previous row's `hash`; 32 zero bytes before the first) and
+//! `hash` = SHA-256(prev_hash ‖ field₁ ‖ … ‖ field₁₃), every field encoded as a
+//! 4-byte big-endian length and its UTF-8 text, or the 4 bytes FF FF FF FF for NULL.
+//! The fields, as PostgreSQL prints them, are listed in `FIELDS`.
+
+use sha2::{Digest, Sha256};
+
+/// The fields of a row that its hash covers, in order: SQL expressions over the
+/// columns of `mcp_key_usage_logs` (also the names the ledger's writer gives its
+/// values), each the text PostgreSQL prints for it. `created_at` is microseconds
+/// since 1970-01-01 UTC, so that no DateStyle or TimeZone changes it (`extract` is
+/// grammar that always calls pg_catalog's function, so it needs no qualifying).
+pub const FIELDS: [&str; 13] = [
+    "tenant_id::text",
+    "seq::text",
+    "id::text",
+    "key_id::text",
+    "tool_name",
+    "tool_arguments::text",
+    "success::text",
+    "error_message",
+    "response_time_ms::text",
+    "ip_address::text",
+    "user_agent",
+    "(extract(epoch FROM created_at) * 1000000)::bigint::text",
+    "xact_id::text",
+];
+
+/// `FIELDS` as one SQL array expression (`ARRAY[...]::text[]`).
+pub fn fields_sql() -> String {
+    format!("ARRAY[{}]::text[]", FIELDS.join(", "))
+}
+
+pub type Hash = [u8; 32];
+
+/// The `prev_hash` of a chain's first row.
+pub const GENESIS: Hash = [0; 32];
+
+/// The hash of a row whose fields are `fields` (in `FIELDS` order) after `prev`.
+pub fn link<'a>(prev: &[u8], fields: impl IntoIterator<Item = Option<&'a str>>) -> Hash {
+    let mut h = Sha256::new();
+    h.update(prev);
+    for field in fields {
+        match field {
+            None => h.update([0xff; 4]),
+            Some(text) => {
+                h.update((text.len() as u32).to_be_bytes());
+                h.update(text.as_bytes());
+            }
+        }
+    }
+    h.finalize().into()
+}
+
+/// Where a walk along a chain starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Start {
+    /// The chain's first row (seq 1 after `GENESIS`).
+    Genesis,
+    /// The last row a purge removed: the chain goes on at `seq + 1` after `hash`.
+    Anchor { seq: i64, hash: Vec<u8> },
+    /// A time range: its first row is taken as it is; the link into it is not checked.
+    Range,
+}
+
+/// The first broken link found, with the sequence number where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Broken {
+    pub seq: i64,
+    pub problem: String,
+}
+
+/// A walk along one tenant's rows in `seq` order.
+pub struct Walk {
+    start: Start,
+    /// The next seq and prev_hash expected; None before the first row of a range.
+    expected: Option<(i64, Vec<u8>)>,
+    pub first: Option<i64>,
+    pub last: Option<(i64, Vec<u8>)>,
+    pub rows: i64,
+    /// Rows written before the chain existed (no seq): outside it, not checked.
+    pub unchained: i64,
+    /// The latest time among them: none may be later than the chain's first row.
+    unchained_until: Option<i64>,
+    /// Rows a purge that skipped whole days left at or before its anchor.
+    pub before_anchor: i64,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Walk {
+    pub fn new(start: Start) -> Walk {
+        let expected = match &start {
+            Start::Genesis => Some((1, GENESIS.to_vec())),
+            Start::Anchor { seq, hash } => Some((seq + 1, hash.clone())),
+            Start::Range => None,
+        };
+        Walk {
+            start,
+            expected,
+            first: None,
+            last: None,
+            rows: 0,
+            unchained: 0,
+            unchained_until: None,
+            before_anchor: 0,
+        }
+    }
+
+    pub fn start(&self) -> &Start {
+        &self.start
+    }
+
+    /// Takes the next row (rows without a seq first, then by seq) and its time
+    /// (`created_at` in µs, as in `FIELDS`); the first broken link is an error,
+    /// after which the walk is over.
+    pub fn row<'a>(
+        &mut self,
+        seq: Option<i64>,
+        at: i64,
+        prev_hash: Option<&[u8]>,
+        hash: Option<&[u8]>,
+        fields: impl IntoIterator<Item = Option<&'a str>>,
+    ) -> Result<(), Broken> {
+        let Some(seq) = seq else {
+            self.unchained += 1;
+            self.unchained_until = self.unchained_until.max(Some(at));
+            return Ok(());
+        };
+        if let Start::Anchor { seq: anchor, .. } = self.start {
+            if seq <= anchor && self.first.is_none() {
+                self.before_anchor += 1;
+                return Ok(());
+            }
+        }
+        let broken = |problem: String| Err(Broken { seq, problem });
+        let (Some(prev_hash), Some(hash)) = (prev_hash, hash) else {
+            return broken(format!(
+                "row {seq} has a sequence number but no hash: it was not written by the ledger"
+            ));
+        };
+        let (want_seq, want_prev) = self.expected.clone().unwrap_or((seq, prev_hash.to_vec()));
+        if seq > want_seq {
+            let what = if want_seq == seq - 1 {
+                format!("row {want_seq} is missing")
+            } else {
+                format!("rows {want_seq} to {} are missing", seq - 1)
+            };
+            return broken(format!("{what} (deleted)"));
+        }
+        if seq < want_seq {
+            return broken(format!(
+                "row {seq} comes again after row {} (a row was inserted, or rows reordered)",
+                want_seq - 1
+            ));
+        }
+        let computed = link(prev_hash, fields);
+        if computed[..] != *hash {
+            return broken(format!(
+                "row {seq} was changed after it was written: its hash does not match its fields"
+            ));
+        }
+        if prev_hash != want_prev.as_slice() {
+            return broken(format!(
+                "row {seq} does not follow the row before it: its prev_hash is {} where that row's hash is {} \
+                 (a row was inserted, replaced or moved)",
+                hex(prev_hash),
+                hex(&want_prev)
+            ));
+        }
+        if self.first.is_none() && self.unchained_until.is_some_and(|u| u > at) {
+            return broken(format!(
+                "a row outside the chain is dated after the chain began (at row {seq}): \
+                 it was inserted, not written by the ledger"
+            ));
+        }
+        self.first.get_or_insert(seq);
+        self.rows += 1;
+        self.expected = Some((seq + 1, hash.to_vec()));
+        self.last = Some((seq, hash.to_vec()));
+        Ok(())
+    }
+
+    fn last_seq(&self) -> i64 {
+        match (&self.last, &self.start) {
+            (Some((s, _)), _) => *s,
+            (None, Start::Anchor { seq, .. }) => *seq,
+            _ => 0,
+        }
+    }
+
+    /// Checks the walk's end against the chain's head as the database records it:
+    /// the rows must end exactly there, with its hash.
+    pub fn ends_at(&self, seq: i64, hash: &[u8]) -> Result<(), Broken> {
+        let last = self.last_seq();
+        if last > seq {
+            return Err(Broken {
+                seq: seq + 1,
+                problem: format!(
+                    "rows {} to {last} come after the chain's head ({seq}): they were inserted",
+                    seq + 1
+                ),
+            });
+        }
+        self.reaches(seq, hash, "the chain's head")
+    }
+
+    /// Checks that the walk reached `seq` (a signed checkpoint's, or the head),
+    /// where the row must have `hash`. `what` names it in the message.
+    pub fn reaches(&self, seq: i64, hash: &[u8], what: &str) -> Result<(), Broken> {
+        let last = self.last_seq();
+        if last < seq {
+            return Err(Broken {
+                seq: last + 1,
+                problem: format!(
+                    "the rows end at {last} but {what} is at {seq}: rows at the end are missing (truncated)"
+                ),
+            });
+        }
+        self.holds(seq, hash, what)
+    }
+
+    /// Checks the end of a walk over the whole chain: it must end at the head the
+    /// database records (when rows exist, there must be one) and reach the highest
+    /// checkpoint.
+    pub fn finish(
+        &self,
+        head: Option<&(i64, Vec<u8>)>,
+        checkpoints: &Checkpoints,
+        what: &str,
+    ) -> Result<(), Broken> {
+        match head {
+            Some((seq, hash)) => self.ends_at(*seq, hash)?,
+            None if self.rows > 0 => {
+                return Err(Broken {
+                    seq: self.first.unwrap_or(0),
+                    problem: "rows carry sequence numbers but the tenant's chain has no head"
+                        .into(),
+                })
+            }
+            None => {}
+        }
+        match checkpoints.highest() {
+            Some((seq, hash)) => self.reaches(*seq, hash, what),
+            None => Ok(()),
+        }
+    }
+
+    /// What the walk covered, in words.
+    pub fn covered(&self) -> String {
+        let range = match (self.first, &self.last) {
+            (Some(f), Some((l, _))) => format!("rows {f} to {l}"),
+            _ => "no chained rows".to_string(),
+        };
+        let from = match &self.start {
+            Start::Genesis => "from the start of the chain".to_string(),
+            Start::Anchor { seq, .. } => format!("after a purge's anchor at {seq}"),
+            Start::Range => "of the time range (the link into it is not checked)".to_string(),
+        };
+        let mut text = format!("{range}, {from}");
+        if self.unchained > 0 {
+            text += &format!(
+                "; {} rows from before the chain (2.4.0) are outside it",
+                self.unchained
+            );
+        }
+        text
+    }
+
+    /// Whether the row at `seq`, if the walk passed it, had `hash`. The walk keeps
+    /// only its last hash, so checkpoints are checked as the walk passes them
+    /// (`Checkpoints`); this checks the last row.
+    fn holds(&self, seq: i64, hash: &[u8], what: &str) -> Result<(), Broken> {
+        match &self.last {
+            Some((s, h)) if *s == seq && h.as_slice() != hash => Err(Broken {
+                seq,
+                problem: format!(
+                    "row {seq}'s hash is not the one {what} records: the chain was rewritten"
+                ),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Known (seq, hash) points of a chain (checkpoints), checked as a walk passes them.
+#[derive(Default)]
+pub struct Checkpoints {
+    points: Vec<(i64, Vec<u8>)>,
+    next: usize,
+}
+
+impl Checkpoints {
+    pub fn new(mut points: Vec<(i64, Vec<u8>)>) -> Checkpoints {
+        points.sort_by_key(|(s, _)| *s);
+        Checkpoints { points, next: 0 }
+    }
+
+    /// After `walk` took a row: the checkpoints at or before it must match.
+    pub fn passed(&mut self, walk: &Walk, what: &str) -> Result<(), Broken> {
+        let Some((seq, _)) = walk.last.as_ref() else {
+            return Ok(());
+        };
+        while let Some((s, h)) = self.points.get(self.next) {
+            if s > seq {
+                break;
+            }
+            if s == seq {
+                walk.holds(*s, h, what)?;
+            }
+            self.next += 1;
+        }
+        Ok(())
+    }
+
+    /// The highest checkpoint: the walk must reach it.
+    pub fn highest(&self) -> Option<&(i64, Vec<u8>)> {
+        self.points.last()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(n: i64) -> Vec<Option<String>> {
+        vec![
+            Some("t".into()),
+            Some(n.to_string()),
+            None,
+            Some(format!("tool {n}")),
+        ]
+    }
+
+    /// A row as the walk takes it: seq, prev_hash, hash, fields.
+    type Row = (i64, Vec<u8>, Vec<u8>, Vec<Option<String>>);
+
+    fn chain(n: i64) -> Vec<Row> {
+        let mut prev = GENESIS.to_vec();
+        (1..=n)
+            .map(|s| {
+                let f = row(s);
+                let h = link(&prev, f.iter().map(|x| x.as_deref())).to_vec();
+                let out = (s, prev.clone(), h.clone(), f);
+                prev = h;
+                out
+            })
+            .collect()
+    }
+
+    fn walk(rows: &[Row]) -> Result<Walk, Broken> {
+        let mut w = Walk::new(Start::Genesis);
+        for (s, p, h, f) in rows {
+            w.row(
+                Some(*s),
+                *s,
+                Some(p),
+                Some(h),
+                f.iter().map(|x| x.as_deref()),
+            )?;
+        }
+        Ok(w)
+    }
+
+    #[test]
+    fn null_and_empty_fields_hash_differently() {
+        assert_ne!(link(&GENESIS, [None]), link(&GENESIS, [Some("")]));
+        // Lengths keep field boundaries: ("ab", "c") is not ("a", "bc").
+        assert_ne!(
+            link(&GENESIS, [Some("ab"), Some("c")]),
+            link(&GENESIS, [Some("a"), Some("bc")])
+        );
+    }
+
+    #[test]
+    fn a_whole_chain_verifies_and_reaches_its_head() {
+        let rows = chain(5);
+        let w = walk(&rows).unwrap();
+        assert_eq!((w.first, w.rows), (Some(1), 5));
+        assert!(w.reaches(5, &rows[4].2, "the head").is_ok());
+        assert!(w.reaches(6, &rows[4].2, "the head").is_err());
+    }
+
+    #[test]
+    fn each_kind_of_tampering_is_found_where_it_is() {
+        let rows = chain(6);
+        let mut edited = rows.clone();
+        edited[2].3[3] = Some("other".into());
+        assert_eq!(walk(&edited).err().unwrap().seq, 3);
+        let mut deleted = rows.clone();
+        deleted.remove(3);
+        let e = walk(&deleted).err().unwrap();
+        assert_eq!((e.seq, e.problem.contains("row 4 is missing")), (5, true));
+        let mut swapped = rows.clone();
+        swapped.swap(1, 2);
+        assert_eq!(walk(&swapped).err().unwrap().seq, 3);
+        // A forged row with a recomputed hash, and every later row re-linked: the
+        // chain is whole again, but a checkpoint taken before says otherwise.
+        let mut forged = rows[..2].to_vec();
+        let mut prev = rows[1].2.clone();
+        for s in 3..=7 {
+            let f = row(s + 100);
+            let h = link(&prev, f.iter().map(|x| x.as_deref())).to_vec();
+            forged.push((s, prev.clone(), h.clone(), f));
+            prev = h;
+        }
+        let w = walk(&forged).unwrap();
+        let mut points = Checkpoints::new(vec![(4, rows[3].2.clone())]);
+        let mut w2 = Walk::new(Start::Genesis);
+        let mut found = None;
+        for (s, p, h, f) in &forged {
+            w2.row(
+                Some(*s),
+                *s,
+                Some(p),
+                Some(h),
+                f.iter().map(|x| x.as_deref()),
+            )
+            .unwrap();
+            if let Err(e) = points.passed(&w2, "the checkpoint") {
+                found = Some(e.seq);
+                break;
+            }
+        }
+        assert_eq!(found, Some(4));
+        assert_eq!(w.rows, 7);
+    }
+
+    #[test]
+    fn a_walk_from_an_anchor_skips_what_the_purge_left_before_it() {
+        let rows = chain(6);
+        let mut w = Walk::new(Start::Anchor {
+            seq: 3,
+            hash: rows[2].2.clone(),
+        });
+        for (s, p, h, f) in &rows[1..] {
+            w.row(
+                Some(*s),
+                *s,
+                Some(p),
+                Some(h),
+                f.iter().map(|x| x.as_deref()),
+            )
+            .unwrap();
+        }
+        assert_eq!((w.before_anchor, w.first, w.rows), (2, Some(4), 3));
+    }
+
+    #[test]
+    fn a_row_outside_the_chain_may_only_predate_it() {
+        let rows = chain(2);
+        let walk_with = |at: i64| {
+            let mut w = Walk::new(Start::Genesis);
+            w.row(None, at, None, None, [None]).unwrap();
+            let (s, p, h, f) = &rows[0];
+            w.row(
+                Some(*s),
+                100,
+                Some(p),
+                Some(h),
+                f.iter().map(|x| x.as_deref()),
+            )
+        };
+        assert!(walk_with(99).is_ok());
+        assert_eq!(walk_with(101).unwrap_err().seq, 1);
+    }
+}

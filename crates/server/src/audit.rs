@@ -1,0 +1,439 @@
+//! `mcp-auth audit`: signing keys, signed checkpoints of the audit chains' heads, and
+//! the offline verifier. The verifier reads the rows with the casts of
+//! `mcp_auth_core::audit_chain::FIELDS` and judges them with that module's walk,
+//! outside the database: it trusts none of the database's functions, so it gives
+//! the same answer on a restored dump, and a signed checkpoint kept elsewhere shows
+//! a history rewritten or cut short after it was taken.
+
+use crate::error::{Error, Result};
+use clap::Subcommand;
+use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use futures_util::{pin_mut, TryStreamExt};
+use mcp_auth_core::audit_chain::{self, Broken, Checkpoints, Start, Walk};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use tokio_postgres::Client;
+
+#[derive(Subcommand)]
+pub enum AuditAction {
+    /// Make an Ed25519 key pair for signing checkpoints: FILE (the secret, mode 0600;
+    /// keep it off the database server) and FILE.pub
+    Keygen {
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Record the head of every tenant's chain as a checkpoint and print it (JSON);
+    /// signed with --sign, for the operator to keep outside the database
+    Checkpoint {
+        /// The secret key file made by `audit keygen`
+        #[arg(long, value_name = "KEY_FILE")]
+        sign: Option<PathBuf>,
+        /// Write the checkpoint to this file instead of stdout
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Verify the chains offline: every link, each head, the checkpoints in the
+    /// database and, with --checkpoint, a signed checkpoint; exits 1 on a broken chain
+    Verify {
+        /// Only this tenant's chain
+        #[arg(long, value_name = "TENANT_ID")]
+        tenant: Option<String>,
+        /// A checkpoint written by `audit checkpoint --sign`
+        #[arg(long, value_name = "FILE", requires = "public_key")]
+        checkpoint: Option<PathBuf>,
+        /// The public key (FILE.pub of `audit keygen`) the checkpoint must be signed with
+        #[arg(long, value_name = "FILE", requires = "checkpoint")]
+        public_key: Option<PathBuf>,
+    },
+}
+
+const FORMAT: &str = "mcp_auth audit checkpoint 1";
+
+/// One chain's head in a checkpoint.
+#[derive(Serialize, Deserialize, Clone)]
+struct Head {
+    tenant_id: String,
+    seq: i64,
+    hash: String,
+}
+
+/// What a checkpoint's signature covers: exactly these fields, serialized in this
+/// order by serde_json.
+#[derive(Serialize, Deserialize)]
+struct Payload {
+    format: String,
+    database: String,
+    taken_at: String,
+    heads: Vec<Head>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Document {
+    #[serde(flatten)]
+    payload: Payload,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    public_key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signature: Option<String>,
+}
+
+fn failed(what: impl std::fmt::Display) -> Error {
+    Error::Failed(what.to_string())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex<const N: usize>(text: &str, what: &str) -> Result<[u8; N]> {
+    let text = text.trim();
+    let bytes: Option<Vec<u8>> = (text.len() == 2 * N)
+        .then(|| {
+            (0..N)
+                .map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok())
+                .collect()
+        })
+        .flatten();
+    bytes.and_then(|b| b.try_into().ok()).ok_or_else(|| {
+        failed(format!(
+            "{what}: must be {N} bytes in hex ({} characters)",
+            2 * N
+        ))
+    })
+}
+
+fn read_hex<const N: usize>(path: &Path, what: &str) -> Result<[u8; N]> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| failed(format!("{what} {}: {e}", path.display())))?;
+    unhex(&text, &format!("{what} {}", path.display()))
+}
+
+/// Writes `text` to `path`, readable by its owner only when `secret`.
+fn write(path: &Path, text: &str, secret: bool) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(secret).truncate(!secret);
+    if secret {
+        options.mode(0o600);
+    } else {
+        options.create(true);
+    }
+    options
+        .open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .map_err(|e| failed(format!("{}: {e}", path.display())))
+}
+
+pub fn keygen(out: &Path) -> Result<()> {
+    let key = SigningKey::from_bytes(&rand::random::<[u8; 32]>());
+    write(out, &format!("{}\n", hex(key.as_bytes())), true)?;
+    let public = PathBuf::from(format!("{}.pub", out.display()));
+    write(
+        &public,
+        &format!("{}\n", hex(key.verifying_key().as_bytes())),
+        false,
+    )?;
+    eprintln!(
+        "secret key: {} (keep it off the database server); public key: {}",
+        out.display(),
+        public.display()
+    );
+    Ok(())
+}
+
+pub async fn checkpoint(client: &Client, sign: Option<&Path>, out: Option<&Path>) -> Result<()> {
+    let key = sign
+        .map(|p| read_hex::<32>(p, "signing key").map(|k| SigningKey::from_bytes(&k)))
+        .transpose()?;
+    let s = schema(client).await?;
+    let rows = client
+        .query(
+            &format!(
+                "SELECT c.tenant_id::text, c.seq, c.hash, c.taken_at::text, pg_catalog.current_database()::text
+                   FROM {s}.mcp_audit_checkpoint() c"
+            ),
+            &[],
+        )
+        .await?;
+    let (taken_at, database) = match rows.first() {
+        Some(r) => (r.get::<_, String>(3), r.get::<_, String>(4)),
+        None => {
+            let r = client
+                .query_one("SELECT now()::text, current_database()::text", &[])
+                .await?;
+            (r.get(0), r.get(1))
+        }
+    };
+    let payload = Payload {
+        format: FORMAT.into(),
+        database,
+        taken_at,
+        heads: rows
+            .iter()
+            .map(|r| Head {
+                tenant_id: r.get(0),
+                seq: r.get(1),
+                hash: r.get(2),
+            })
+            .collect(),
+    };
+    let (public_key, signature) = match &key {
+        Some(k) => {
+            let signed = serde_json::to_vec(&payload)?;
+            (
+                Some(hex(k.verifying_key().as_bytes())),
+                Some(hex(&k.sign(&signed).to_bytes())),
+            )
+        }
+        None => (None, None),
+    };
+    let document = Document {
+        payload,
+        public_key,
+        signature,
+    };
+    let text = format!("{}\n", serde_json::to_string_pretty(&document)?);
+    match out {
+        Some(path) => write(path, &text, false),
+        None => {
+            print!("{text}");
+            Ok(())
+        }
+    }
+}
+
+/// A checkpoint file whose signature verifies with the public key in `public`.
+fn signed_checkpoint(path: &Path, public: &Path) -> Result<Payload> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| failed(format!("checkpoint {}: {e}", path.display())))?;
+    let document: Document = serde_json::from_str(&text).map_err(|e| {
+        failed(format!(
+            "checkpoint {}: not a checkpoint file ({e})",
+            path.display()
+        ))
+    })?;
+    if document.payload.format != FORMAT {
+        return Err(failed(format!(
+            "checkpoint {}: format {:?} is not {FORMAT:?}",
+            path.display(),
+            document.payload.format
+        )));
+    }
+    let key = VerifyingKey::from_bytes(&read_hex::<32>(public, "public key")?)
+        .map_err(|e| failed(format!("public key {}: {e}", public.display())))?;
+    let signature = document
+        .signature
+        .as_deref()
+        .ok_or_else(|| failed(format!("checkpoint {}: it is not signed", path.display())))?;
+    let signature = Signature::from_bytes(&unhex::<64>(signature, "signature")?);
+    key.verify(&serde_json::to_vec(&document.payload)?, &signature)
+        .map_err(|_| {
+            failed(format!(
+                "checkpoint {}: its signature does not verify with {}: it was altered, or signed with another key",
+                path.display(),
+                public.display()
+            ))
+        })?;
+    Ok(document.payload)
+}
+
+/// The quoted schema mcp_auth is installed in: every name is qualified with it, so
+/// nothing on the search_path can stand in for the extension's tables.
+async fn schema(client: &Client) -> Result<String> {
+    client
+        .query_opt(
+            "SELECT pg_catalog.quote_ident(n.nspname)::text FROM pg_catalog.pg_extension e
+               JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'mcp_auth'",
+            &[],
+        )
+        .await?
+        .map(|r| r.get(0))
+        .ok_or_else(|| failed("mcp_auth is not installed in this database"))
+}
+
+async fn points(client: &Client, sql: &str, tenant: &str) -> Result<Vec<(i64, Vec<u8>)>> {
+    Ok(client
+        .query(sql, &[&tenant])
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect())
+}
+
+/// One tenant's verdict, as `verify_mcp_audit` gives it.
+#[derive(Serialize)]
+struct Verdict {
+    tenant_id: String,
+    verified: bool,
+    first_seq: Option<i64>,
+    last_seq: Option<i64>,
+    rows_checked: i64,
+    covered: String,
+    broken_seq: Option<i64>,
+    problem: Option<String>,
+}
+
+async fn verify_tenant(
+    client: &Client,
+    s: &str,
+    tenant: &str,
+    signed: Option<&Head>,
+) -> Result<Verdict> {
+    let anchor = points(
+        client,
+        &format!("SELECT seq, hash FROM {s}.mcp_audit_anchors WHERE tenant_id = $1::text::uuid ORDER BY seq DESC LIMIT 1"),
+        tenant,
+    )
+    .await?
+    .pop();
+    let head = points(
+        client,
+        &format!("SELECT seq, hash FROM {s}.mcp_audit_heads WHERE tenant_id = $1::text::uuid"),
+        tenant,
+    )
+    .await?
+    .pop();
+    let start = match anchor {
+        Some((seq, hash)) => Start::Anchor { seq, hash },
+        None => Start::Genesis,
+    };
+    let floor = match &start {
+        Start::Anchor { seq, .. } => *seq,
+        _ => 0,
+    };
+    let mut kept = Checkpoints::new(
+        points(
+            client,
+            &format!(
+                "SELECT seq, hash FROM {s}.mcp_audit_checkpoints WHERE tenant_id = $1::text::uuid"
+            ),
+            tenant,
+        )
+        .await?
+        .into_iter()
+        .filter(|(s, _)| *s > floor)
+        .collect(),
+    );
+    let signed_point = signed
+        .map(|h| unhex::<32>(&h.hash, "checkpoint hash").map(|b| (h.seq, b.to_vec())))
+        .transpose()?;
+    let mut signed_points = Checkpoints::new(
+        signed_point
+            .iter()
+            .filter(|(s, _)| *s > floor)
+            .cloned()
+            .collect(),
+    );
+    let mut walk = Walk::new(start);
+    let sql = format!(
+        "SELECT seq, prev_hash, hash, {}, (extract(epoch FROM created_at) * 1000000)::bigint
+           FROM {s}.mcp_key_usage_logs
+          WHERE tenant_id = $1::text::uuid ORDER BY seq NULLS FIRST",
+        audit_chain::fields_sql()
+    );
+    let rows = client.query_raw(&sql, [tenant]).await?;
+    pin_mut!(rows);
+    let mut broken: Option<Broken> = None;
+    while let Some(row) = rows.try_next().await? {
+        let fields: Vec<Option<String>> = row.get(3);
+        let result = walk
+            .row(
+                row.get(0),
+                row.get::<_, Option<i64>>(4).unwrap_or(i64::MIN),
+                row.get::<_, Option<&[u8]>>(1),
+                row.get::<_, Option<&[u8]>>(2),
+                fields.iter().map(|f| f.as_deref()),
+            )
+            .and_then(|()| kept.passed(&walk, "a checkpoint"))
+            .and_then(|()| signed_points.passed(&walk, "the signed checkpoint"));
+        if let Err(e) = result {
+            broken = Some(e);
+            break;
+        }
+    }
+    if broken.is_none() {
+        broken = walk
+            .finish(head.as_ref(), &kept, "a checkpoint")
+            .and_then(|()| match signed_points.highest() {
+                Some((seq, hash)) => walk.reaches(*seq, hash, "the signed checkpoint"),
+                None => Ok(()),
+            })
+            .err();
+    }
+    Ok(Verdict {
+        tenant_id: tenant.to_string(),
+        verified: broken.is_none(),
+        first_seq: walk.first,
+        last_seq: walk.last.as_ref().map(|(s, _)| *s),
+        rows_checked: walk.rows,
+        covered: walk.covered(),
+        broken_seq: broken.as_ref().map(|b| b.seq),
+        problem: broken.map(|b| b.problem),
+    })
+}
+
+pub async fn verify(
+    client: &Client,
+    tenant: Option<&str>,
+    checkpoint: Option<(&Path, &Path)>,
+    json: bool,
+) -> Result<()> {
+    let signed = checkpoint
+        .map(|(file, public)| signed_checkpoint(file, public))
+        .transpose()?;
+    let s = schema(client).await?;
+    let mut tenants: Vec<String> = match tenant {
+        Some(t) => vec![t.to_string()],
+        None => client
+            .query(
+                &format!("SELECT tenant_id::text FROM {s}.mcp_audit_heads UNION SELECT tenant_id::text FROM {s}.mcp_audit_anchors"),
+                &[],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect(),
+    };
+    if let (None, Some(p)) = (tenant, &signed) {
+        // A tenant whose whole chain is gone is still in the checkpoint.
+        tenants.extend(p.heads.iter().map(|h| h.tenant_id.clone()));
+    }
+    tenants.sort();
+    tenants.dedup();
+    let mut verdicts = Vec::new();
+    for t in &tenants {
+        let head = signed
+            .as_ref()
+            .and_then(|p| p.heads.iter().find(|h| &h.tenant_id == t));
+        verdicts.push(verify_tenant(client, &s, t, head).await?);
+    }
+    if json {
+        println!("{}", serde_json::to_string(&verdicts)?);
+    } else {
+        if let Some(p) = &signed {
+            println!(
+                "signed checkpoint of {} ({}) verifies",
+                p.taken_at, p.database
+            );
+        }
+        for v in &verdicts {
+            match &v.problem {
+                None => println!("tenant {}: verified, {}", v.tenant_id, v.covered),
+                Some(problem) => println!(
+                    "tenant {}: BROKEN at {}: {problem} ({})",
+                    v.tenant_id,
+                    v.broken_seq.unwrap_or(0),
+                    v.covered
+                ),
+            }
+        }
+    }
+    match verdicts.iter().filter(|v| !v.verified).count() {
+        0 => Ok(()),
+        n => Err(failed(format!(
+            "{n} of {} audit chains are broken",
+            verdicts.len()
+        ))),
+    }
+}

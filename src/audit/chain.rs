@@ -1,0 +1,241 @@
+//! The audit trail's hash chains in the database: the step of the aggregate with
+//! which the ledger's writer links a round's rows (sql/queries/ledger_write.sql),
+//! and `verify_mcp_audit`. What a hash covers and what makes a chain whole is
+//! defined once, in crates/core/src/audit_chain.rs, which `mcp-auth audit verify`
+//! uses offline too.
+
+use crate::access;
+use crate::errors;
+use crate::spi;
+use mcp_auth_core::audit_chain::{self, Broken, Checkpoints, Start, Walk};
+use pgrx::datum::{DatumWithOid, TimestampWithTimeZone};
+use pgrx::prelude::*;
+use pgrx::{PgMemoryContexts, Uuid};
+
+/// The state function of `mcp_audit_chain(head, fields)`: the hash of a row whose
+/// fields are `fields` after the previous row's (`state`), or after `head` for a
+/// tenant's first row of the round.
+#[pg_extern(immutable, parallel_safe)]
+fn mcp_audit_chain_step(
+    state: Option<&[u8]>,
+    head: Option<&[u8]>,
+    fields: Option<pgrx::Array<&str>>,
+) -> Vec<u8> {
+    let prev = state.or(head).unwrap_or_else(|| errors::required("head"));
+    let fields = fields.unwrap_or_else(|| errors::required("fields"));
+    audit_chain::link(prev, fields.iter()).to_vec()
+}
+
+/// Rows fetched from the cursor at a time.
+const BATCH: i64 = 10_000;
+
+/// One tenant's (seq, hash) pairs from `sql` (tenant as $1).
+fn points(sql: &str, tenant: Uuid) -> Vec<(i64, Vec<u8>)> {
+    Spi::connect(|c| {
+        let args: [DatumWithOid; 1] = [tenant.into()];
+        errors::spi(c.select(
+            sql.replace("@s.", &format!("{}.", spi::schema())).as_str(),
+            None,
+            &args,
+        ))
+        .filter_map(|r| Some((r.get::<i64>(1).ok()??, r.get::<Vec<u8>>(2).ok()??)))
+        .collect()
+    })
+}
+
+/// The verdict on one tenant, as `verify_mcp_audit` returns it.
+struct Verdict {
+    tenant: Uuid,
+    walk: Walk,
+    broken: Option<Broken>,
+}
+
+/// Walks one tenant's rows of [from, to) in seq order, checking every link, the
+/// checkpoints kept in the database and, for a walk to the end, the head.
+fn verify_tenant(
+    tenant: Uuid,
+    from: Option<TimestampWithTimeZone>,
+    to: Option<TimestampWithTimeZone>,
+) -> Verdict {
+    let anchor = points(
+        "SELECT seq, hash FROM @s.mcp_audit_anchors WHERE tenant_id = $1 ORDER BY seq DESC LIMIT 1",
+        tenant,
+    )
+    .pop();
+    let head = points(
+        "SELECT seq, hash FROM @s.mcp_audit_heads WHERE tenant_id = $1",
+        tenant,
+    )
+    .pop();
+    let start = match (&from, anchor) {
+        (Some(_), _) => Start::Range,
+        (None, Some((seq, hash))) => Start::Anchor { seq, hash },
+        (None, None) => Start::Genesis,
+    };
+    let floor = match &start {
+        Start::Anchor { seq, .. } => *seq,
+        _ => 0,
+    };
+    let mut checkpoints = Checkpoints::new(
+        points(
+            "SELECT seq, hash FROM @s.mcp_audit_checkpoints WHERE tenant_id = $1",
+            tenant,
+        )
+        .into_iter()
+        .filter(|(s, _)| *s > floor)
+        .collect(),
+    );
+    let mut walk = Walk::new(start);
+    let sql = format!(
+        "SELECT seq, prev_hash, hash, {}, (extract(epoch FROM created_at) * 1000000)::bigint
+           FROM {}.mcp_key_usage_logs
+          WHERE tenant_id = $1 AND created_at >= COALESCE($2, '-infinity') AND created_at < COALESCE($3, 'infinity')
+          ORDER BY seq NULLS FIRST",
+        audit_chain::fields_sql(),
+        spi::schema()
+    );
+    let mut broken = None;
+    let mut scratch = PgMemoryContexts::new("mcp_auth verify");
+    Spi::connect(|c| {
+        let args: [DatumWithOid; 3] = [
+            tenant.into(),
+            DatumWithOid::from(from),
+            DatumWithOid::from(to),
+        ];
+        let mut cursor = c.open_cursor(sql.as_str(), &args);
+        'fetch: loop {
+            let table = errors::spi(cursor.fetch(BATCH));
+            if table.is_empty() {
+                break;
+            }
+            let stop = unsafe {
+                scratch.switch_to(|_| {
+                    for row in table {
+                        let fields = row.get::<pgrx::Array<&str>>(4).ok().flatten();
+                        let result = walk.row(
+                            row.get::<i64>(1).ok().flatten(),
+                            row.get::<i64>(5).ok().flatten().unwrap_or(i64::MIN),
+                            row.get::<&[u8]>(2).ok().flatten(),
+                            row.get::<&[u8]>(3).ok().flatten(),
+                            fields.iter().flat_map(|f| f.iter()),
+                        );
+                        if let Err(e) =
+                            result.and_then(|()| checkpoints.passed(&walk, "a checkpoint"))
+                        {
+                            broken = Some(e);
+                            return true;
+                        }
+                    }
+                    false
+                })
+            };
+            unsafe {
+                pg_sys::SPI_freetuptable(pg_sys::SPI_tuptable);
+                scratch.reset();
+            }
+            if stop {
+                break 'fetch;
+            }
+        }
+    });
+    if broken.is_none() && to.is_none() {
+        broken = walk
+            .finish(head.as_ref(), &checkpoints, "a checkpoint")
+            .err();
+    }
+    Verdict {
+        tenant,
+        walk,
+        broken,
+    }
+}
+
+/// Verifies the audit chain of one tenant (`p_tenant`; for superusers, every tenant
+/// with a chain when NULL) over [p_from, p_to) (the whole chain when both are
+/// NULL), and reports per tenant what it covered and the first broken link: an
+/// edited, deleted, inserted or moved row, or rows missing at the end.
+#[allow(clippy::type_complexity)]
+#[pg_extern(security_definer, stable)]
+#[search_path(pg_catalog, pg_temp)]
+fn verify_mcp_audit(
+    p_tenant: default!(Option<Uuid>, "NULL"),
+    p_from: default!(Option<TimestampWithTimeZone>, "NULL"),
+    p_to: default!(Option<TimestampWithTimeZone>, "NULL"),
+) -> TableIterator<
+    'static,
+    (
+        name!(tenant_id, Uuid),
+        name!(verified, bool),
+        name!(first_seq, Option<i64>),
+        name!(last_seq, Option<i64>),
+        name!(rows_checked, i64),
+        name!(covered, String),
+        name!(broken_seq, Option<i64>),
+        name!(problem, Option<String>),
+    ),
+> {
+    let tenants: Vec<Uuid> = match (access::managed_tenant(), p_tenant) {
+        (Some(own), Some(t)) if t != own => errors::denied(
+            format!("p_tenant: this session may only verify the audit of tenant {own}"),
+            None,
+        ),
+        (Some(own), _) => vec![own],
+        (None, Some(t)) => vec![t],
+        (None, None) => Spi::connect(|c| {
+            let sql = format!(
+                "SELECT tenant_id FROM {s}.mcp_audit_heads UNION SELECT tenant_id FROM {s}.mcp_audit_anchors ORDER BY 1",
+                s = spi::schema()
+            );
+            errors::spi(c.select(sql.as_str(), None, &[]))
+                .filter_map(|r| r.get::<Uuid>(1).ok().flatten())
+                .collect()
+        }),
+    };
+    if let (Some(from), Some(to)) = (p_from, p_to) {
+        if to <= from {
+            errors::bad_param("p_to", "must be later than p_from");
+        }
+    }
+    let rows: Vec<_> = tenants
+        .into_iter()
+        .map(|t| {
+            let v = verify_tenant(t, p_from, p_to);
+            let covered = v.walk.covered();
+            (
+                v.tenant,
+                v.broken.is_none(),
+                v.walk.first,
+                v.walk.last.as_ref().map(|(s, _)| *s),
+                v.walk.rows,
+                covered,
+                v.broken.as_ref().map(|b| b.seq),
+                v.broken.map(|b| b.problem),
+            )
+        })
+        .collect();
+    TableIterator::new(rows)
+}
+
+// The hourly checkpoint: due when the last one is an hour old (every worker start
+// would be too often). Before 2.4.0 there are no chains to checkpoint.
+const CHECKPOINT_IF_DUE: spi::Statement = spi::Statement {
+    sql: "SELECT CASE WHEN pg_catalog.to_regclass('@s.mcp_audit_checkpoints') IS NULL THEN 0
+                      WHEN NOT EXISTS (SELECT FROM @s.mcp_audit_checkpoints c
+                                        WHERE c.taken_at > pg_catalog.now() - interval '1 hour')
+                      THEN (SELECT pg_catalog.count(*) FROM @s.mcp_audit_checkpoint())::integer
+                      ELSE 0 END",
+    args: &[],
+    writes: true,
+};
+
+/// Writes a checkpoint of every chain's head when the last is an hour old; run by
+/// the notifier worker. False when mcp_auth is not installed here.
+pub fn checkpoint_if_due() -> bool {
+    pgrx::bgworkers::BackgroundWorker::transaction(|| {
+        if !spi::is_installed() {
+            return false;
+        }
+        let _ = crate::subxact::attempt(|| spi::run(&CHECKPOINT_IF_DUE, &[], |_| ()));
+        true
+    })
+}

@@ -1,0 +1,258 @@
+#!/usr/bin/env bash
+# The tamper-evident audit (issue 21): each tenant's usage log is a hash chain that
+# verify_mcp_audit (SQL) and `mcp-auth audit verify` (offline) check. A superuser
+# edits, deletes, inserts, swaps, truncates and drops partitions here, and each is
+# found; a forgery that rewrites the chain and the database's own records is found
+# by a signed checkpoint kept outside. A purge keeps the chain verifiable, and the
+# offline verifier agrees with the SQL one on a restored dump.
+set -euo pipefail
+cluster=chain
+source "$(dirname "$0")/../cluster_tap.sh" "${CHAIN_PORT:-25443}"
+cargo build -q -p mcp-auth
+mcp_auth="$here/target/debug/mcp-auth"
+work="$here/.clusters/$cluster"
+a=c4a10000-0000-4000-8000-00000000000a
+b=c4a10000-0000-4000-8000-00000000000b
+db() { "${psql[@]}" -d chain "$@"; }
+offline() { # database, args...: the offline verifier's exit status and output
+    local database=$1; shift
+    DATABASE_URL="host=$PGHOST port=$PGPORT user=postgres dbname=$database" "$mcp_auth" audit verify "$@" 2>&1
+}
+# The SQL verdict on tenant $1 inside a transaction that first runs $2 (rolled back).
+tampered() { # tenant, tampering SQL
+    db -c "BEGIN" -c "$2" -c "SELECT CASE WHEN verified THEN 't' ELSE 'f' END || ' ' || COALESCE(broken_seq::text, '-') || ' ' || COALESCE(problem, '')
+                             FROM verify_mcp_audit('$1')" -c "ROLLBACK" | grep -E '^(t|f) '
+}
+# What an attacker who read docs/audit-chain.md runs to re-link tenant $1's rows from
+# seq $2 on, and to move its head: the chain is whole again, as far as the database
+# can tell.
+relink() { # tenant, from seq
+    cat <<SQL
+DO \$relink\$
+DECLARE
+    r record;
+    prev bytea := COALESCE((SELECT hash FROM mcp_key_usage_logs WHERE tenant_id = '$1' AND seq = $2 - 1),
+                           decode(repeat('00', 32), 'hex'));
+BEGIN
+    FOR r IN SELECT l.seq, ARRAY[tenant_id::text, seq::text, id::text, key_id::text, tool_name,
+                                 tool_arguments::text, success::text, error_message,
+                                 response_time_ms::text, ip_address::text, user_agent,
+                                 (extract(epoch FROM created_at) * 1000000)::bigint::text,
+                                 xact_id::text] AS f
+               FROM mcp_key_usage_logs l WHERE l.tenant_id = '$1' AND l.seq >= $2 ORDER BY l.seq LOOP
+        UPDATE mcp_key_usage_logs SET prev_hash = prev, hash = mcp_audit_chain_step(NULL, prev, r.f)
+         WHERE tenant_id = '$1' AND seq = r.seq RETURNING hash INTO prev;
+    END LOOP;
+    UPDATE mcp_audit_heads h SET seq = m.seq, hash = prev, at = m.at
+      FROM (SELECT max(seq) AS seq, max(created_at) AS at FROM mcp_key_usage_logs WHERE tenant_id = '$1') m
+     WHERE h.tenant_id = '$1';
+END
+\$relink\$;
+SQL
+}
+
+"${psql[@]}" -d postgres -c "CREATE DATABASE chain"
+db -c "CREATE EXTENSION mcp_auth" -c "CREATE EXTENSION mcp_mes" \
+    -c "SELECT mes_seed_demo('$a', 5), mes_seed_demo('$b', 5)" >/dev/null
+keys=$(db -c "SET mcp_auth.bcrypt_cost = 4;
+    SELECT string_agg(api_key, ' ' ORDER BY t) FROM (
+        SELECT 1 AS t, api_key FROM generate_mcp_key('$a', 'A', p_rate_limit := 10000)
+        UNION ALL SELECT 2, api_key FROM generate_mcp_key('$b', 'B', p_rate_limit := 10000)) k" | tail -1)
+read -r key_a key_b <<<"$keys"
+calls() { # key, n: n calls through call_tool, some refused (an unknown tool), each its own statement
+    for i in $(seq 1 "$2"); do
+        local tool=fetch_jobs; [ $((i % 7)) -eq 0 ] && tool=no_such_tool
+        echo "SELECT call_tool('$1', '$tool', '{\"limit\": 1, \"note\": \"call $i\"}', '{\"ip\": \"10.0.0.$i\", \"user_agent\": \"chain-test\"}') IS NOT NULL;"
+    done | db >/dev/null
+}
+calls "$key_a" 40
+calls "$key_b" 12
+# A row logged by an application too, with NULLs and odd text.
+db -c "SELECT log_mcp_key_usage('$b', id, 'fetch_jobs', '{\"é\": [1, 2.50, null], \"a\": {\"b\": \"\\\\u0000x\"}}', false,
+       'line1
+line2', NULL, '::1', NULL) FROM mcp_authentication_keys WHERE tenant_id = '$b'" >/dev/null
+
+check "tenant A's chain has seq 1..40 with no gap (40 calls, refusals among them)" \
+    test "$(db -c "SELECT count(*) || ' ' || min(seq) || ' ' || max(seq) || ' ' || count(DISTINCT seq)
+                   FROM mcp_key_usage_logs WHERE tenant_id = '$a'")" = "40 1 40 40"
+check "every row links to the one before it" test "$(db -c "SELECT count(*) FROM mcp_key_usage_logs l
+    JOIN mcp_key_usage_logs p ON p.tenant_id = l.tenant_id AND p.seq = l.seq - 1 WHERE l.prev_hash <> p.hash")" = 0
+check "verify_mcp_audit: both chains verified, whole" test "$(db -c \
+    "SELECT string_agg(verified || ' ' || rows_checked || ' ' || covered, '; ' ORDER BY tenant_id) FROM verify_mcp_audit()")" \
+    = "true 40 rows 1 to 40, from the start of the chain; true 13 rows 1 to 13, from the start of the chain"
+out=$(offline chain) && rc=0 || rc=$?
+check "the offline verifier agrees (rc $rc): $out" \
+    bash -c '[ "$1" = 0 ] && [ "$(grep -c ": verified, rows 1 to" <<<"$2")" = 2 ]' _ "$rc" "$out"
+check "the head is the last row" test "$(db -c "SELECT h.seq = l.seq AND h.hash = l.hash FROM mcp_audit_heads h
+    JOIN mcp_key_usage_logs l ON l.tenant_id = h.tenant_id AND l.seq = h.seq WHERE h.tenant_id = '$a'")" = t
+
+# A signed checkpoint, kept outside the database.
+"$mcp_auth" audit keygen --out "$work/signing.key" 2>/dev/null
+check "the signing key is readable by its owner only" test "$(stat -c %a "$work/signing.key")" = 600
+DATABASE_URL="host=$PGHOST port=$PGPORT user=postgres dbname=chain" \
+    "$mcp_auth" audit checkpoint --sign "$work/signing.key" --out "$work/checkpoint.json"
+check "the checkpoint names both heads" test "$(grep -c '"seq"' "$work/checkpoint.json")" = 2
+out=$(offline chain --checkpoint "$work/checkpoint.json" --public-key "$work/signing.key.pub") && rc=0 || rc=$?
+check "the signed checkpoint verifies against the chains (rc $rc)" \
+    bash -c '[ "$1" = 0 ] && grep -q "signed checkpoint of .* verifies" <<<"$2"' _ "$rc" "$out"
+sed 's/"seq": 40/"seq": 39/' "$work/checkpoint.json" >"$work/altered.json"
+out=$(offline chain --checkpoint "$work/altered.json" --public-key "$work/signing.key.pub") && rc=0 || rc=$?
+check "an altered checkpoint is refused: its signature does not verify (rc $rc)" \
+    bash -c '[ "$1" = 1 ] && grep -q "signature does not verify" <<<"$2"' _ "$rc" "$out"
+"$mcp_auth" audit keygen --out "$work/other.key" 2>/dev/null
+out=$(offline chain --checkpoint "$work/checkpoint.json" --public-key "$work/other.key.pub") && rc=0 || rc=$?
+check "a checkpoint checked with another public key is refused (rc $rc)" \
+    bash -c '[ "$1" = 1 ] && grep -q "signature does not verify" <<<"$2"' _ "$rc" "$out"
+
+# Tampering as a superuser, each in a transaction of its own (rolled back).
+v=$(tampered "$a" "UPDATE mcp_key_usage_logs SET response_time_ms = response_time_ms + 1 WHERE tenant_id = '$a' AND seq = 20")
+check "an edited field of a middle row is found at that row: $v" grep -q "^f 20 row 20 was changed" <<<"$v"
+v=$(tampered "$a" "UPDATE mcp_key_usage_logs SET tool_arguments = tool_arguments || '{\"x\": 1}' WHERE tenant_id = '$a' AND seq = 8")
+check "edited arguments are found: $v" grep -q "^f 8 row 8 was changed" <<<"$v"
+v=$(tampered "$a" "DELETE FROM mcp_key_usage_logs WHERE tenant_id = '$a' AND seq = 20")
+check "a deleted row is found as a gap: $v" grep -q "^f 21 row 20 is missing" <<<"$v"
+v=$(tampered "$a" "INSERT INTO mcp_key_usage_logs (tenant_id, key_id, tool_name, success, seq, prev_hash, hash, created_at)
+    SELECT tenant_id, key_id, 'create_job', true, seq, prev_hash, hash, created_at
+      FROM mcp_key_usage_logs WHERE tenant_id = '$a' AND seq = 25")
+check "an inserted row with a copied seq and hash is found: $v" grep -qE "^f 2[56] " <<<"$v"
+v=$(tampered "$a" "UPDATE mcp_key_usage_logs SET seq = CASE seq WHEN 30 THEN 31 ELSE 30 END
+    WHERE tenant_id = '$a' AND seq IN (30, 31)")
+check "two swapped rows are found: $v" grep -q "^f 30 " <<<"$v"
+v=$(tampered "$a" "UPDATE mcp_key_usage_logs SET prev_hash = p.prev_hash, hash = p.hash, seq = p.seq
+    FROM (SELECT seq, prev_hash, hash FROM mcp_key_usage_logs WHERE tenant_id = '$a' AND seq IN (11, 12)) p
+    WHERE tenant_id = '$a' AND mcp_key_usage_logs.seq IN (11, 12) AND p.seq <> mcp_key_usage_logs.seq")
+check "two rows swapped with their links is found: $v" grep -q "^f 11 row 11 was changed" <<<"$v"
+v=$(tampered "$a" "DELETE FROM mcp_key_usage_logs WHERE tenant_id = '$a' AND seq > 35")
+check "a truncated tail is found against the head: $v" grep -q "^f 36 the rows end at 35 but the chain's head is at 40" <<<"$v"
+v=$(tampered "$a" "INSERT INTO mcp_key_usage_logs (tenant_id, key_id, tool_name, success, created_at)
+    SELECT tenant_id, key_id, 'delete_everything', true, created_at FROM mcp_key_usage_logs WHERE tenant_id = '$a' AND seq = 3")
+check "an inserted row without a place in the chain, dated after the chain began, is found: $v" \
+    grep -q "^f 1 a row outside the chain is dated after the chain began" <<<"$v"
+check "one dated before the chain began is reported as outside it (rows from before 2.4.0)" \
+    test "$(db -c "BEGIN" -c "INSERT INTO mcp_key_usage_logs (tenant_id, tool_name, success, created_at)
+                               VALUES ('$a', 'old', true, now() - interval '1 day')" \
+        -c "SELECT verified || ' ' || covered FROM verify_mcp_audit('$a')" -c "ROLLBACK" | grep rows)" \
+        = "true rows 1 to 40, from the start of the chain; 1 rows from before the chain (2.4.0) are outside it"
+check "tenant B's chain is untouched by all of this" test "$(db -c "SELECT verified FROM verify_mcp_audit('$b')")" = t
+
+# Forgeries that rewrite the database's own records too: the head, the checkpoints
+# kept inside. The SQL verifier cannot tell; the signed checkpoint can.
+forge_middle="BEGIN;
+UPDATE mcp_key_usage_logs SET seq = seq + 1 WHERE tenant_id = '$a' AND seq >= 10;
+INSERT INTO mcp_key_usage_logs (id, tenant_id, key_id, tool_name, tool_arguments, success, created_at, seq)
+SELECT gen_random_uuid(), tenant_id, key_id, 'create_job', '{\"customer\": \"Forged\"}', true, created_at, 10
+  FROM mcp_key_usage_logs WHERE tenant_id = '$a' AND seq = 9;
+$(relink "$a" 10)
+DELETE FROM mcp_audit_checkpoints;
+COMMIT;"
+# A copy to forge in (the database's workers leave it first).
+for attempt in 1 2 3 4 5; do
+    "${psql[@]}" -d postgres -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'chain'" \
+        -c "CREATE DATABASE forged TEMPLATE chain" >/dev/null 2>&1 && break
+    sleep 1
+done
+"${psql[@]}" -d forged <<<"$forge_middle" >/dev/null
+check "a forged row inserted in the middle, the chain re-linked and the head moved: SQL says verified" \
+    test "$("${psql[@]}" -d forged -c "SELECT verified FROM verify_mcp_audit('$a')")" = t
+out=$(offline forged --checkpoint "$work/checkpoint.json" --public-key "$work/signing.key.pub") && rc=0 || rc=$?
+check "but not against the signed checkpoint (rc $rc): $out" \
+    bash -c '[ "$1" = 1 ] && grep -q "BROKEN at 40: row 40.s hash is not the one the signed checkpoint records" <<<"$2"' _ "$rc" "$out"
+"${psql[@]}" -d forged <<SQL >/dev/null
+BEGIN;
+DELETE FROM mcp_key_usage_logs WHERE tenant_id = '$b' AND seq > 10;
+UPDATE mcp_audit_heads h SET seq = 10, hash = l.hash FROM mcp_key_usage_logs l
+ WHERE l.tenant_id = '$b' AND l.seq = 10 AND h.tenant_id = '$b';
+COMMIT;
+SQL
+check "a tail cut with the head moved back: SQL says verified" \
+    test "$("${psql[@]}" -d forged -c "SELECT verified FROM verify_mcp_audit('$b')")" = t
+out=$(offline forged --tenant "$b" --checkpoint "$work/checkpoint.json" --public-key "$work/signing.key.pub") && rc=0 || rc=$?
+check "but the signed checkpoint shows the truncation (rc $rc): $out" \
+    bash -c '[ "$1" = 1 ] && grep -q "the rows end at 10 but the signed checkpoint is at 13: rows at the end are missing" <<<"$2"' _ "$rc" "$out"
+
+# A partition dropped outside the purge: the day's rows (still in the default
+# partition: maintenance makes a day's partition once the day is over) moved into
+# three partitions by time, as a superuser could, and the middle one dropped.
+calls "$key_a" 5
+db <<SQL >/dev/null
+BEGIN;
+SELECT (SELECT created_at FROM mcp_key_usage_logs WHERE tenant_id = '$a' AND seq = 1) AS cut0,
+       (SELECT created_at FROM mcp_key_usage_logs WHERE tenant_id = '$a' AND seq = 15) AS cut1,
+       (SELECT created_at FROM mcp_key_usage_logs WHERE tenant_id = '$a' AND seq = 30) AS cut2,
+       now() AS cut3 \gset
+CREATE TABLE mcp_key_usage_logs_early (LIKE mcp_key_usage_logs INCLUDING DEFAULTS INCLUDING CONSTRAINTS);
+CREATE TABLE mcp_key_usage_logs_mid (LIKE mcp_key_usage_logs INCLUDING DEFAULTS INCLUDING CONSTRAINTS);
+CREATE TABLE mcp_key_usage_logs_late (LIKE mcp_key_usage_logs INCLUDING DEFAULTS INCLUDING CONSTRAINTS);
+WITH m AS (DELETE FROM mcp_key_usage_logs_default WHERE created_at >= :'cut0' AND created_at < :'cut1' RETURNING *)
+INSERT INTO mcp_key_usage_logs_early SELECT * FROM m;
+WITH m AS (DELETE FROM mcp_key_usage_logs_default WHERE created_at >= :'cut1' AND created_at < :'cut2' RETURNING *)
+INSERT INTO mcp_key_usage_logs_mid SELECT * FROM m;
+WITH m AS (DELETE FROM mcp_key_usage_logs_default WHERE created_at >= :'cut2' AND created_at < :'cut3' RETURNING *)
+INSERT INTO mcp_key_usage_logs_late SELECT * FROM m;
+ALTER TABLE mcp_key_usage_logs ATTACH PARTITION mcp_key_usage_logs_early FOR VALUES FROM (:'cut0') TO (:'cut1');
+ALTER TABLE mcp_key_usage_logs ATTACH PARTITION mcp_key_usage_logs_mid FOR VALUES FROM (:'cut1') TO (:'cut2');
+ALTER TABLE mcp_key_usage_logs ATTACH PARTITION mcp_key_usage_logs_late FOR VALUES FROM (:'cut2') TO (:'cut3');
+COMMIT;
+SQL
+check "the day's rows are in three partitions" test "$(db -c "SELECT count(DISTINCT tableoid) FROM mcp_key_usage_logs
+    WHERE tenant_id = '$a' AND tableoid::regclass::text ~ '_(early|mid|late)$'")" = 3
+check "the chain still verifies across three partitions" test "$(db -c "SELECT verified FROM verify_mcp_audit('$a')")" = t
+v=$(tampered "$a" "DROP TABLE mcp_key_usage_logs_mid")
+check "a dropped partition is found as the gap it leaves: $v" grep -q "^f 30 rows 15 to 29 are missing (deleted)" <<<"$v"
+
+# Retention: tenant A's first 20 rows moved three days back (and re-linked, as the
+# fixture of an older history), then purged by the public function.
+db <<SQL >/dev/null
+BEGIN;
+UPDATE mcp_key_usage_logs SET created_at = created_at - interval '3 days' WHERE tenant_id = '$a' AND seq <= 20;
+$(relink "$a" 1)
+UPDATE mcp_audit_heads SET at = (SELECT max(created_at) FROM mcp_key_usage_logs WHERE tenant_id = '$a') WHERE tenant_id = '$a';
+DELETE FROM mcp_audit_checkpoints;
+COMMIT;
+SELECT maintain_mcp_log_partitions();
+SQL
+check "the older history verifies" test "$(db -c "SELECT verified FROM verify_mcp_audit('$a')")" = t
+purged=$(db -c "SELECT purge_mcp_usage_logs('2 days')")
+check "a purge removes the 20 older rows ($purged)" test "$purged" = 20
+check "and records where tenant A's chain goes on" test "$(db -c "SELECT seq FROM mcp_audit_anchors WHERE tenant_id = '$a'")" = 20
+calls "$key_a" 3
+check "after the purge the chain verifies from the anchor" test "$(db -c \
+    "SELECT verified || ' ' || covered FROM verify_mcp_audit('$a')")" = "true rows 21 to 48, after a purge's anchor at 20"
+v=$(tampered "$a" "DELETE FROM mcp_key_usage_logs WHERE tenant_id = '$a' AND seq = 21")
+check "the first row after the anchor is still guarded: $v" grep -q "^f 22 row 21 is missing" <<<"$v"
+
+# The same answer on a restored dump, from SQL and offline; a committed edit in
+# tenant B first, so that the answer is not simply "verified".
+db -c "UPDATE mcp_key_usage_logs SET success = NOT success WHERE tenant_id = '$b' AND seq = 5" >/dev/null
+runuser -u postgres -- "$PGBIN/pg_dump" -h "$PGHOST" -p "$PGPORT" -Fc -f "$work/chain.dump" chain
+"${psql[@]}" -d postgres -c "CREATE DATABASE restored"
+runuser -u postgres -- "$PGBIN/pg_restore" -h "$PGHOST" -p "$PGPORT" -d restored "$work/chain.dump"
+verdicts="SELECT string_agg(tenant_id || ' ' || verified || ' ' || COALESCE(broken_seq::text, '-') || ' ' || rows_checked, '; '
+                            ORDER BY tenant_id) FROM verify_mcp_audit()"
+source_verdict=$(db -c "$verdicts")
+restored_verdict=$("${psql[@]}" -d restored -c "$verdicts")
+check "the restored dump gives the same SQL verdict ($restored_verdict)" \
+    test "$restored_verdict" = "$source_verdict" -a "$source_verdict" = "$a true - 28; $b false 5 4"
+out=$(DATABASE_URL="host=$PGHOST port=$PGPORT user=postgres dbname=restored" "$mcp_auth" --json audit verify) && rc=0 || rc=$?
+offline_verdict=$(python3 -c '
+import json, sys
+print("; ".join("%s %s %s %s" % (v["tenant_id"], str(v["verified"]).lower(), v["broken_seq"] or "-", v["rows_checked"])
+                for v in json.loads(sys.argv[1])))' "$(head -1 <<<"$out")")
+check "the offline verifier on the restored dump agrees (rc $rc): $offline_verdict" \
+    test "$rc" = 1 -a "$offline_verdict" = "$source_verdict"
+
+# Who may verify: an admin its own tenant only; a client nothing.
+"${psql[@]}" -d chain -c "CREATE ROLE chain_admin LOGIN IN ROLE mcp_admin" \
+    -c "SELECT grant_mcp_tenant_admin('chain_admin', '$a')" >/dev/null
+check "a tenant admin verifies its own tenant" test "$("${psql[@]}" -U chain_admin -d chain \
+    -c "SET mcp_auth.tenant_id = '$a'" -c "SELECT string_agg(tenant_id::text, ',') FROM verify_mcp_audit()" | tail -1)" = "$a"
+err=$("${psql[@]}" -U chain_admin -d chain -c "SET mcp_auth.tenant_id = '$a'" \
+    -c "SELECT * FROM verify_mcp_audit('$b')" 2>&1 || true)
+check "and not another's: $err" grep -q "may only verify the audit of tenant $a" <<<"$err"
+"${psql[@]}" -d chain -c "CREATE ROLE chain_client LOGIN IN ROLE mcp_client" >/dev/null
+err=$("${psql[@]}" -U chain_client -d chain -c "SELECT * FROM verify_mcp_audit()" 2>&1 || true)
+check "an mcp_client login may not verify: $err" grep -q "permission denied" <<<"$err"
+err=$("${psql[@]}" -U chain_client -d chain -c "SELECT mcp_audit_checkpoint()" 2>&1 || true)
+check "nor write checkpoints: $err" grep -q "permission denied" <<<"$err"
+
+finish audit_chain
