@@ -422,6 +422,8 @@ CREATE TABLE @extschema@.mcp_audit_anchors (
     tenant_id uuid        NOT NULL,
     seq       bigint      NOT NULL,
     hash      bytea       NOT NULL,
+    -- The purged row's time: a row outside the chain dated after it was inserted.
+    at        timestamptz NOT NULL,
     purged_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
     PRIMARY KEY (tenant_id, seq)
 );
@@ -471,10 +473,10 @@ CREATE FUNCTION @extschema@.mcp_audit_anchor(p_table text, p_before timestamptz,
 RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     EXECUTE pg_catalog.format(
-        'INSERT INTO @extschema@.mcp_audit_anchors (tenant_id, seq, hash)
-         SELECT h.tenant_id, l.seq, l.hash
+        'INSERT INTO @extschema@.mcp_audit_anchors (tenant_id, seq, hash, at)
+         SELECT h.tenant_id, l.seq, l.hash, l.created_at
            FROM @extschema@.mcp_audit_heads h
-           CROSS JOIN LATERAL (SELECT l.seq, l.hash FROM @extschema@.%I l
+           CROSS JOIN LATERAL (SELECT l.seq, l.hash, l.created_at FROM @extschema@.%I l
                                 WHERE l.tenant_id = h.tenant_id AND l.created_at < $1
                                   AND l.seq IS NOT NULL
                                 ORDER BY l.created_at DESC, l.seq DESC LIMIT 1) l

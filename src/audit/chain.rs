@@ -50,49 +50,55 @@ struct Verdict {
     broken: Option<Broken>,
 }
 
-/// Walks one tenant's rows of [from, to) in seq order, checking every link, the
+/// The anchor a walk over the whole chain starts from: the latest purge's.
+fn anchor(tenant: Uuid) -> Option<Start> {
+    Spi::connect(|c| {
+        let sql = format!(
+            "SELECT seq, hash, {} FROM {}.mcp_audit_anchors a WHERE tenant_id = $1 ORDER BY seq DESC LIMIT 1",
+            audit_chain::ANCHOR_TIME,
+            spi::schema()
+        );
+        let args: [DatumWithOid; 1] = [tenant.into()];
+        errors::spi(c.select(sql.as_str(), None, &args))
+            .filter_map(|r| {
+                Some(Start::Anchor {
+                    seq: r.get::<i64>(1).ok()??,
+                    hash: r.get::<Vec<u8>>(2).ok()??,
+                    at: r.get::<i64>(3).ok()??,
+                })
+            })
+            .next()
+    })
+}
+
+/// Walks one tenant's rows of [from, to) in `ORDER`, checking every link, the
 /// checkpoints kept in the database and, for a walk to the end, the head.
 fn verify_tenant(
     tenant: Uuid,
     from: Option<TimestampWithTimeZone>,
     to: Option<TimestampWithTimeZone>,
 ) -> Verdict {
-    let anchor = points(
-        "SELECT seq, hash FROM @s.mcp_audit_anchors WHERE tenant_id = $1 ORDER BY seq DESC LIMIT 1",
-        tenant,
-    )
-    .pop();
     let head = points(
         "SELECT seq, hash FROM @s.mcp_audit_heads WHERE tenant_id = $1",
         tenant,
     )
     .pop();
-    let start = match (&from, anchor) {
-        (Some(_), _) => Start::Range,
-        (None, Some((seq, hash))) => Start::Anchor { seq, hash },
-        (None, None) => Start::Genesis,
+    let start = match from {
+        Some(_) => Start::Range,
+        None => anchor(tenant).unwrap_or(Start::Genesis),
     };
-    let floor = match &start {
-        Start::Anchor { seq, .. } => *seq,
-        _ => 0,
-    };
-    let mut checkpoints = Checkpoints::new(
-        points(
-            "SELECT seq, hash FROM @s.mcp_audit_checkpoints WHERE tenant_id = $1",
-            tenant,
-        )
-        .into_iter()
-        .filter(|(s, _)| *s > floor)
-        .collect(),
-    );
+    let mut checkpoints = Checkpoints::new(points(
+        "SELECT seq, hash FROM @s.mcp_audit_checkpoints WHERE tenant_id = $1",
+        tenant,
+    ));
     let mut walk = Walk::new(start);
     let sql = format!(
-        "SELECT seq, prev_hash, hash, {}, (extract(epoch FROM created_at) * 1000000)::bigint
-           FROM {}.mcp_key_usage_logs
-          WHERE tenant_id = $1 AND created_at >= COALESCE($2, '-infinity') AND created_at < COALESCE($3, 'infinity')
-          ORDER BY seq NULLS FIRST",
+        "SELECT seq, prev_hash, hash, {} FROM {}.mcp_key_usage_logs
+          WHERE tenant_id = $1 AND ($2 IS NULL OR created_at >= $2) AND ($3 IS NULL OR created_at < $3)
+          ORDER BY {}",
         audit_chain::fields_sql(),
-        spi::schema()
+        spi::schema(),
+        audit_chain::ORDER
     );
     let mut broken = None;
     let mut scratch = PgMemoryContexts::new("mcp_auth verify");
@@ -111,13 +117,14 @@ fn verify_tenant(
             let stop = unsafe {
                 scratch.switch_to(|_| {
                     for row in table {
-                        let fields = row.get::<pgrx::Array<&str>>(4).ok().flatten();
+                        let array = row.get::<pgrx::Array<&str>>(4).ok().flatten();
+                        let fields: Vec<Option<&str>> =
+                            array.iter().flat_map(|a| a.iter()).collect();
                         let result = walk.row(
                             row.get::<i64>(1).ok().flatten(),
-                            row.get::<i64>(5).ok().flatten().unwrap_or(i64::MIN),
                             row.get::<&[u8]>(2).ok().flatten(),
                             row.get::<&[u8]>(3).ok().flatten(),
-                            fields.iter().flat_map(|f| f.iter()),
+                            &fields,
                         );
                         if let Err(e) =
                             result.and_then(|()| checkpoints.passed(&walk, "a checkpoint"))
@@ -182,15 +189,28 @@ fn verify_mcp_audit(
         (Some(own), _) => vec![own],
         (None, Some(t)) => vec![t],
         (None, None) => Spi::connect(|c| {
-            let sql = format!(
-                "SELECT tenant_id FROM {s}.mcp_audit_heads UNION SELECT tenant_id FROM {s}.mcp_audit_anchors ORDER BY 1",
-                s = spi::schema()
-            );
+            let sql = audit_chain::tenants_sql(&spi::schema());
             errors::spi(c.select(sql.as_str(), None, &[]))
                 .filter_map(|r| r.get::<Uuid>(1).ok().flatten())
                 .collect()
         }),
     };
+    let replaced: Vec<String> = Spi::connect(|c| {
+        errors::spi(c.select(audit_chain::builtins_check_sql().as_str(), None, &[]))
+            .filter_map(|r| r.get::<String>(1).ok().flatten())
+            .collect()
+    });
+    if !replaced.is_empty() {
+        pgrx::ereport!(
+            ERROR,
+            PgSqlErrorCode::ERRCODE_DATA_CORRUPTED,
+            format!(
+                "the audit cannot be verified here: functions the chain's fields are read with are not PostgreSQL's own ({})",
+                replaced.join(", ")
+            ),
+            "Verify a copy restored into a cluster whose catalogs nobody changed, with mcp-auth audit verify."
+        );
+    }
     if let (Some(from), Some(to)) = (p_from, p_to) {
         if to <= from {
             errors::bad_param("p_to", "must be later than p_from");

@@ -34,11 +34,12 @@ DECLARE
     prev bytea := COALESCE((SELECT hash FROM mcp_key_usage_logs WHERE tenant_id = '$1' AND seq = $2 - 1),
                            decode(repeat('00', 32), 'hex'));
 BEGIN
-    FOR r IN SELECT l.seq, ARRAY[tenant_id::text, seq::text, id::text, key_id::text, tool_name,
-                                 tool_arguments::text, success::text, error_message,
-                                 response_time_ms::text, ip_address::text, user_agent,
-                                 (extract(epoch FROM created_at) * 1000000)::bigint::text,
-                                 xact_id::text] AS f
+    FOR r IN SELECT l.seq, ARRAY[textin(uuid_out(tenant_id)), textin(int8out(seq)), textin(uuid_out(id)),
+                                 textin(uuid_out(key_id)), tool_name, textin(jsonb_out(tool_arguments)),
+                                 textin(boolout(success)), error_message, textin(int4out(response_time_ms)),
+                                 textin(inet_out(ip_address)), user_agent,
+                                 textin(int8out(int8(numeric_mul(pg_catalog.extract('epoch', created_at), '1000000')))),
+                                 textin(xid8out(xact_id))] AS f
                FROM mcp_key_usage_logs l WHERE l.tenant_id = '$1' AND l.seq >= $2 ORDER BY l.seq LOOP
         UPDATE mcp_key_usage_logs SET prev_hash = prev, hash = mcp_audit_chain_step(NULL, prev, r.f)
          WHERE tenant_id = '$1' AND seq = r.seq RETURNING hash INTO prev;
@@ -117,23 +118,62 @@ v=$(tampered "$a" "INSERT INTO mcp_key_usage_logs (tenant_id, key_id, tool_name,
 check "an inserted row with a copied seq and hash is found: $v" grep -qE "^f 2[56] " <<<"$v"
 v=$(tampered "$a" "UPDATE mcp_key_usage_logs SET seq = CASE seq WHEN 30 THEN 31 ELSE 30 END
     WHERE tenant_id = '$a' AND seq IN (30, 31)")
-check "two swapped rows are found: $v" grep -q "^f 30 " <<<"$v"
+check "two swapped rows are found: $v" grep -q "^f 31 row 30 is missing (deleted, or rows moved)" <<<"$v"
 v=$(tampered "$a" "UPDATE mcp_key_usage_logs SET prev_hash = p.prev_hash, hash = p.hash, seq = p.seq
     FROM (SELECT seq, prev_hash, hash FROM mcp_key_usage_logs WHERE tenant_id = '$a' AND seq IN (11, 12)) p
     WHERE tenant_id = '$a' AND mcp_key_usage_logs.seq IN (11, 12) AND p.seq <> mcp_key_usage_logs.seq")
-check "two rows swapped with their links is found: $v" grep -q "^f 11 row 11 was changed" <<<"$v"
+check "two rows swapped with their links are found: $v" grep -q "^f 12 row 11 is missing" <<<"$v"
 v=$(tampered "$a" "DELETE FROM mcp_key_usage_logs WHERE tenant_id = '$a' AND seq > 35")
 check "a truncated tail is found against the head: $v" grep -q "^f 36 the rows end at 35 but the chain's head is at 40" <<<"$v"
 v=$(tampered "$a" "INSERT INTO mcp_key_usage_logs (tenant_id, key_id, tool_name, success, created_at)
     SELECT tenant_id, key_id, 'delete_everything', true, created_at FROM mcp_key_usage_logs WHERE tenant_id = '$a' AND seq = 3")
 check "an inserted row without a place in the chain, dated after the chain began, is found: $v" \
-    grep -q "^f 1 a row outside the chain is dated after the chain began" <<<"$v"
+    grep -qE "^f [0-9]+ a row outside the chain is dated after the chain began" <<<"$v"
 check "one dated before the chain began is reported as outside it (rows from before 2.4.0)" \
     test "$(db -c "BEGIN" -c "INSERT INTO mcp_key_usage_logs (tenant_id, tool_name, success, created_at)
                                VALUES ('$a', 'old', true, now() - interval '1 day')" \
         -c "SELECT verified || ' ' || covered FROM verify_mcp_audit('$a')" -c "ROLLBACK" | grep rows)" \
         = "true rows 1 to 40, from the start of the chain; 1 rows from before the chain (2.4.0) are outside it"
 check "tenant B's chain is untouched by all of this" test "$(db -c "SELECT verified FROM verify_mcp_audit('$b')")" = t
+
+# What an attacker who knows the verifiers tries (issue 21's attacker, found in review).
+v=$(tampered "$a" "UPDATE mcp_key_usage_logs SET tool_arguments = '{\"limit\": 999}' WHERE tenant_id = '$a' AND seq = 2;
+    CREATE FUNCTION public.lie(j jsonb) RETURNS text LANGUAGE sql IMMUTABLE
+        AS \$\$ SELECT CASE WHEN j = '{\"limit\": 999}' THEN '{\"limit\": 1}' ELSE textin(jsonb_out(j)) END \$\$;
+    CREATE CAST (jsonb AS text) WITH FUNCTION public.lie(jsonb)")
+check "a cast that prints an edited value as the original does not hide the edit: $v" grep -q "^f 2 row 2 was changed" <<<"$v"
+v=$(db -c "BEGIN" -c "CREATE OR REPLACE FUNCTION pg_catalog.boolout(boolean) RETURNS cstring LANGUAGE internal IMMUTABLE STRICT AS 'int4out'" \
+    -c "SELECT * FROM verify_mcp_audit('$a')" -c "ROLLBACK" 2>&1 || true)
+check "a replaced built-in output function stops verification: $v" grep -q "functions the chain's fields are read with are not PostgreSQL's own (pg_catalog.boolout(boolean))" <<<"$v"
+v=$(tampered "$a" "UPDATE mcp_key_usage_logs SET tool_name = 'delete_all_jobs' WHERE tenant_id = '$a' AND seq IN (1, 2);
+    INSERT INTO mcp_audit_anchors (tenant_id, seq, hash, at) SELECT tenant_id, seq, hash, created_at
+      FROM mcp_key_usage_logs WHERE tenant_id = '$a' AND seq = 3")
+check "a forged anchor does not hide the edited rows still below it: $v" grep -q "^f 1 row 1 was changed" <<<"$v"
+v=$(tampered "$a" "INSERT INTO mcp_audit_anchors (tenant_id, seq, hash, at) SELECT tenant_id, seq, hash, created_at
+      FROM mcp_key_usage_logs WHERE tenant_id = '$a' AND seq = 40")
+check "an anchor at the head still walks the rows (none was removed): $v" grep -q "^t - $" <<<"$v"
+v=$(tampered "$a" "INSERT INTO mcp_key_usage_logs (tenant_id, tool_name, success, created_at) VALUES ('$a', 'forged', true, 'infinity')")
+check "a row dated infinity is found as inserted: $v" grep -q "^f 40 a row outside the chain is dated after the chain began" <<<"$v"
+v=$(tampered "$a" "UPDATE mcp_key_usage_logs SET error_message = 'edited' WHERE tenant_id = '$a' AND seq = 5;
+    DELETE FROM mcp_audit_heads WHERE tenant_id = '$a'")
+check "a tenant whose head was deleted is still verified (and found): $v" \
+    test "$(db -c "BEGIN" -c "DELETE FROM mcp_audit_heads WHERE tenant_id = '$a'" \
+        -c "SELECT count(*) FROM verify_mcp_audit() WHERE tenant_id = '$a' AND NOT verified" -c "ROLLBACK")" = 1
+chmod 644 "$work/signing.key"
+out=$(DATABASE_URL="host=$PGHOST port=$PGPORT user=postgres dbname=chain" \
+    "$mcp_auth" audit checkpoint --sign "$work/signing.key" 2>&1) && rc=0 || rc=$?
+check "a signing key others may read is refused (rc $rc): $out" \
+    bash -c '[ "$1" = 1 ] && grep -q "others may read it (mode 644)" <<<"$2"' _ "$rc" "$out"
+chmod 600 "$work/signing.key"
+out=$("$mcp_auth" audit keygen --out "$work/signing.key" 2>&1) && rc=0 || rc=$?
+check "keygen never overwrites a key (rc $rc)" test "$rc" = 1
+db -c "UPDATE mcp_key_usage_logs SET success = NOT success WHERE tenant_id = '$b' AND seq = 2" >/dev/null
+out=$(DATABASE_URL="host=$PGHOST port=$PGPORT user=postgres dbname=chain" \
+    "$mcp_auth" audit checkpoint --sign "$work/signing.key" 2>&1) && rc=0 || rc=$?
+check "no checkpoint is signed over a broken chain (rc $rc): $out" \
+    bash -c '[ "$1" = 1 ] && grep -q "no checkpoint signed: tenant $2.s chain is broken at 2" <<<"$3"' _ "$rc" "$b" "$out"
+db -c "UPDATE mcp_key_usage_logs SET success = NOT success WHERE tenant_id = '$b' AND seq = 2" >/dev/null
+check "(tenant B restored)" test "$(db -c "SELECT verified FROM verify_mcp_audit('$b')")" = t
 
 # Forgeries that rewrite the database's own records too: the head, the checkpoints
 # kept inside. The SQL verifier cannot tell; the signed checkpoint can.
@@ -155,6 +195,9 @@ done
 check "a forged row inserted in the middle, the chain re-linked and the head moved: SQL says verified" \
     test "$("${psql[@]}" -d forged -c "SELECT verified FROM verify_mcp_audit('$a')")" = t
 out=$(offline forged --checkpoint "$work/checkpoint.json" --public-key "$work/signing.key.pub") && rc=0 || rc=$?
+check "a checkpoint of database chain is refused for database forged (rc $rc): $out" \
+    bash -c '[ "$1" = 1 ] && grep -q "signed for database \"chain\", not \"forged\"" <<<"$2"' _ "$rc" "$out"
+out=$(offline forged --checkpoint "$work/checkpoint.json" --public-key "$work/signing.key.pub" --other-database) && rc=0 || rc=$?
 check "but not against the signed checkpoint (rc $rc): $out" \
     bash -c '[ "$1" = 1 ] && grep -q "BROKEN at 40: row 40.s hash is not the one the signed checkpoint records" <<<"$2"' _ "$rc" "$out"
 "${psql[@]}" -d forged <<SQL >/dev/null
@@ -166,7 +209,7 @@ COMMIT;
 SQL
 check "a tail cut with the head moved back: SQL says verified" \
     test "$("${psql[@]}" -d forged -c "SELECT verified FROM verify_mcp_audit('$b')")" = t
-out=$(offline forged --tenant "$b" --checkpoint "$work/checkpoint.json" --public-key "$work/signing.key.pub") && rc=0 || rc=$?
+out=$(offline forged --tenant "$b" --checkpoint "$work/checkpoint.json" --public-key "$work/signing.key.pub" --other-database) && rc=0 || rc=$?
 check "but the signed checkpoint shows the truncation (rc $rc): $out" \
     bash -c '[ "$1" = 1 ] && grep -q "the rows end at 10 but the signed checkpoint is at 13: rows at the end are missing" <<<"$2"' _ "$rc" "$out"
 
@@ -198,7 +241,7 @@ check "the day's rows are in three partitions" test "$(db -c "SELECT count(DISTI
     WHERE tenant_id = '$a' AND tableoid::regclass::text ~ '_(early|mid|late)$'")" = 3
 check "the chain still verifies across three partitions" test "$(db -c "SELECT verified FROM verify_mcp_audit('$a')")" = t
 v=$(tampered "$a" "DROP TABLE mcp_key_usage_logs_mid")
-check "a dropped partition is found as the gap it leaves: $v" grep -q "^f 30 rows 15 to 29 are missing (deleted)" <<<"$v"
+check "a dropped partition is found as the gap it leaves: $v" grep -q "^f 30 rows 15 to 29 are missing" <<<"$v"
 
 # Retention: tenant A's first 20 rows moved three days back (and re-linked, as the
 # fixture of an older history), then purged by the public function.
@@ -220,6 +263,10 @@ check "after the purge the chain verifies from the anchor" test "$(db -c \
     "SELECT verified || ' ' || covered FROM verify_mcp_audit('$a')")" = "true rows 21 to 48, after a purge's anchor at 20"
 v=$(tampered "$a" "DELETE FROM mcp_key_usage_logs WHERE tenant_id = '$a' AND seq = 21")
 check "the first row after the anchor is still guarded: $v" grep -q "^f 22 row 21 is missing" <<<"$v"
+v=$(tampered "$a" "INSERT INTO mcp_key_usage_logs (tenant_id, tool_name, success, created_at)
+    SELECT '$a', 'delete_all_jobs', true, at + interval '1 second' FROM mcp_audit_anchors WHERE tenant_id = '$a'")
+check "after the purge, a row outside the chain dated after the anchor is found: $v" \
+    grep -q "^f 20 a row outside the chain is dated after the chain began (after row 20)" <<<"$v"
 
 # The same answer on a restored dump, from SQL and offline; a committed edit in
 # tenant B first, so that the answer is not simply "verified".

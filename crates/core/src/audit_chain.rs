@@ -15,24 +15,97 @@ use sha2::{Digest, Sha256};
 
 /// The fields of a row that its hash covers, in order: SQL expressions over the
 /// columns of `mcp_key_usage_logs` (also the names the ledger's writer gives its
-/// values), each the text PostgreSQL prints for it. `created_at` is microseconds
-/// since 1970-01-01 UTC, so that no DateStyle or TimeZone changes it (`extract` is
-/// grammar that always calls pg_catalog's function, so it needs no qualifying).
+/// values), each the text PostgreSQL's output function prints for it. Every call
+/// names pg_catalog's function itself, with no cast and no operator: a cast or an
+/// operator is looked up, and a superuser could add one that prints something else
+/// for a chosen value. (`BUILTINS` lists the functions, which the verifiers check
+/// are PostgreSQL's own.) `created_at` is microseconds since 1970-01-01 UTC, so that
+/// no DateStyle or TimeZone changes it; an infinite time prints as such.
 pub const FIELDS: [&str; 13] = [
-    "tenant_id::text",
-    "seq::text",
-    "id::text",
-    "key_id::text",
+    "pg_catalog.textin(pg_catalog.uuid_out(tenant_id))",
+    "pg_catalog.textin(pg_catalog.int8out(seq))",
+    "pg_catalog.textin(pg_catalog.uuid_out(id))",
+    "pg_catalog.textin(pg_catalog.uuid_out(key_id))",
     "tool_name",
-    "tool_arguments::text",
-    "success::text",
+    "pg_catalog.textin(pg_catalog.jsonb_out(tool_arguments))",
+    "pg_catalog.textin(pg_catalog.boolout(success))",
     "error_message",
-    "response_time_ms::text",
-    "ip_address::text",
+    "pg_catalog.textin(pg_catalog.int4out(response_time_ms))",
+    "pg_catalog.textin(pg_catalog.inet_out(ip_address))",
     "user_agent",
-    "(extract(epoch FROM created_at) * 1000000)::bigint::text",
-    "xact_id::text",
+    "CASE WHEN pg_catalog.isfinite(created_at) \
+     THEN pg_catalog.textin(pg_catalog.int8out(pg_catalog.int8(\
+          pg_catalog.numeric_mul(pg_catalog.extract('epoch', created_at), '1000000')))) \
+     ELSE pg_catalog.textin(pg_catalog.timestamptz_out(created_at)) END",
+    "pg_catalog.textin(pg_catalog.xid8out(xact_id))",
 ];
+
+/// Index of the time in `FIELDS`.
+const TIME: usize = 11;
+
+/// The functions `FIELDS` calls, with the C symbol each is in PostgreSQL: a
+/// superuser who replaced one (CREATE OR REPLACE FUNCTION pg_catalog....) could
+/// make it print a forged row as the original. `BUILTINS_CHECK` finds any that is
+/// not PostgreSQL's own.
+pub const BUILTINS: [(&str, &str); 13] = [
+    ("pg_catalog.textin(cstring)", "textin"),
+    ("pg_catalog.uuid_out(uuid)", "uuid_out"),
+    ("pg_catalog.int8out(bigint)", "int8out"),
+    ("pg_catalog.jsonb_out(jsonb)", "jsonb_out"),
+    ("pg_catalog.boolout(boolean)", "boolout"),
+    ("pg_catalog.int4out(integer)", "int4out"),
+    ("pg_catalog.inet_out(inet)", "inet_out"),
+    (
+        "pg_catalog.isfinite(timestamp with time zone)",
+        "timestamp_finite",
+    ),
+    ("pg_catalog.int8(numeric)", "numeric_int8"),
+    ("pg_catalog.numeric_mul(numeric, numeric)", "numeric_mul"),
+    (
+        "pg_catalog.extract(text, timestamp with time zone)",
+        "extract_timestamptz",
+    ),
+    (
+        "pg_catalog.timestamptz_out(timestamp with time zone)",
+        "timestamptz_out",
+    ),
+    ("pg_catalog.xid8out(xid8)", "xid8out"),
+];
+
+/// An anchor's time (`at`, of table alias `a`) in µs since 1970, as `FIELDS` prints it.
+pub const ANCHOR_TIME: &str =
+    "pg_catalog.int8(pg_catalog.numeric_mul(pg_catalog.extract('epoch', a.at), '1000000'))";
+
+/// The tenants to verify when none is named, in the extension's schema `s`: those
+/// with a head or an anchor, and those with chained rows (even when their head is
+/// gone).
+pub fn tenants_sql(s: &str) -> String {
+    format!(
+        "SELECT tenant_id FROM {s}.mcp_audit_heads UNION SELECT tenant_id FROM {s}.mcp_audit_anchors
+         UNION SELECT DISTINCT tenant_id FROM {s}.mcp_key_usage_logs WHERE seq IS NOT NULL ORDER BY 1"
+    )
+}
+
+/// A query returning the functions of `BUILTINS` that are not PostgreSQL's own
+/// (internal language, their own C symbol), one row each; no row when all are.
+pub fn builtins_check_sql() -> String {
+    let pairs: Vec<String> = BUILTINS
+        .iter()
+        .map(|(f, src)| format!("('{f}', '{src}')"))
+        .collect();
+    format!(
+        "SELECT b.f FROM (VALUES {}) b(f, src)
+           LEFT JOIN pg_catalog.pg_proc p ON p.oid = pg_catalog.to_regprocedure(b.f)
+          WHERE p.oid IS NULL OR p.prolang <> 12 OR p.prosrc <> b.src OR p.oid >= 16384",
+        pairs.join(", ")
+    )
+}
+
+/// The order a walk takes a tenant's rows in: by time, then seq. Along a chain the
+/// time never goes back (the writer keeps it so), so this is seq order, read through
+/// each partition's (tenant_id, created_at) index without sorting the tenant's rows;
+/// rows outside the chain (from before it, or inserted) fall where their time puts them.
+pub const ORDER: &str = "created_at, seq NULLS FIRST";
 
 /// `FIELDS` as one SQL array expression (`ARRAY[...]::text[]`).
 pub fn fields_sql() -> String {
@@ -65,8 +138,10 @@ pub fn link<'a>(prev: &[u8], fields: impl IntoIterator<Item = Option<&'a str>>) 
 pub enum Start {
     /// The chain's first row (seq 1 after `GENESIS`).
     Genesis,
-    /// The last row a purge removed: the chain goes on at `seq + 1` after `hash`.
-    Anchor { seq: i64, hash: Vec<u8> },
+    /// The last row a purge removed (its seq, hash and time in µs): the chain goes
+    /// on at `seq + 1` after `hash`. Rows a purge left at or before it (one that
+    /// skipped whole days) are walked too, and must lead to it.
+    Anchor { seq: i64, hash: Vec<u8>, at: i64 },
     /// A time range: its first row is taken as it is; the link into it is not checked.
     Range,
 }
@@ -78,7 +153,8 @@ pub struct Broken {
     pub problem: String,
 }
 
-/// A walk along one tenant's rows in `seq` order.
+/// A walk along one tenant's rows, in `ORDER`.
+#[derive(Debug)]
 pub struct Walk {
     start: Start,
     /// The next seq and prev_hash expected; None before the first row of a range.
@@ -88,10 +164,18 @@ pub struct Walk {
     pub rows: i64,
     /// Rows written before the chain existed (no seq): outside it, not checked.
     pub unchained: i64,
-    /// The latest time among them: none may be later than the chain's first row.
-    unchained_until: Option<i64>,
-    /// Rows a purge that skipped whole days left at or before its anchor.
+    /// Of the rows walked, those at or before the anchor (a purge that skipped
+    /// whole days left them).
     pub before_anchor: i64,
+}
+
+/// A row's time from its fields (µs since 1970, or infinite).
+fn time_of(fields: &[Option<&str>]) -> i64 {
+    match fields.get(TIME).copied().flatten() {
+        Some("infinity") => i64::MAX,
+        Some(t) => t.parse().unwrap_or(i64::MIN),
+        None => i64::MIN,
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -102,7 +186,7 @@ impl Walk {
     pub fn new(start: Start) -> Walk {
         let expected = match &start {
             Start::Genesis => Some((1, GENESIS.to_vec())),
-            Start::Anchor { seq, hash } => Some((seq + 1, hash.clone())),
+            Start::Anchor { seq, hash, .. } => Some((seq + 1, hash.clone())),
             Start::Range => None,
         };
         Walk {
@@ -112,7 +196,6 @@ impl Walk {
             last: None,
             rows: 0,
             unchained: 0,
-            unchained_until: None,
             before_anchor: 0,
         }
     }
@@ -121,42 +204,43 @@ impl Walk {
         &self.start
     }
 
-    /// Takes the next row (rows without a seq first, then by seq) and its time
-    /// (`created_at` in µs, as in `FIELDS`); the first broken link is an error,
-    /// after which the walk is over.
-    pub fn row<'a>(
+    /// Takes the next row, in `ORDER`, with its fields in `FIELDS` order; the first
+    /// broken link is an error, after which the walk is over.
+    pub fn row(
         &mut self,
         seq: Option<i64>,
-        at: i64,
         prev_hash: Option<&[u8]>,
         hash: Option<&[u8]>,
-        fields: impl IntoIterator<Item = Option<&'a str>>,
+        fields: &[Option<&str>],
     ) -> Result<(), Broken> {
         let Some(seq) = seq else {
-            self.unchained += 1;
-            self.unchained_until = self.unchained_until.max(Some(at));
-            return Ok(());
+            return self.outside(fields);
         };
-        if let Start::Anchor { seq: anchor, .. } = self.start {
-            if seq <= anchor && self.first.is_none() {
-                self.before_anchor += 1;
-                return Ok(());
-            }
-        }
         let broken = |problem: String| Err(Broken { seq, problem });
         let (Some(prev_hash), Some(hash)) = (prev_hash, hash) else {
             return broken(format!(
                 "row {seq} has a sequence number but no hash: it was not written by the ledger"
             ));
         };
+        let anchor = match &self.start {
+            Start::Anchor { seq, hash, .. } => Some((*seq, hash.as_slice())),
+            _ => None,
+        };
+        if self.first.is_none() && anchor.is_some_and(|(a, _)| seq <= a) {
+            // Left behind by a purge: taken as it is, and must lead to the anchor.
+            self.expected = None;
+        }
         let (want_seq, want_prev) = self.expected.clone().unwrap_or((seq, prev_hash.to_vec()));
-        if seq > want_seq {
+        // A purge that removed the rows before its anchor but left older ones.
+        let purged_gap =
+            anchor.is_some_and(|(a, h)| want_seq <= a && seq == a + 1 && prev_hash == h);
+        if seq > want_seq && !purged_gap {
             let what = if want_seq == seq - 1 {
                 format!("row {want_seq} is missing")
             } else {
                 format!("rows {want_seq} to {} are missing", seq - 1)
             };
-            return broken(format!("{what} (deleted)"));
+            return broken(format!("{what} (deleted, or rows moved)"));
         }
         if seq < want_seq {
             return broken(format!(
@@ -164,30 +248,62 @@ impl Walk {
                 want_seq - 1
             ));
         }
-        let computed = link(prev_hash, fields);
+        let computed = link(prev_hash, fields.iter().copied());
         if computed[..] != *hash {
             return broken(format!(
                 "row {seq} was changed after it was written: its hash does not match its fields"
             ));
         }
-        if prev_hash != want_prev.as_slice() {
+        let want_prev = if purged_gap {
+            prev_hash
+        } else {
+            &want_prev[..]
+        };
+        if prev_hash != want_prev {
             return broken(format!(
                 "row {seq} does not follow the row before it: its prev_hash is {} where that row's hash is {} \
                  (a row was inserted, replaced or moved)",
                 hex(prev_hash),
-                hex(&want_prev)
+                hex(want_prev)
             ));
         }
-        if self.first.is_none() && self.unchained_until.is_some_and(|u| u > at) {
-            return broken(format!(
-                "a row outside the chain is dated after the chain began (at row {seq}): \
-                 it was inserted, not written by the ledger"
-            ));
+        if let Some((a, h)) = anchor {
+            if seq == a && hash != h {
+                return broken(format!(
+                    "row {seq} is not the row the purge's anchor records: the anchor or the rows were changed"
+                ));
+            }
+            if seq <= a {
+                self.before_anchor += 1;
+            }
         }
         self.first.get_or_insert(seq);
         self.rows += 1;
         self.expected = Some((seq + 1, hash.to_vec()));
         self.last = Some((seq, hash.to_vec()));
+        Ok(())
+    }
+
+    /// A row without a place in the chain: one from before the chain began (older
+    /// than its first row, and than the anchor's) is outside it; a later one was
+    /// inserted.
+    fn outside(&mut self, fields: &[Option<&str>]) -> Result<(), Broken> {
+        let at = time_of(fields);
+        let after = match (&self.last, &self.start) {
+            (Some((last, _)), _) => Some(*last),
+            (None, Start::Anchor { seq, at: a, .. }) if at > *a => Some(*seq),
+            _ => None,
+        };
+        if let Some(after) = after {
+            return Err(Broken {
+                seq: after,
+                problem: format!(
+                    "a row outside the chain is dated after the chain began (after row {after}): \
+                     it was inserted, not written by the ledger"
+                ),
+            });
+        }
+        self.unchained += 1;
         Ok(())
     }
 
@@ -268,6 +384,12 @@ impl Walk {
             Start::Range => "of the time range (the link into it is not checked)".to_string(),
         };
         let mut text = format!("{range}, {from}");
+        if self.before_anchor > 0 {
+            text += &format!(
+                " ({} of them at or before it, left by the purge)",
+                self.before_anchor
+            );
+        }
         if self.unchained > 0 {
             text += &format!(
                 "; {} rows from before the chain (2.4.0) are outside it",
@@ -345,6 +467,10 @@ mod tests {
     /// A row as the walk takes it: seq, prev_hash, hash, fields.
     type Row = (i64, Vec<u8>, Vec<u8>, Vec<Option<String>>);
 
+    fn fields(f: &[Option<String>]) -> Vec<Option<&str>> {
+        f.iter().map(|x| x.as_deref()).collect()
+    }
+
     fn chain(n: i64) -> Vec<Row> {
         let mut prev = GENESIS.to_vec();
         (1..=n)
@@ -361,13 +487,7 @@ mod tests {
     fn walk(rows: &[Row]) -> Result<Walk, Broken> {
         let mut w = Walk::new(Start::Genesis);
         for (s, p, h, f) in rows {
-            w.row(
-                Some(*s),
-                *s,
-                Some(p),
-                Some(h),
-                f.iter().map(|x| x.as_deref()),
-            )?;
+            w.row(Some(*s), Some(p), Some(h), &fields(f))?;
         }
         Ok(w)
     }
@@ -419,14 +539,7 @@ mod tests {
         let mut w2 = Walk::new(Start::Genesis);
         let mut found = None;
         for (s, p, h, f) in &forged {
-            w2.row(
-                Some(*s),
-                *s,
-                Some(p),
-                Some(h),
-                f.iter().map(|x| x.as_deref()),
-            )
-            .unwrap();
+            w2.row(Some(*s), Some(p), Some(h), &fields(f)).unwrap();
             if let Err(e) = points.passed(&w2, "the checkpoint") {
                 found = Some(e.seq);
                 break;
@@ -442,36 +555,83 @@ mod tests {
         let mut w = Walk::new(Start::Anchor {
             seq: 3,
             hash: rows[2].2.clone(),
+            at: 0,
         });
         for (s, p, h, f) in &rows[1..] {
-            w.row(
-                Some(*s),
-                *s,
-                Some(p),
-                Some(h),
-                f.iter().map(|x| x.as_deref()),
-            )
-            .unwrap();
+            w.row(Some(*s), Some(p), Some(h), &fields(f)).unwrap();
         }
-        assert_eq!((w.before_anchor, w.first, w.rows), (2, Some(4), 3));
+        // Rows 2 and 3, left behind, are walked too and lead to the anchor.
+        assert_eq!((w.before_anchor, w.first, w.rows), (2, Some(2), 5));
     }
 
     #[test]
     fn a_row_outside_the_chain_may_only_predate_it() {
         let rows = chain(2);
-        let walk_with = |at: i64| {
-            let mut w = Walk::new(Start::Genesis);
-            w.row(None, at, None, None, [None]).unwrap();
-            let (s, p, h, f) = &rows[0];
-            w.row(
-                Some(*s),
-                100,
-                Some(p),
-                Some(h),
-                f.iter().map(|x| x.as_deref()),
-            )
+        let mut w = Walk::new(Start::Genesis);
+        w.row(None, None, None, &[None]).unwrap();
+        let (s, p, h, f) = &rows[0];
+        w.row(Some(*s), Some(p), Some(h), &fields(f)).unwrap();
+        assert_eq!(w.unchained, 1);
+        assert_eq!(w.row(None, None, None, &[None]).unwrap_err().seq, 1);
+    }
+
+    fn walk_from(start: Start, rows: &[Row]) -> Result<Walk, Broken> {
+        let mut w = Walk::new(start);
+        for (s, p, h, f) in rows {
+            w.row(Some(*s), Some(p), Some(h), &fields(f))?;
+        }
+        Ok(w)
+    }
+
+    #[test]
+    fn an_anchor_does_not_hide_rows_still_there() {
+        let rows = chain(5);
+        let mut edited = rows.clone();
+        edited[0].3[3] = Some("forged".into());
+        let anchor = Start::Anchor {
+            seq: 3,
+            hash: rows[2].2.clone(),
+            at: 0,
         };
-        assert!(walk_with(99).is_ok());
-        assert_eq!(walk_with(101).unwrap_err().seq, 1);
+        assert_eq!(walk_from(anchor.clone(), &edited).unwrap_err().seq, 1);
+        // An anchor that is not the row at its seq.
+        let wrong = Start::Anchor {
+            seq: 3,
+            hash: rows[1].2.clone(),
+            at: 0,
+        };
+        assert_eq!(walk_from(wrong, &rows).unwrap_err().seq, 3);
+        // A purge that removed rows 2 and 3 but left row 1 (it skipped that day).
+        let left = [rows[0].clone(), rows[3].clone(), rows[4].clone()];
+        let w = walk_from(anchor, &left).unwrap();
+        assert_eq!((w.rows, w.before_anchor), (3, 1));
+    }
+
+    #[test]
+    fn after_a_purge_a_row_outside_the_chain_may_only_predate_the_anchor() {
+        let at = |t: &str| {
+            let mut f = vec![None; 13];
+            f[TIME] = Some(t.to_string());
+            f
+        };
+        let anchor = || Start::Anchor {
+            seq: 3,
+            hash: GENESIS.to_vec(),
+            at: 1_000,
+        };
+        let mut w = Walk::new(anchor());
+        assert!(w.row(None, None, None, &fields(&at("999"))).is_ok());
+        let mut w = Walk::new(anchor());
+        assert_eq!(
+            w.row(None, None, None, &fields(&at("1001")))
+                .unwrap_err()
+                .seq,
+            3
+        );
+        let mut w = Walk::new(anchor());
+        assert!(w.row(None, None, None, &fields(&at("infinity"))).is_err());
+        assert!(Walk::new(anchor())
+            .row(None, None, None, &fields(&at("-infinity")))
+            .is_ok());
     }
 }

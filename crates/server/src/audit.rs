@@ -44,6 +44,9 @@ pub enum AuditAction {
         /// The public key (FILE.pub of `audit keygen`) the checkpoint must be signed with
         #[arg(long, value_name = "FILE", requires = "checkpoint")]
         public_key: Option<PathBuf>,
+        /// Accept a checkpoint signed for a database of another name (a restored copy)
+        #[arg(long, requires = "checkpoint")]
+        other_database: bool,
     },
 }
 
@@ -102,22 +105,40 @@ fn unhex<const N: usize>(text: &str, what: &str) -> Result<[u8; N]> {
     })
 }
 
+/// The signing key, refused when others may read it.
+fn signing_key(path: &Path) -> Result<SigningKey> {
+    use std::os::unix::fs::MetadataExt;
+    let mode = std::fs::metadata(path)
+        .map_err(|e| failed(format!("signing key {}: {e}", path.display())))?
+        .mode();
+    if mode & 0o077 != 0 {
+        return Err(failed(format!(
+            "signing key {}: others may read it (mode {:o}); chmod 600 it, and consider it exposed",
+            path.display(),
+            mode & 0o777
+        )));
+    }
+    Ok(SigningKey::from_bytes(&read_hex::<32>(
+        path,
+        "signing key",
+    )?))
+}
+
 fn read_hex<const N: usize>(path: &Path, what: &str) -> Result<[u8; N]> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| failed(format!("{what} {}: {e}", path.display())))?;
     unhex(&text, &format!("{what} {}", path.display()))
 }
 
-/// Writes `text` to `path`, readable by its owner only when `secret`.
+/// Writes `text` to a new file `path` (never over an existing file, nor through a
+/// symbolic link), readable by its owner only when `secret`.
 fn write(path: &Path, text: &str, secret: bool) -> Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(secret).truncate(!secret);
+    options.write(true).create_new(true);
     if secret {
         options.mode(0o600);
-    } else {
-        options.create(true);
     }
     options
         .open(path)
@@ -143,9 +164,18 @@ pub fn keygen(out: &Path) -> Result<()> {
 }
 
 pub async fn checkpoint(client: &Client, sign: Option<&Path>, out: Option<&Path>) -> Result<()> {
-    let key = sign
-        .map(|p| read_hex::<32>(p, "signing key").map(|k| SigningKey::from_bytes(&k)))
-        .transpose()?;
+    let key = sign.map(signing_key).transpose()?;
+    // Only whole chains are signed: a head already tampered with would become the
+    // checkpoint's truth.
+    let verdicts = verdicts(client, None, None).await?;
+    if let Some(v) = verdicts.iter().find(|v| !v.verified) {
+        return Err(failed(format!(
+            "no checkpoint signed: tenant {}'s chain is broken at {}: {}",
+            v.tenant_id,
+            v.broken_seq.unwrap_or(0),
+            v.problem.as_deref().unwrap_or("")
+        )));
+    }
     let s = schema(client).await?;
     let rows = client
         .query(
@@ -280,13 +310,16 @@ async fn verify_tenant(
     tenant: &str,
     signed: Option<&Head>,
 ) -> Result<Verdict> {
-    let anchor = points(
-        client,
-        &format!("SELECT seq, hash FROM {s}.mcp_audit_anchors WHERE tenant_id = $1::text::uuid ORDER BY seq DESC LIMIT 1"),
-        tenant,
-    )
-    .await?
-    .pop();
+    let anchor = client
+        .query_opt(
+            &format!(
+                "SELECT seq, hash, {} FROM {s}.mcp_audit_anchors a WHERE tenant_id = $1::text::uuid
+                  ORDER BY seq DESC LIMIT 1",
+                audit_chain::ANCHOR_TIME
+            ),
+            &[&tenant],
+        )
+        .await?;
     let head = points(
         client,
         &format!("SELECT seq, hash FROM {s}.mcp_audit_heads WHERE tenant_id = $1::text::uuid"),
@@ -295,12 +328,12 @@ async fn verify_tenant(
     .await?
     .pop();
     let start = match anchor {
-        Some((seq, hash)) => Start::Anchor { seq, hash },
+        Some(r) => Start::Anchor {
+            seq: r.get(0),
+            hash: r.get(1),
+            at: r.get(2),
+        },
         None => Start::Genesis,
-    };
-    let floor = match &start {
-        Start::Anchor { seq, .. } => *seq,
-        _ => 0,
     };
     let mut kept = Checkpoints::new(
         points(
@@ -310,40 +343,30 @@ async fn verify_tenant(
             ),
             tenant,
         )
-        .await?
-        .into_iter()
-        .filter(|(s, _)| *s > floor)
-        .collect(),
+        .await?,
     );
     let signed_point = signed
         .map(|h| unhex::<32>(&h.hash, "checkpoint hash").map(|b| (h.seq, b.to_vec())))
         .transpose()?;
-    let mut signed_points = Checkpoints::new(
-        signed_point
-            .iter()
-            .filter(|(s, _)| *s > floor)
-            .cloned()
-            .collect(),
-    );
+    let mut signed_points = Checkpoints::new(signed_point.into_iter().collect());
     let mut walk = Walk::new(start);
     let sql = format!(
-        "SELECT seq, prev_hash, hash, {}, (extract(epoch FROM created_at) * 1000000)::bigint
-           FROM {s}.mcp_key_usage_logs
-          WHERE tenant_id = $1::text::uuid ORDER BY seq NULLS FIRST",
-        audit_chain::fields_sql()
+        "SELECT seq, prev_hash, hash, {} FROM {s}.mcp_key_usage_logs
+          WHERE tenant_id = $1::text::uuid ORDER BY {}",
+        audit_chain::fields_sql(),
+        audit_chain::ORDER
     );
     let rows = client.query_raw(&sql, [tenant]).await?;
     pin_mut!(rows);
     let mut broken: Option<Broken> = None;
     while let Some(row) = rows.try_next().await? {
-        let fields: Vec<Option<String>> = row.get(3);
+        let fields: Vec<Option<&str>> = row.get(3);
         let result = walk
             .row(
                 row.get(0),
-                row.get::<_, Option<i64>>(4).unwrap_or(i64::MIN),
                 row.get::<_, Option<&[u8]>>(1),
                 row.get::<_, Option<&[u8]>>(2),
-                fields.iter().map(|f| f.as_deref()),
+                &fields,
             )
             .and_then(|()| kept.passed(&walk, "a checkpoint"))
             .and_then(|()| signed_points.passed(&walk, "the signed checkpoint"));
@@ -373,21 +396,46 @@ async fn verify_tenant(
     })
 }
 
-pub async fn verify(
+/// Makes the session read the chain with PostgreSQL's own functions only: names
+/// resolve in pg_catalog first (no operator or function planted in another schema
+/// is found), and the functions the fields are printed with must be the built-in
+/// ones.
+async fn harden(client: &Client) -> Result<()> {
+    client
+        .batch_execute("SET search_path = pg_catalog, pg_temp")
+        .await?;
+    let replaced: Vec<String> = client
+        .query(&audit_chain::builtins_check_sql(), &[])
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    if replaced.is_empty() {
+        return Ok(());
+    }
+    Err(failed(format!(
+        "this database cannot be trusted to show its audit: functions the chain's fields are read with \
+         are not PostgreSQL's own ({}); verify a copy restored into a cluster whose catalogs nobody changed",
+        replaced.join(", ")
+    )))
+}
+
+/// Every chain's verdict (or `tenant`'s), against `signed` when given.
+async fn verdicts(
     client: &Client,
     tenant: Option<&str>,
-    checkpoint: Option<(&Path, &Path)>,
-    json: bool,
-) -> Result<()> {
-    let signed = checkpoint
-        .map(|(file, public)| signed_checkpoint(file, public))
-        .transpose()?;
+    signed: Option<&Payload>,
+) -> Result<Vec<Verdict>> {
+    harden(client).await?;
     let s = schema(client).await?;
     let mut tenants: Vec<String> = match tenant {
         Some(t) => vec![t.to_string()],
         None => client
             .query(
-                &format!("SELECT tenant_id::text FROM {s}.mcp_audit_heads UNION SELECT tenant_id::text FROM {s}.mcp_audit_anchors"),
+                &format!(
+                    "SELECT t::text FROM ({}) x(t)",
+                    audit_chain::tenants_sql(&s)
+                ),
                 &[],
             )
             .await?
@@ -395,7 +443,7 @@ pub async fn verify(
             .map(|r| r.get(0))
             .collect(),
     };
-    if let (None, Some(p)) = (tenant, &signed) {
+    if let (None, Some(p)) = (tenant, signed) {
         // A tenant whose whole chain is gone is still in the checkpoint.
         tenants.extend(p.heads.iter().map(|h| h.tenant_id.clone()));
     }
@@ -403,11 +451,36 @@ pub async fn verify(
     tenants.dedup();
     let mut verdicts = Vec::new();
     for t in &tenants {
-        let head = signed
-            .as_ref()
-            .and_then(|p| p.heads.iter().find(|h| &h.tenant_id == t));
+        let head = signed.and_then(|p| p.heads.iter().find(|h| &h.tenant_id == t));
         verdicts.push(verify_tenant(client, &s, t, head).await?);
     }
+    Ok(verdicts)
+}
+
+pub async fn verify(
+    client: &Client,
+    tenant: Option<&str>,
+    checkpoint: Option<(&Path, &Path)>,
+    other_database: bool,
+    json: bool,
+) -> Result<()> {
+    let signed = checkpoint
+        .map(|(file, public)| signed_checkpoint(file, public))
+        .transpose()?;
+    if let Some(p) = &signed {
+        let here: String = client
+            .query_one("SELECT pg_catalog.current_database()::text", &[])
+            .await?
+            .get(0);
+        if p.database != here && !other_database {
+            return Err(failed(format!(
+                "the checkpoint was signed for database {:?}, not {here:?}; for a restored copy, \
+                 say so with --other-database",
+                p.database
+            )));
+        }
+    }
+    let verdicts = verdicts(client, tenant, signed.as_ref()).await?;
     if json {
         println!("{}", serde_json::to_string(&verdicts)?);
     } else {

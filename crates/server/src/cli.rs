@@ -198,9 +198,17 @@ impl Cli {
                 tenant,
                 checkpoint,
                 public_key,
+                other_database,
             } => {
                 let signed = checkpoint.as_deref().zip(public_key.as_deref());
-                audit::verify(&client, tenant.as_deref(), signed, self.json).await
+                audit::verify(
+                    &client,
+                    tenant.as_deref(),
+                    signed,
+                    other_database,
+                    self.json,
+                )
+                .await
             }
         }
     }
