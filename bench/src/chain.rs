@@ -25,9 +25,9 @@ const SETUP: &str = "
 const SECONDS: u32 = 8;
 
 fn set_chain(db: &mut Client, on: bool) -> Result<()> {
-    db.batch_execute(&format!(
-        "ALTER SYSTEM SET mcp_auth.audit_chain = {on}; SELECT pg_reload_conf();"
-    ))?;
+    // Two statements: ALTER SYSTEM may not run in the implicit transaction of a batch.
+    db.batch_execute(&format!("ALTER SYSTEM SET mcp_auth.audit_chain = {on}"))?;
+    db.batch_execute("SELECT pg_reload_conf()")?;
     // The writer reads the configuration at its next round; give the reload a moment.
     std::thread::sleep(std::time::Duration::from_millis(500));
     Ok(())
@@ -45,7 +45,8 @@ pub fn run(db: &mut Client, rows: &mut Vec<Row>) -> Result<()> {
         set_chain(db, true)?;
         on.push(pgbench(script, 16, SECONDS)?);
     }
-    db.batch_execute("ALTER SYSTEM RESET mcp_auth.audit_chain; SELECT pg_reload_conf();")?;
+    db.batch_execute("ALTER SYSTEM RESET mcp_auth.audit_chain")?;
+    db.batch_execute("SELECT pg_reload_conf()")?;
     let (on, off) = (on.iter().sum::<f64>() / 2.0, off.iter().sum::<f64>() / 2.0);
     rows.push(Row {
         what: format!(

@@ -41,10 +41,11 @@ s AS ( -- chain
       FROM e LEFT JOIN @s.mcp_audit_heads h ON h.tenant_id = e.tenant_id -- chain
     WINDOW w AS (PARTITION BY e.tenant_id ORDER BY e.ord ROWS UNBOUNDED PRECEDING)), -- chain
 l AS ( -- chain
+    -- (Every window here in the same order, so the round's rows are sorted once.) -- chain
     SELECT s.*, @s.mcp_audit_chain(s.head, @fields) OVER w AS hash -- chain
-      FROM s WINDOW w AS (PARTITION BY s.tenant_id ORDER BY s.seq ROWS UNBOUNDED PRECEDING)), -- chain
+      FROM s WINDOW w AS (PARTITION BY s.tenant_id ORDER BY s.ord ROWS UNBOUNDED PRECEDING)), -- chain
 c AS ( -- chain
-    SELECT l.*, COALESCE(pg_catalog.lag(l.hash) OVER (PARTITION BY l.tenant_id ORDER BY l.seq), -- chain
+    SELECT l.*, COALESCE(pg_catalog.lag(l.hash) OVER (PARTITION BY l.tenant_id ORDER BY l.ord), -- chain
                          l.head) AS prev_hash FROM l), -- chain
 heads AS ( -- chain
     INSERT INTO @s.mcp_audit_heads AS h (tenant_id, seq, hash, at) -- chain
