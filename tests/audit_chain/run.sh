@@ -201,6 +201,14 @@ out=$(offline forged --checkpoint "$work/checkpoint.json" --public-key "$work/si
 check "but not against the signed checkpoint (rc $rc): $out" \
     bash -c '[ "$1" = 1 ] && grep -q "BROKEN at 40: row 40.s hash is not the one the signed checkpoint records" <<<"$2"' _ "$rc" "$out"
 "${psql[@]}" -d forged <<SQL >/dev/null
+CREATE FUNCTION public.redirect(t text) RETURNS uuid LANGUAGE sql IMMUTABLE
+    AS \$\$ SELECT CASE WHEN t = '$a' THEN '$b'::uuid ELSE pg_catalog.uuid_in(pg_catalog.textout(t)) END \$\$;
+CREATE CAST (text AS uuid) WITH FUNCTION public.redirect(text);
+SQL
+out=$(offline forged --tenant "$a" --checkpoint "$work/checkpoint.json" --public-key "$work/signing.key.pub" --other-database) && rc=0 || rc=$?
+check "a cast that would point tenant A's walk at tenant B's rows changes nothing (rc $rc)" \
+    bash -c '[ "$1" = 1 ] && grep -q "BROKEN at 40" <<<"$2"' _ "$rc" "$out"
+"${psql[@]}" -d forged <<SQL >/dev/null
 BEGIN;
 DELETE FROM mcp_key_usage_logs WHERE tenant_id = '$b' AND seq > 10;
 UPDATE mcp_audit_heads h SET seq = 10, hash = l.hash FROM mcp_key_usage_logs l

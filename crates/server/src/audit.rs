@@ -13,6 +13,7 @@ use mcp_auth_core::audit_chain::{self, Broken, Checkpoints, Start, Walk};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use tokio_postgres::Client;
+use uuid::Uuid;
 
 #[derive(Subcommand)]
 pub enum AuditAction {
@@ -176,35 +177,31 @@ pub async fn checkpoint(client: &Client, sign: Option<&Path>, out: Option<&Path>
             v.problem.as_deref().unwrap_or("")
         )));
     }
+    // Recorded in the database too; what is signed is what was just verified (the
+    // chains may have grown since, which the next checkpoint covers).
     let s = schema(client).await?;
-    let rows = client
-        .query(
-            &format!(
-                "SELECT c.tenant_id::text, c.seq, c.hash, c.taken_at::text, pg_catalog.current_database()::text
-                   FROM {s}.mcp_audit_checkpoint() c"
-            ),
+    client
+        .execute(&format!("SELECT FROM {s}.mcp_audit_checkpoint()"), &[])
+        .await?;
+    let r = client
+        .query_one(
+            "SELECT pg_catalog.textin(pg_catalog.timestamptz_out(pg_catalog.now())),
+                    pg_catalog.current_database()::pg_catalog.text",
             &[],
         )
         .await?;
-    let (taken_at, database) = match rows.first() {
-        Some(r) => (r.get::<_, String>(3), r.get::<_, String>(4)),
-        None => {
-            let r = client
-                .query_one("SELECT now()::text, current_database()::text", &[])
-                .await?;
-            (r.get(0), r.get(1))
-        }
-    };
     let payload = Payload {
         format: FORMAT.into(),
-        database,
-        taken_at,
-        heads: rows
+        database: r.get(1),
+        taken_at: r.get(0),
+        heads: verdicts
             .iter()
-            .map(|r| Head {
-                tenant_id: r.get(0),
-                seq: r.get(1),
-                hash: r.get(2),
+            .filter_map(|v| {
+                Some(Head {
+                    tenant_id: v.tenant_id.clone(),
+                    seq: v.last_seq?,
+                    hash: v.last_hash.clone()?,
+                })
             })
             .collect(),
     };
@@ -282,7 +279,7 @@ async fn schema(client: &Client) -> Result<String> {
         .ok_or_else(|| failed("mcp_auth is not installed in this database"))
 }
 
-async fn points(client: &Client, sql: &str, tenant: &str) -> Result<Vec<(i64, Vec<u8>)>> {
+async fn points(client: &Client, sql: &str, tenant: &Uuid) -> Result<Vec<(i64, Vec<u8>)>> {
     Ok(client
         .query(sql, &[&tenant])
         .await?
@@ -295,6 +292,9 @@ async fn points(client: &Client, sql: &str, tenant: &str) -> Result<Vec<(i64, Ve
 #[derive(Serialize)]
 struct Verdict {
     tenant_id: String,
+    /// The last row walked, in hex: what a checkpoint signs.
+    #[serde(skip)]
+    last_hash: Option<String>,
     verified: bool,
     first_seq: Option<i64>,
     last_seq: Option<i64>,
@@ -304,16 +304,19 @@ struct Verdict {
     problem: Option<String>,
 }
 
+/// Walks `tenant`'s chain. The tenant travels as a binary uuid and every value is
+/// printed by `FIELDS` or here: a cast a superuser added (text to uuid, uuid to
+/// text) could otherwise point the walk at another tenant's rows.
 async fn verify_tenant(
     client: &Client,
     s: &str,
-    tenant: &str,
+    tenant: &Uuid,
     signed: Option<&Head>,
 ) -> Result<Verdict> {
     let anchor = client
         .query_opt(
             &format!(
-                "SELECT seq, hash, {} FROM {s}.mcp_audit_anchors a WHERE tenant_id = $1::text::uuid
+                "SELECT seq, hash, {} FROM {s}.mcp_audit_anchors a WHERE tenant_id = $1
                   ORDER BY seq DESC LIMIT 1",
                 audit_chain::ANCHOR_TIME
             ),
@@ -322,7 +325,7 @@ async fn verify_tenant(
         .await?;
     let head = points(
         client,
-        &format!("SELECT seq, hash FROM {s}.mcp_audit_heads WHERE tenant_id = $1::text::uuid"),
+        &format!("SELECT seq, hash FROM {s}.mcp_audit_heads WHERE tenant_id = $1"),
         tenant,
     )
     .await?
@@ -338,9 +341,7 @@ async fn verify_tenant(
     let mut kept = Checkpoints::new(
         points(
             client,
-            &format!(
-                "SELECT seq, hash FROM {s}.mcp_audit_checkpoints WHERE tenant_id = $1::text::uuid"
-            ),
+            &format!("SELECT seq, hash FROM {s}.mcp_audit_checkpoints WHERE tenant_id = $1"),
             tenant,
         )
         .await?,
@@ -352,7 +353,7 @@ async fn verify_tenant(
     let mut walk = Walk::new(start);
     let sql = format!(
         "SELECT seq, prev_hash, hash, {} FROM {s}.mcp_key_usage_logs
-          WHERE tenant_id = $1::text::uuid ORDER BY {}",
+          WHERE tenant_id = $1 ORDER BY {}",
         audit_chain::fields_sql(),
         audit_chain::ORDER
     );
@@ -386,6 +387,7 @@ async fn verify_tenant(
     }
     Ok(Verdict {
         tenant_id: tenant.to_string(),
+        last_hash: walk.last.as_ref().map(|(_, h)| hex(h)),
         verified: broken.is_none(),
         first_seq: walk.first,
         last_seq: walk.last.as_ref().map(|(s, _)| *s),
@@ -420,6 +422,10 @@ async fn harden(client: &Client) -> Result<()> {
     )))
 }
 
+fn parse_tenant(text: &str) -> Result<Uuid> {
+    Uuid::parse_str(text.trim()).map_err(|_| failed(format!("tenant: not a uuid ({text:?})")))
+}
+
 /// Every chain's verdict (or `tenant`'s), against `signed` when given.
 async fn verdicts(
     client: &Client,
@@ -428,16 +434,10 @@ async fn verdicts(
 ) -> Result<Vec<Verdict>> {
     harden(client).await?;
     let s = schema(client).await?;
-    let mut tenants: Vec<String> = match tenant {
-        Some(t) => vec![t.to_string()],
+    let mut tenants: Vec<Uuid> = match tenant {
+        Some(t) => vec![parse_tenant(t)?],
         None => client
-            .query(
-                &format!(
-                    "SELECT t::text FROM ({}) x(t)",
-                    audit_chain::tenants_sql(&s)
-                ),
-                &[],
-            )
+            .query(&audit_chain::tenants_sql(&s), &[])
             .await?
             .iter()
             .map(|r| r.get(0))
@@ -445,13 +445,15 @@ async fn verdicts(
     };
     if let (None, Some(p)) = (tenant, signed) {
         // A tenant whose whole chain is gone is still in the checkpoint.
-        tenants.extend(p.heads.iter().map(|h| h.tenant_id.clone()));
+        for h in &p.heads {
+            tenants.push(parse_tenant(&h.tenant_id)?);
+        }
     }
     tenants.sort();
     tenants.dedup();
     let mut verdicts = Vec::new();
     for t in &tenants {
-        let head = signed.and_then(|p| p.heads.iter().find(|h| &h.tenant_id == t));
+        let head = signed.and_then(|p| p.heads.iter().find(|h| h.tenant_id == t.to_string()));
         verdicts.push(verify_tenant(client, &s, t, head).await?);
     }
     Ok(verdicts)
