@@ -53,19 +53,24 @@ struct Schema {
 }
 
 /// The usage statement for `schema`, linking the rows into their chains when
-/// `chain` (see the header of sql/queries/ledger_write.sql).
-fn usage_sql(schema: Schema, chain: bool) -> String {
-    let text = include_str!("../../sql/queries/ledger_write.sql");
-    text.lines()
-        .filter(|l| {
-            let l = l.trim_end();
-            !(l.ends_with("-- 2.3.0") && !schema.charges
-                || l.ends_with("-- no chain") && chain
-                || l.ends_with("-- chain") && !l.ends_with("-- no chain") && !chain)
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-        .replace("@fields", &mcp_auth_core::audit_chain::fields_sql())
+/// `chain` (see the header of sql/queries/ledger_write.sql). Made once per writer
+/// and variant, not in every round.
+fn usage_sql(schema: Schema, chain: bool) -> &'static str {
+    static MADE: [std::sync::OnceLock<String>; 8] = [const { std::sync::OnceLock::new() }; 8];
+    let variant = schema.charges as usize | (schema.chain as usize) << 1 | (chain as usize) << 2;
+    MADE[variant].get_or_init(|| {
+        include_str!("../../sql/queries/ledger_write.sql")
+            .lines()
+            .filter(|l| {
+                let l = l.trim_end();
+                !(l.ends_with("-- 2.3.0") && !schema.charges
+                    || l.ends_with("-- no chain") && chain
+                    || l.ends_with("-- chain") && !l.ends_with("-- no chain") && !chain)
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+            .replace("@fields", &mcp_auth_core::audit_chain::fields_sql())
+    })
 }
 
 const CHARGE: Statement = Statement {
@@ -154,7 +159,7 @@ fn write_usage(entries: serde_json::Value, schema: Schema, what: &str) -> Option
     let entries = pgrx::JsonB(entries);
     let mut toasts = Vec::new();
     let ok = stored(what, || {
-        spi::run_sql(&sql, &[JSONB], true, &[entries.into()], |t| {
+        spi::run_sql(sql, &[JSONB], true, &[entries.into()], |t| {
             toasts = t
                 .filter_map(|r| r.get::<String>(1).ok().flatten())
                 .collect();
