@@ -57,7 +57,13 @@ CREATE TABLE activity_log (
     entity_name text,
     description text,
     metadata    jsonb       NOT NULL DEFAULT '{}',
-    created_at  timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
+    created_at  timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    -- The tenant's activity chain (sql/audit_chain.sql), on the rows the ledger
+    -- writes for MCP calls; NULL on the application's own rows and on rows from
+    -- before 2.4.0, which are outside it.
+    seq         bigint,
+    prev_hash   bytea,
+    hash        bytea
 ) PARTITION BY RANGE (created_at);
 CREATE TABLE activity_log_default PARTITION OF activity_log DEFAULT;
 COMMENT ON TABLE activity_log IS 'Unified audit trail; MCP requests appear as mcp_execute / mcp_error on entity mcp_tool';

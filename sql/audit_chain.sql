@@ -1,31 +1,36 @@
--- mcp_auth: the audit trail's hash chains (docs/audit-chain.md). Each tenant's usage
--- log rows are linked by the ledger's writer (sql/queries/ledger_write.sql) as it
--- writes them: seq, prev_hash, hash (crates/core/src/audit_chain.rs defines the
+-- mcp_auth: the audit trail's hash chains (docs/audit-chain.md). Each tenant has two:
+-- its usage-log rows ('usage') and the activity_log rows the ledger writes for its
+-- MCP calls ('activity'), linked by the ledger's writer (sql/queries/ledger_write.sql)
+-- as it writes them: seq, prev_hash, hash (crates/core/src/audit_chain.rs defines the
 -- hash). Only the extension's owner writes these tables; admins read their tenant's.
 
--- The head of each tenant's chain: the last row's seq, hash and time. Written by the
+-- The head of each tenant's chains: the last row's seq, hash and time. Written by the
 -- ledger's writer, in the transaction that writes the rows, and by no one else, so
 -- calls never wait on it (they wait for the writer's commit in any case).
 CREATE TABLE mcp_audit_heads (
-    tenant_id uuid        NOT NULL PRIMARY KEY,
+    tenant_id uuid        NOT NULL,
+    -- Which chain: 'usage' (mcp_key_usage_logs) or 'activity' (activity_log).
+    log       text        NOT NULL CHECK (log IN ('usage', 'activity')),
     seq       bigint      NOT NULL,
     hash      bytea       NOT NULL,
     -- The head row's created_at: a later row's time is never earlier (so that a
     -- purge by time removes a prefix of every chain).
-    at        timestamptz NOT NULL
+    at        timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, log)
 );
 COMMENT ON TABLE mcp_audit_heads IS 'mcp_auth: the last link of each tenant''s audit chain';
 
--- What purges removed: per tenant, the last purged row's seq and hash, where
--- verification of what is left starts.
+-- What purges removed: per tenant and chain, the last purged row's seq and hash,
+-- where verification of what is left starts.
 CREATE TABLE mcp_audit_anchors (
     tenant_id uuid        NOT NULL,
+    log       text        NOT NULL CHECK (log IN ('usage', 'activity')),
     seq       bigint      NOT NULL,
     hash      bytea       NOT NULL,
     -- The purged row's time: a row outside the chain dated after it was inserted.
     at        timestamptz NOT NULL,
     purged_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    PRIMARY KEY (tenant_id, seq)
+    PRIMARY KEY (tenant_id, log, seq)
 );
 COMMENT ON TABLE mcp_audit_anchors IS 'mcp_auth: where each tenant''s audit chain goes on after a purge';
 
@@ -35,10 +40,11 @@ COMMENT ON TABLE mcp_audit_anchors IS 'mcp_auth: where each tenant''s audit chai
 -- for the operator to keep elsewhere.
 CREATE TABLE mcp_audit_checkpoints (
     tenant_id uuid        NOT NULL,
+    log       text        NOT NULL CHECK (log IN ('usage', 'activity')),
     seq       bigint      NOT NULL,
     hash      bytea       NOT NULL,
     taken_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    PRIMARY KEY (tenant_id, seq)
+    PRIMARY KEY (tenant_id, log, seq)
 );
 COMMENT ON TABLE mcp_audit_checkpoints IS 'mcp_auth: past heads of the audit chains';
 
@@ -47,7 +53,7 @@ SELECT pg_catalog.pg_extension_config_dump('mcp_audit_anchors', '');
 SELECT pg_catalog.pg_extension_config_dump('mcp_audit_checkpoints', '');
 
 -- The ledger's writer links a round's rows with this window aggregate, per tenant
--- in seq order: the hash of each row after the tenant's head.
+-- in seq order: the hash of each row after the chain's head.
 CREATE AGGREGATE mcp_audit_chain(bytea, text[]) (
     SFUNC = mcp_audit_chain_step,
     STYPE = bytea
@@ -56,32 +62,34 @@ CREATE AGGREGATE mcp_audit_chain(bytea, text[]) (
 -- Records every chain's head as a checkpoint and returns them (hash in hex). For
 -- the operator (`mcp-auth audit checkpoint`) and the notifier worker's schedule.
 CREATE FUNCTION mcp_audit_checkpoint()
-RETURNS TABLE (tenant_id uuid, seq bigint, hash text, taken_at timestamptz)
+RETURNS TABLE (tenant_id uuid, log text, seq bigint, hash text, taken_at timestamptz)
 LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
-    WITH heads AS (SELECT h.tenant_id, h.seq, h.hash FROM @extschema@.mcp_audit_heads h),
-         kept AS (INSERT INTO @extschema@.mcp_audit_checkpoints AS c (tenant_id, seq, hash)
-                  SELECT h.tenant_id, h.seq, h.hash FROM heads h
+    WITH heads AS (SELECT h.tenant_id, h.log, h.seq, h.hash FROM @extschema@.mcp_audit_heads h),
+         kept AS (INSERT INTO @extschema@.mcp_audit_checkpoints AS c (tenant_id, log, seq, hash)
+                  SELECT h.tenant_id, h.log, h.seq, h.hash FROM heads h
                   ON CONFLICT ON CONSTRAINT mcp_audit_checkpoints_pkey DO NOTHING)
-    SELECT h.tenant_id, h.seq, pg_catalog.encode(h.hash, 'hex'), pg_catalog.now()
-      FROM heads h ORDER BY h.tenant_id
+    SELECT h.tenant_id, h.log, h.seq, pg_catalog.encode(h.hash, 'hex'), pg_catalog.now()
+      FROM heads h ORDER BY h.tenant_id, h.log DESC
 $$;
 
--- Anchors for rows about to be removed from one partition of the usage log (or the
--- whole log): per tenant with a chain, its last chained row there older than
--- p_before, found through the (tenant_id, created_at) index of each partition.
+-- Anchors for rows about to be removed from one partition of a log (or the whole
+-- log; p_table names either, and so the chain): per tenant with a chain there, its
+-- last chained row older than p_before, found through the (tenant_id, created_at)
+-- index of each partition.
 CREATE FUNCTION mcp_audit_anchor(p_table text, p_before timestamptz, p_tenant uuid)
 RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     EXECUTE pg_catalog.format(
-        'INSERT INTO @extschema@.mcp_audit_anchors (tenant_id, seq, hash, at)
-         SELECT h.tenant_id, l.seq, l.hash, l.created_at
+        'INSERT INTO @extschema@.mcp_audit_anchors (tenant_id, log, seq, hash, at)
+         SELECT h.tenant_id, h.log, l.seq, l.hash, l.created_at
            FROM @extschema@.mcp_audit_heads h
            CROSS JOIN LATERAL (SELECT l.seq, l.hash, l.created_at FROM @extschema@.%I l
                                 WHERE l.tenant_id = h.tenant_id AND l.created_at < $1
                                   AND l.seq IS NOT NULL
                                 ORDER BY l.created_at DESC, l.seq DESC LIMIT 1) l
-          WHERE $2 IS NULL OR h.tenant_id = $2
+          WHERE h.log = $3 AND ($2 IS NULL OR h.tenant_id = $2)
          ON CONFLICT ON CONSTRAINT mcp_audit_anchors_pkey DO NOTHING', p_table)
-        USING p_before, p_tenant;
+        USING p_before, p_tenant,
+              CASE WHEN p_table LIKE 'activity_log%' THEN 'activity' ELSE 'usage' END;
 END
 $$;

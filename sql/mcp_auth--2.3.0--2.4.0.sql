@@ -269,10 +269,8 @@ BEGIN
             USING HINT = 'call the purge again once that session has ended its transaction';
         RETURN @extschema@.mcp_log_delete(p_parent || '_default', p_before, NULL);
     END IF;
-    IF p_parent = 'mcp_key_usage_logs' THEN
-        -- Where each tenant's audit chain goes on once these days are gone.
-        PERFORM @extschema@.mcp_audit_anchor(p_parent, p_before, NULL);
-    END IF;
+    -- Where each tenant's audit chain goes on once these days are gone.
+    PERFORM @extschema@.mcp_audit_anchor(p_parent, p_before, NULL);
     FOR part IN
         SELECT p.partition FROM @extschema@.mcp_log_partitions(p_parent) p WHERE p.ends <= p_before ORDER BY 1
     LOOP
@@ -389,9 +387,12 @@ $$;
 
 
 -- The tamper-evident audit (docs/audit-chain.md): the ledger's writer links each
--- tenant's usage-log rows into a hash chain. Rows written before this update have
+-- tenant's usage-log rows, and the activity rows it writes, into hash chains. Rows written before this update have
 -- no seq: they are outside the chain, and verify_mcp_audit says how many.
 ALTER TABLE @extschema@.mcp_key_usage_logs
+    ADD COLUMN seq bigint, ADD COLUMN prev_hash bytea, ADD COLUMN hash bytea;
+-- And the activity rows the ledger writes for MCP calls, in a chain of their own.
+ALTER TABLE @extschema@.activity_log
     ADD COLUMN seq bigint, ADD COLUMN prev_hash bytea, ADD COLUMN hash bytea;
 
 CREATE FUNCTION @extschema@."mcp_audit_chain_step"(
@@ -403,29 +404,33 @@ IMMUTABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'mcp_audit_chain_step_wrapper';
 
--- The head of each tenant's chain: the last row's seq, hash and time. Written by the
+-- The head of each tenant's chains: the last row's seq, hash and time. Written by the
 -- ledger's writer, in the transaction that writes the rows, and by no one else, so
 -- calls never wait on it (they wait for the writer's commit in any case).
 CREATE TABLE @extschema@.mcp_audit_heads (
-    tenant_id uuid        NOT NULL PRIMARY KEY,
+    tenant_id uuid        NOT NULL,
+    -- Which chain: 'usage' (mcp_key_usage_logs) or 'activity' (activity_log).
+    log       text        NOT NULL CHECK (log IN ('usage', 'activity')),
     seq       bigint      NOT NULL,
     hash      bytea       NOT NULL,
     -- The head row's created_at: a later row's time is never earlier (so that a
     -- purge by time removes a prefix of every chain).
-    at        timestamptz NOT NULL
+    at        timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, log)
 );
 COMMENT ON TABLE mcp_audit_heads IS 'mcp_auth: the last link of each tenant''s audit chain';
 
--- What purges removed: per tenant, the last purged row's seq and hash, where
--- verification of what is left starts.
+-- What purges removed: per tenant and chain, the last purged row's seq and hash,
+-- where verification of what is left starts.
 CREATE TABLE @extschema@.mcp_audit_anchors (
     tenant_id uuid        NOT NULL,
+    log       text        NOT NULL CHECK (log IN ('usage', 'activity')),
     seq       bigint      NOT NULL,
     hash      bytea       NOT NULL,
     -- The purged row's time: a row outside the chain dated after it was inserted.
     at        timestamptz NOT NULL,
     purged_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    PRIMARY KEY (tenant_id, seq)
+    PRIMARY KEY (tenant_id, log, seq)
 );
 COMMENT ON TABLE mcp_audit_anchors IS 'mcp_auth: where each tenant''s audit chain goes on after a purge';
 
@@ -435,10 +440,11 @@ COMMENT ON TABLE mcp_audit_anchors IS 'mcp_auth: where each tenant''s audit chai
 -- for the operator to keep elsewhere.
 CREATE TABLE @extschema@.mcp_audit_checkpoints (
     tenant_id uuid        NOT NULL,
+    log       text        NOT NULL CHECK (log IN ('usage', 'activity')),
     seq       bigint      NOT NULL,
     hash      bytea       NOT NULL,
     taken_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    PRIMARY KEY (tenant_id, seq)
+    PRIMARY KEY (tenant_id, log, seq)
 );
 COMMENT ON TABLE mcp_audit_checkpoints IS 'mcp_auth: past heads of the audit chains';
 
@@ -447,7 +453,7 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.mcp_audit_anchors', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.mcp_audit_checkpoints', '');
 
 -- The ledger's writer links a round's rows with this window aggregate, per tenant
--- in seq order: the hash of each row after the tenant's head.
+-- in seq order: the hash of each row after the chain's head.
 CREATE AGGREGATE @extschema@.mcp_audit_chain(bytea, text[]) (
     SFUNC = mcp_audit_chain_step,
     STYPE = bytea
@@ -456,33 +462,35 @@ CREATE AGGREGATE @extschema@.mcp_audit_chain(bytea, text[]) (
 -- Records every chain's head as a checkpoint and returns them (hash in hex). For
 -- the operator (`mcp-auth audit checkpoint`) and the notifier worker's schedule.
 CREATE FUNCTION @extschema@.mcp_audit_checkpoint()
-RETURNS TABLE (tenant_id uuid, seq bigint, hash text, taken_at timestamptz)
+RETURNS TABLE (tenant_id uuid, log text, seq bigint, hash text, taken_at timestamptz)
 LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
-    WITH heads AS (SELECT h.tenant_id, h.seq, h.hash FROM @extschema@.mcp_audit_heads h),
-         kept AS (INSERT INTO @extschema@.mcp_audit_checkpoints AS c (tenant_id, seq, hash)
-                  SELECT h.tenant_id, h.seq, h.hash FROM heads h
+    WITH heads AS (SELECT h.tenant_id, h.log, h.seq, h.hash FROM @extschema@.mcp_audit_heads h),
+         kept AS (INSERT INTO @extschema@.mcp_audit_checkpoints AS c (tenant_id, log, seq, hash)
+                  SELECT h.tenant_id, h.log, h.seq, h.hash FROM heads h
                   ON CONFLICT ON CONSTRAINT mcp_audit_checkpoints_pkey DO NOTHING)
-    SELECT h.tenant_id, h.seq, pg_catalog.encode(h.hash, 'hex'), pg_catalog.now()
-      FROM heads h ORDER BY h.tenant_id
+    SELECT h.tenant_id, h.log, h.seq, pg_catalog.encode(h.hash, 'hex'), pg_catalog.now()
+      FROM heads h ORDER BY h.tenant_id, h.log DESC
 $$;
 
--- Anchors for rows about to be removed from one partition of the usage log (or the
--- whole log): per tenant with a chain, its last chained row there older than
--- p_before, found through the (tenant_id, created_at) index of each partition.
+-- Anchors for rows about to be removed from one partition of a log (or the whole
+-- log; p_table names either, and so the chain): per tenant with a chain there, its
+-- last chained row older than p_before, found through the (tenant_id, created_at)
+-- index of each partition.
 CREATE FUNCTION @extschema@.mcp_audit_anchor(p_table text, p_before timestamptz, p_tenant uuid)
 RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     EXECUTE pg_catalog.format(
-        'INSERT INTO @extschema@.mcp_audit_anchors (tenant_id, seq, hash, at)
-         SELECT h.tenant_id, l.seq, l.hash, l.created_at
+        'INSERT INTO @extschema@.mcp_audit_anchors (tenant_id, log, seq, hash, at)
+         SELECT h.tenant_id, h.log, l.seq, l.hash, l.created_at
            FROM @extschema@.mcp_audit_heads h
            CROSS JOIN LATERAL (SELECT l.seq, l.hash, l.created_at FROM @extschema@.%I l
                                 WHERE l.tenant_id = h.tenant_id AND l.created_at < $1
                                   AND l.seq IS NOT NULL
                                 ORDER BY l.created_at DESC, l.seq DESC LIMIT 1) l
-          WHERE $2 IS NULL OR h.tenant_id = $2
+          WHERE h.log = $3 AND ($2 IS NULL OR h.tenant_id = $2)
          ON CONFLICT ON CONSTRAINT mcp_audit_anchors_pkey DO NOTHING', p_table)
-        USING p_before, p_tenant;
+        USING p_before, p_tenant,
+              CASE WHEN p_table LIKE 'activity_log%' THEN 'activity' ELSE 'usage' END;
 END
 $$;
 
@@ -492,6 +500,7 @@ CREATE FUNCTION @extschema@."verify_mcp_audit"(
 	"p_to" timestamp with time zone DEFAULT NULL /* core::option::Option<pgrx::datum::time_stamp_with_timezone::TimestampWithTimeZone> */
 ) RETURNS TABLE (
 	"tenant_id" uuid,  /* pgrx::datum::uuid::Uuid */
+	"log" TEXT,  /* &str */
 	"verified" bool,  /* bool */
 	"first_seq" bigint,  /* core::option::Option<i64> */
 	"last_seq" bigint,  /* core::option::Option<i64> */
@@ -529,6 +538,10 @@ REVOKE ALL ON FUNCTION @extschema@.verify_mcp_audit(uuid, timestamptz, timestamp
 GRANT EXECUTE ON FUNCTION @extschema@.verify_mcp_audit(uuid, timestamptz, timestamptz) TO mcp_admin;
 GRANT SELECT ON @extschema@.mcp_audit_heads, @extschema@.mcp_audit_anchors,
                 @extschema@.mcp_audit_checkpoints TO mcp_admin;
+-- The application's own activity rows stay outside the chain: its columns are the ledger's.
+REVOKE INSERT ON @extschema@.activity_log FROM mcp_admin;
+GRANT INSERT (id, tenant_id, user_id, user_name, action, entity_type, entity_id, entity_name,
+              description, metadata, created_at) ON @extschema@.activity_log TO mcp_admin;
 
 -- Purges record where each chain goes on (mcp_audit_anchor; mcp_purge_log above too).
 CREATE OR REPLACE FUNCTION @extschema@.mcp_log_delete(p_parent text, p_before timestamptz, p_tenant uuid) RETURNS bigint
@@ -536,10 +549,8 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET session_replication_r
 DECLARE
     n bigint;
 BEGIN
-    IF p_parent LIKE 'mcp_key_usage_logs%' THEN
-        -- Where each tenant's audit chain goes on once these rows are gone.
-        PERFORM @extschema@.mcp_audit_anchor(p_parent, p_before, p_tenant);
-    END IF;
+    -- Where each tenant's audit chain goes on once these rows are gone.
+    PERFORM @extschema@.mcp_audit_anchor(p_parent, p_before, p_tenant);
     EXECUTE pg_catalog.format(
         'WITH gone AS (DELETE FROM @extschema@.%I WHERE created_at < $1 AND ($2 IS NULL OR tenant_id = $2)
                        RETURNING tableoid),

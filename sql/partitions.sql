@@ -246,10 +246,8 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET session_replication_r
 DECLARE
     n bigint;
 BEGIN
-    IF p_parent LIKE 'mcp_key_usage_logs%' THEN
-        -- Where each tenant's audit chain goes on once these rows are gone.
-        PERFORM @extschema@.mcp_audit_anchor(p_parent, p_before, p_tenant);
-    END IF;
+    -- Where each tenant's audit chain goes on once these rows are gone.
+    PERFORM @extschema@.mcp_audit_anchor(p_parent, p_before, p_tenant);
     EXECUTE pg_catalog.format(
         'WITH gone AS (DELETE FROM @extschema@.%I WHERE created_at < $1 AND ($2 IS NULL OR tenant_id = $2)
                        RETURNING tableoid),
@@ -291,10 +289,8 @@ BEGIN
             USING HINT = 'call the purge again once that session has ended its transaction';
         RETURN @extschema@.mcp_log_delete(p_parent || '_default', p_before, NULL);
     END IF;
-    IF p_parent = 'mcp_key_usage_logs' THEN
-        -- Where each tenant's audit chain goes on once these days are gone.
-        PERFORM @extschema@.mcp_audit_anchor(p_parent, p_before, NULL);
-    END IF;
+    -- Where each tenant's audit chain goes on once these days are gone.
+    PERFORM @extschema@.mcp_audit_anchor(p_parent, p_before, NULL);
     FOR part IN
         SELECT p.partition FROM @extschema@.mcp_log_partitions(p_parent) p WHERE p.ends <= p_before ORDER BY 1
     LOOP

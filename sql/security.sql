@@ -145,8 +145,10 @@ GRANT UPDATE (name, description, allowed_tools, rate_limit, enabled, expires_at)
 GRANT SELECT ON mcp_key_usage_counters, mcp_keys TO mcp_admin;
 GRANT EXECUTE ON FUNCTION @extschema@.mcp_key_status(boolean, boolean, boolean, boolean) TO mcp_admin;
 -- The audit trail and server data: read-only for admins (their tenant, by RLS); the
--- application may add its own activity rows for its tenant.
+-- application may add its own activity rows for its tenant, outside the chain (the
+-- chain's columns are the ledger's).
 GRANT SELECT ON mcp_key_usage_logs, activity_log, mcp_key_usage_totals, mcp_key_usage_minutes,
                mcp_server_config, mcp_server_health, mcp_server_logs,
                mcp_audit_heads, mcp_audit_anchors, mcp_audit_checkpoints TO mcp_admin;
-GRANT INSERT ON activity_log TO mcp_admin;
+GRANT INSERT (id, tenant_id, user_id, user_name, action, entity_type, entity_id, entity_name,
+              description, metadata, created_at) ON activity_log TO mcp_admin;

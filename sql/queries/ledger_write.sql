@@ -7,16 +7,18 @@
 -- tenant_id, key_id, tool, arguments (redacted), success, error, notice (what the
 -- client was told), response_time_ms, ip, user_agent, key_name, key_prefix,
 -- xact_id, at and charged_at (µs since 2000-01-01 UTC), cost.
--- The activity rows (their ids show the order) and the toasts follow the queue; the
--- log rows need no order (no sort per round). The statistics are summed per row they
+-- The activity rows and the toasts follow the queue (as the chains do); the log rows
+-- need no order (no sort per round). The statistics are summed per row they
 -- update, since one statement may not update a row twice. They go to slot 0, the
 -- writer's.
 -- Lines marked "2.3.0" are left out for a database still at 2.1.0 or 2.2.0 (one
 -- library serves a database before its ALTER EXTENSION UPDATE), which has neither
 -- the xact_id column nor the charges table. Lines marked "chain" link each tenant's
--- rows into its hash chain (sql/audit_chain.sql); they are kept from 2.4.0 on while
--- mcp_auth.audit_chain is on, and the lines marked "no chain" only otherwise.
--- @fields is crates/core/src/audit_chain.rs's FIELDS: what a row's hash covers.
+-- usage rows, and its activity rows, into their hash chains (sql/audit_chain.sql);
+-- they are kept from 2.4.0 on while mcp_auth.audit_chain is on, and the lines marked
+-- "no chain" only otherwise. @usage_fields and @activity_fields are
+-- crates/core/src/audit_chain.rs's USAGE_FIELDS and ACTIVITY_FIELDS: what a row's
+-- hash covers.
 WITH e AS (
     SELECT a.ord, (a.x->>'id')::uuid AS id, (a.x->>'tenant_id')::uuid AS tenant_id,
            (a.x->>'key_id')::uuid AS key_id, a.x->>'tool' AS tool,
@@ -38,22 +40,55 @@ s AS ( -- chain
            e.ip AS ip_address, COALESCE(h.seq, 0) + pg_catalog.row_number() OVER w AS seq, -- chain
            GREATEST(h.at, pg_catalog.max(e.at) OVER w) AS created_at, -- chain
            COALESCE(h.hash, pg_catalog.decode(pg_catalog.repeat('00', 32), 'hex')) AS head -- chain
-      FROM e LEFT JOIN @s.mcp_audit_heads h ON h.tenant_id = e.tenant_id -- chain
+      FROM e LEFT JOIN @s.mcp_audit_heads h ON h.tenant_id = e.tenant_id AND h.log = 'usage' -- chain
     WINDOW w AS (PARTITION BY e.tenant_id ORDER BY e.ord ROWS UNBOUNDED PRECEDING)), -- chain
 l AS ( -- chain
     -- (Every window here in the same order, so the round's rows are sorted once.) -- chain
-    SELECT s.*, @s.mcp_audit_chain(s.head, @fields) OVER w AS hash -- chain
+    SELECT s.*, @s.mcp_audit_chain(s.head, @usage_fields) OVER w AS hash -- chain
       FROM s WINDOW w AS (PARTITION BY s.tenant_id ORDER BY s.ord ROWS UNBOUNDED PRECEDING)), -- chain
 c AS ( -- chain
     SELECT l.*, COALESCE(pg_catalog.lag(l.hash) OVER (PARTITION BY l.tenant_id ORDER BY l.ord), -- chain
                          l.head) AS prev_hash FROM l), -- chain
+c AS (SELECT e.*, e.at AS created_at FROM e), -- no chain
+-- The activity rows, when the tenant's activity logging is on, at their usage row's time.
+a AS (
+    SELECT c.ord, c.tenant_id, pg_catalog.gen_random_uuid() AS id, NULL::uuid AS user_id,
+           'MCP Server'::text AS user_name,
+           CASE WHEN c.success THEN 'mcp_execute' ELSE 'mcp_error' END AS action,
+           'mcp_tool'::text AS entity_type, c.tool AS entity_id, c.tool AS entity_name,
+           CASE WHEN c.success THEN pg_catalog.format('Tool "%s" executed successfully', c.tool)
+                ELSE pg_catalog.format('Tool "%s" execution failed: %s', c.tool, c.error) END
+               AS description,
+           pg_catalog.jsonb_build_object(
+               'key_id', c.key_id, 'key_name', c.key_name, 'key_prefix', c.key_prefix,
+               'tool', c.tool, 'arguments', c.arguments, 'success', c.success,
+               'error', c.error, 'response_time_ms', c.response_time_ms, 'usage_log_id', c.id)
+               AS metadata,
+           c.created_at
+      FROM c LEFT JOIN @s.mcp_server_config cfg ON cfg.tenant_id = c.tenant_id
+     WHERE COALESCE(cfg.activity_logging, true)),
+sa AS ( -- chain
+    -- The activity chain, as the usage chain above. -- chain
+    SELECT a.*, COALESCE(h.seq, 0) + pg_catalog.row_number() OVER w AS seq, -- chain
+           COALESCE(h.hash, pg_catalog.decode(pg_catalog.repeat('00', 32), 'hex')) AS head -- chain
+      FROM a LEFT JOIN @s.mcp_audit_heads h ON h.tenant_id = a.tenant_id AND h.log = 'activity' -- chain
+    WINDOW w AS (PARTITION BY a.tenant_id ORDER BY a.ord ROWS UNBOUNDED PRECEDING)), -- chain
+la AS ( -- chain
+    SELECT sa.*, @s.mcp_audit_chain(sa.head, @activity_fields) OVER w AS hash -- chain
+      FROM sa WINDOW w AS (PARTITION BY sa.tenant_id ORDER BY sa.ord ROWS UNBOUNDED PRECEDING)), -- chain
+ca AS ( -- chain
+    SELECT la.*, COALESCE(pg_catalog.lag(la.hash) OVER (PARTITION BY la.tenant_id ORDER BY la.ord), -- chain
+                          la.head) AS prev_hash FROM la), -- chain
+ca AS (SELECT a.* FROM a), -- no chain
 heads AS ( -- chain
-    INSERT INTO @s.mcp_audit_heads AS h (tenant_id, seq, hash, at) -- chain
-    SELECT DISTINCT ON (c.tenant_id) c.tenant_id, c.seq, c.hash, c.created_at -- chain
-      FROM c ORDER BY c.tenant_id, c.seq DESC -- chain
+    INSERT INTO @s.mcp_audit_heads AS h (tenant_id, log, seq, hash, at) -- chain
+    (SELECT DISTINCT ON (c.tenant_id) c.tenant_id, 'usage', c.seq, c.hash, c.created_at -- chain
+       FROM c ORDER BY c.tenant_id, c.seq DESC) -- chain
+    UNION ALL -- chain
+    (SELECT DISTINCT ON (ca.tenant_id) ca.tenant_id, 'activity', ca.seq, ca.hash, ca.created_at -- chain
+       FROM ca ORDER BY ca.tenant_id, ca.seq DESC) -- chain
     ON CONFLICT ON CONSTRAINT mcp_audit_heads_pkey -- chain
     DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash, at = EXCLUDED.at), -- chain
-c AS (SELECT e.*, e.at AS created_at FROM e), -- no chain
 charged AS ( -- 2.3.0
     INSERT INTO @s.mcp_rate_limit_charges (tenant_id, key_id, at, cost) -- 2.3.0
     SELECT e.tenant_id, e.key_id, e.charged_at, e.cost FROM e WHERE e.cost > 0), -- 2.3.0
@@ -91,21 +126,15 @@ minutes AS (
        SET requests = m.requests + EXCLUDED.requests),
 activity AS (
     INSERT INTO @s.activity_log
-        (tenant_id, user_name, action, entity_type, entity_id, entity_name, description, metadata,
+        (id, tenant_id, user_id, user_name, action, entity_type, entity_id, entity_name,
+         description, metadata,
+         seq, prev_hash, hash, -- chain
          created_at)
-    SELECT e.tenant_id, 'MCP Server',
-           CASE WHEN e.success THEN 'mcp_execute' ELSE 'mcp_error' END,
-           'mcp_tool', e.tool, e.tool,
-           CASE WHEN e.success THEN pg_catalog.format('Tool "%s" executed successfully', e.tool)
-                ELSE pg_catalog.format('Tool "%s" execution failed: %s', e.tool, e.error) END,
-           pg_catalog.jsonb_build_object(
-               'key_id', e.key_id, 'key_name', e.key_name, 'key_prefix', e.key_prefix,
-               'tool', e.tool, 'arguments', e.arguments, 'success', e.success,
-               'error', e.error, 'response_time_ms', e.response_time_ms, 'usage_log_id', e.id),
-           e.at
-      FROM e LEFT JOIN @s.mcp_server_config cfg ON cfg.tenant_id = e.tenant_id
-     WHERE COALESCE(cfg.activity_logging, true)
-     ORDER BY e.ord)
+    SELECT ca.id, ca.tenant_id, ca.user_id, ca.user_name, ca.action, ca.entity_type, ca.entity_id,
+           ca.entity_name, ca.description, ca.metadata,
+           ca.seq, ca.prev_hash, ca.hash, -- chain
+           ca.created_at
+      FROM ca ORDER BY ca.ord)
 -- The toasts, which the writer sends as NOTIFY mcp_activity before it commits (in
 -- queue order); bounded below NOTIFY's 8000-byte payload limit.
 SELECT pg_catalog.jsonb_build_object(

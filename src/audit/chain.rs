@@ -7,7 +7,7 @@
 use crate::access;
 use crate::errors;
 use crate::spi;
-use mcp_auth_core::audit_chain::{self, Broken, Checkpoints, Start, Walk};
+use mcp_auth_core::audit_chain::{self, Broken, Checkpoints, Log, Start, Walk};
 use pgrx::datum::{DatumWithOid, TimestampWithTimeZone};
 use pgrx::prelude::*;
 use pgrx::{PgMemoryContexts, Uuid};
@@ -29,10 +29,10 @@ fn mcp_audit_chain_step(
 /// Rows fetched from the cursor at a time.
 const BATCH: i64 = 10_000;
 
-/// One tenant's (seq, hash) pairs from `sql` (tenant as $1).
-fn points(sql: &str, tenant: Uuid) -> Vec<(i64, Vec<u8>)> {
+/// One chain's (seq, hash) pairs from `sql` (tenant as $1, log as $2).
+fn points(sql: &str, tenant: Uuid, log: Log) -> Vec<(i64, Vec<u8>)> {
     Spi::connect(|c| {
-        let args: [DatumWithOid; 1] = [tenant.into()];
+        let args: [DatumWithOid; 2] = [tenant.into(), log.name().into()];
         errors::spi(c.select(
             sql.replace("@s.", &format!("{}.", spi::schema())).as_str(),
             None,
@@ -43,22 +43,24 @@ fn points(sql: &str, tenant: Uuid) -> Vec<(i64, Vec<u8>)> {
     })
 }
 
-/// The verdict on one tenant, as `verify_mcp_audit` returns it.
+/// The verdict on one chain, as `verify_mcp_audit` returns it.
 struct Verdict {
     tenant: Uuid,
+    log: Log,
     walk: Walk,
     broken: Option<Broken>,
 }
 
 /// The anchor a walk over the whole chain starts from: the latest purge's.
-fn anchor(tenant: Uuid) -> Option<Start> {
+fn anchor(tenant: Uuid, log: Log) -> Option<Start> {
     Spi::connect(|c| {
         let sql = format!(
-            "SELECT seq, hash, {} FROM {}.mcp_audit_anchors a WHERE tenant_id = $1 ORDER BY seq DESC LIMIT 1",
+            "SELECT seq, hash, {} FROM {}.mcp_audit_anchors a WHERE tenant_id = $1 AND log = $2
+              ORDER BY seq DESC LIMIT 1",
             audit_chain::ANCHOR_TIME,
             spi::schema()
         );
-        let args: [DatumWithOid; 1] = [tenant.into()];
+        let args: [DatumWithOid; 2] = [tenant.into(), log.name().into()];
         errors::spi(c.select(sql.as_str(), None, &args))
             .filter_map(|r| {
                 Some(Start::Anchor {
@@ -71,35 +73,31 @@ fn anchor(tenant: Uuid) -> Option<Start> {
     })
 }
 
-/// Walks one tenant's rows of [from, to) in `ORDER`, checking every link, the
+/// Walks one chain's rows of [from, to) in `ORDER`, checking every link, the
 /// checkpoints kept in the database and, for a walk to the end, the head.
-fn verify_tenant(
+fn verify_chain(
     tenant: Uuid,
+    log: Log,
     from: Option<TimestampWithTimeZone>,
     to: Option<TimestampWithTimeZone>,
 ) -> Verdict {
     let head = points(
-        "SELECT seq, hash FROM @s.mcp_audit_heads WHERE tenant_id = $1",
+        "SELECT seq, hash FROM @s.mcp_audit_heads WHERE tenant_id = $1 AND log = $2",
         tenant,
+        log,
     )
     .pop();
     let start = match from {
         Some(_) => Start::Range,
-        None => anchor(tenant).unwrap_or(Start::Genesis),
+        None => anchor(tenant, log).unwrap_or(Start::Genesis),
     };
     let mut checkpoints = Checkpoints::new(points(
-        "SELECT seq, hash FROM @s.mcp_audit_checkpoints WHERE tenant_id = $1",
+        "SELECT seq, hash FROM @s.mcp_audit_checkpoints WHERE tenant_id = $1 AND log = $2",
         tenant,
+        log,
     ));
     let mut walk = Walk::new(start);
-    let sql = format!(
-        "SELECT seq, prev_hash, hash, {} FROM {}.mcp_key_usage_logs
-          WHERE tenant_id = $1 AND ($2 IS NULL OR created_at >= $2) AND ($3 IS NULL OR created_at < $3)
-          ORDER BY {}",
-        audit_chain::fields_sql(),
-        spi::schema(),
-        audit_chain::ORDER
-    );
+    let sql = log.walk_sql(&spi::schema(), true);
     let mut broken = None;
     let mut scratch = PgMemoryContexts::new("mcp_auth verify");
     Spi::connect(|c| {
@@ -152,15 +150,17 @@ fn verify_tenant(
     }
     Verdict {
         tenant,
+        log,
         walk,
         broken,
     }
 }
 
-/// Verifies the audit chain of one tenant (`p_tenant`; for superusers, every tenant
-/// with a chain when NULL) over [p_from, p_to) (the whole chain when both are
-/// NULL), and reports per tenant what it covered and the first broken link: an
-/// edited, deleted, inserted or moved row, or rows missing at the end.
+/// Verifies the audit chains of one tenant (`p_tenant`; for superusers, every tenant
+/// with a chain when NULL) over [p_from, p_to) (the whole chains when both are
+/// NULL), and reports per tenant and chain (`log`: usage, activity) what it covered
+/// and the first broken link: an edited, deleted, inserted or moved row, or rows
+/// missing at the end.
 #[allow(clippy::type_complexity)]
 #[pg_extern(security_definer, stable)]
 #[search_path(pg_catalog, pg_temp)]
@@ -172,6 +172,7 @@ fn verify_mcp_audit(
     'static,
     (
         name!(tenant_id, Uuid),
+        name!(log, &'static str),
         name!(verified, bool),
         name!(first_seq, Option<i64>),
         name!(last_seq, Option<i64>),
@@ -218,11 +219,13 @@ fn verify_mcp_audit(
     }
     let rows: Vec<_> = tenants
         .into_iter()
-        .map(|t| {
-            let v = verify_tenant(t, p_from, p_to);
+        .flat_map(|t| Log::ALL.map(|log| (t, log)))
+        .map(|(t, log)| {
+            let v = verify_chain(t, log, p_from, p_to);
             let covered = v.walk.covered();
             (
                 v.tenant,
+                v.log.name(),
                 v.broken.is_none(),
                 v.walk.first,
                 v.walk.last.as_ref().map(|(s, _)| *s),

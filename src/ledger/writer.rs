@@ -13,6 +13,7 @@ use super::{counts, queue};
 use crate::settings;
 use crate::spi::{self, Statement, JSONB};
 use crate::subxact;
+use mcp_auth_core::audit_chain::Log;
 use pgrx::bgworkers::BackgroundWorker;
 use pgrx::prelude::*;
 use std::sync::atomic::Ordering::SeqCst;
@@ -69,7 +70,8 @@ fn usage_sql(schema: Schema, chain: bool) -> &'static str {
             })
             .collect::<Vec<_>>()
             .join("\n")
-            .replace("@fields", &mcp_auth_core::audit_chain::fields_sql())
+            .replace("@usage_fields", &Log::Usage.fields_sql())
+            .replace("@activity_fields", &Log::Activity.fields_sql())
     })
 }
 

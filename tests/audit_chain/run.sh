@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The tamper-evident audit (issue 21): each tenant's usage log is a hash chain that
-# verify_mcp_audit (SQL) and `mcp-auth audit verify` (offline) check. A superuser
+# The tamper-evident audit (issue 21): each tenant's usage log, and the activity rows
+# the ledger writes, are hash chains that verify_mcp_audit (SQL) and `mcp-auth audit
+# verify` (offline) check. A superuser
 # edits, deletes, inserts, swaps, truncates and drops partitions here, and each is
 # found; a forgery that rewrites the chain and the database's own records is found
 # by a signed checkpoint kept outside. A purge keeps the chain verifiable, and the
@@ -18,11 +19,14 @@ offline() { # database, args...: the offline verifier's exit status and output
     local database=$1; shift
     DATABASE_URL="host=$PGHOST port=$PGPORT user=postgres dbname=$database" "$mcp_auth" audit verify "$@" 2>&1
 }
-# The SQL verdict on tenant $1 inside a transaction that first runs $2 (rolled back).
-tampered() { # tenant, tampering SQL
+# The SQL verdict on tenant $1's chain of log $3 (usage by default) inside a
+# transaction that first runs $2 (rolled back).
+tampered() { # tenant, tampering SQL[, log]
     db -c "BEGIN" -c "$2" -c "SELECT CASE WHEN verified THEN 't' ELSE 'f' END || ' ' || COALESCE(broken_seq::text, '-') || ' ' || COALESCE(problem, '')
-                             FROM verify_mcp_audit('$1')" -c "ROLLBACK" | grep -E '^(t|f) '
+                             FROM verify_mcp_audit('$1') WHERE log = '${3:-usage}'" -c "ROLLBACK" | grep -E '^(t|f) '
 }
+# Whether both of tenant $1's chains verify, in database $2 (chain by default).
+verified() { "${psql[@]}" -d "${2:-chain}" -c "SELECT bool_and(verified) FROM verify_mcp_audit('$1')"; }
 # What an attacker who read docs/audit-chain.md runs to re-link tenant $1's rows from
 # seq $2 on, and to move its head: the chain is whole again, as far as the database
 # can tell.
@@ -46,7 +50,7 @@ BEGIN
     END LOOP;
     UPDATE mcp_audit_heads h SET seq = m.seq, hash = prev, at = m.at
       FROM (SELECT max(seq) AS seq, max(created_at) AS at FROM mcp_key_usage_logs WHERE tenant_id = '$1') m
-     WHERE h.tenant_id = '$1';
+     WHERE h.tenant_id = '$1' AND h.log = 'usage';
 END
 \$relink\$;
 SQL
@@ -78,21 +82,28 @@ check "tenant A's chain has seq 1..40 with no gap (40 calls, refusals among them
                    FROM mcp_key_usage_logs WHERE tenant_id = '$a'")" = "40 1 40 40"
 check "every row links to the one before it" test "$(db -c "SELECT count(*) FROM mcp_key_usage_logs l
     JOIN mcp_key_usage_logs p ON p.tenant_id = l.tenant_id AND p.seq = l.seq - 1 WHERE l.prev_hash <> p.hash")" = 0
-check "verify_mcp_audit: both chains verified, whole" test "$(db -c \
-    "SELECT string_agg(verified || ' ' || rows_checked || ' ' || covered, '; ' ORDER BY tenant_id) FROM verify_mcp_audit()")" \
-    = "true 40 rows 1 to 40, from the start of the chain; true 13 rows 1 to 13, from the start of the chain"
+check "verify_mcp_audit: both tenants' usage and activity chains verified, whole" test "$(db -c \
+    "SELECT string_agg(log || ' ' || verified || ' ' || rows_checked || ' ' || covered, '; ' ORDER BY tenant_id, log DESC)
+       FROM verify_mcp_audit()")" \
+    = "usage true 40 rows 1 to 40, from the start of the chain; activity true 40 rows 1 to 40, from the start of the chain; usage true 13 rows 1 to 13, from the start of the chain; activity true 13 rows 1 to 13, from the start of the chain"
 out=$(offline chain) && rc=0 || rc=$?
 check "the offline verifier agrees (rc $rc): $out" \
-    bash -c '[ "$1" = 0 ] && [ "$(grep -c ": verified, rows 1 to" <<<"$2")" = 2 ]' _ "$rc" "$out"
-check "the head is the last row" test "$(db -c "SELECT h.seq = l.seq AND h.hash = l.hash FROM mcp_audit_heads h
-    JOIN mcp_key_usage_logs l ON l.tenant_id = h.tenant_id AND l.seq = h.seq WHERE h.tenant_id = '$a'")" = t
+    bash -c '[ "$1" = 0 ] && [ "$(grep -c " \(usage\|activity\): verified, rows 1 to" <<<"$2")" = 4 ]' _ "$rc" "$out"
+check "the heads are the last rows" test "$(db -c "SELECT count(*) FILTER (WHERE h.seq = l.seq AND h.hash = l.hash)
+    FROM mcp_audit_heads h
+    JOIN LATERAL (SELECT seq, hash FROM mcp_key_usage_logs l WHERE h.log = 'usage' AND l.tenant_id = h.tenant_id AND l.seq = h.seq
+                  UNION ALL SELECT seq, hash FROM activity_log l WHERE h.log = 'activity' AND l.tenant_id = h.tenant_id AND l.seq = h.seq) l
+      ON true WHERE h.tenant_id = '$a'")" = 2
+check "each activity row the ledger wrote is in the chain, at its usage row's place and time" test "$(db -c \
+    "SELECT count(*) FROM activity_log a JOIN mcp_key_usage_logs u ON u.id = (a.metadata->>'usage_log_id')::uuid
+      WHERE a.tenant_id = '$a' AND a.seq = u.seq AND a.created_at = u.created_at")" = 40
 
 # A signed checkpoint, kept outside the database.
 "$mcp_auth" audit keygen --out "$work/signing.key" 2>/dev/null
 check "the signing key is readable by its owner only" test "$(stat -c %a "$work/signing.key")" = 600
 DATABASE_URL="host=$PGHOST port=$PGPORT user=postgres dbname=chain" \
     "$mcp_auth" audit checkpoint --sign "$work/signing.key" --out "$work/checkpoint.json"
-check "the checkpoint names both heads" test "$(grep -c '"seq"' "$work/checkpoint.json")" = 2
+check "the checkpoint names all four heads" test "$(grep -c '"seq"' "$work/checkpoint.json")" = 4
 out=$(offline chain --checkpoint "$work/checkpoint.json" --public-key "$work/signing.key.pub") && rc=0 || rc=$?
 check "the signed checkpoint verifies against the chains (rc $rc)" \
     bash -c '[ "$1" = 0 ] && grep -q "signed checkpoint of .* verifies" <<<"$2"' _ "$rc" "$out"
@@ -132,9 +143,27 @@ check "an inserted row without a place in the chain, dated after the chain began
 check "one dated before the chain began is reported as outside it (rows from before 2.4.0)" \
     test "$(db -c "BEGIN" -c "INSERT INTO mcp_key_usage_logs (tenant_id, tool_name, success, created_at)
                                VALUES ('$a', 'old', true, now() - interval '1 day')" \
-        -c "SELECT verified || ' ' || covered FROM verify_mcp_audit('$a')" -c "ROLLBACK" | grep rows)" \
+        -c "SELECT verified || ' ' || covered FROM verify_mcp_audit('$a') WHERE log = 'usage'" -c "ROLLBACK" | grep rows)" \
         = "true rows 1 to 40, from the start of the chain; 1 rows from before the chain (2.4.0) are outside it"
-check "tenant B's chain is untouched by all of this" test "$(db -c "SELECT verified FROM verify_mcp_audit('$b')")" = t
+check "tenant B's chains are untouched by all of this" test "$(verified "$b")" = t
+
+# The activity rows the ledger wrote, tampered with the same way.
+v=$(tampered "$a" "UPDATE activity_log SET action = 'mcp_execute', description = 'Tool \"fetch_jobs\" executed successfully'
+    WHERE tenant_id = '$a' AND seq = 7" activity)
+check "an activity row whose failure was turned into a success is found at that row: $v" grep -q "^f 7 row 7 was changed" <<<"$v"
+v=$(tampered "$a" "DELETE FROM activity_log WHERE tenant_id = '$a' AND seq = 12" activity)
+check "a deleted activity row is found as a gap: $v" grep -q "^f 13 row 12 is missing" <<<"$v"
+v=$(tampered "$a" "UPDATE activity_log SET seq = CASE seq WHEN 30 THEN 31 ELSE 30 END WHERE tenant_id = '$a' AND seq IN (30, 31)" activity)
+check "two swapped activity rows are found: $v" grep -q "^f 31 row 30 is missing" <<<"$v"
+v=$(tampered "$a" "DELETE FROM activity_log WHERE tenant_id = '$a' AND seq > 38" activity)
+check "a truncated activity tail is found against its head: $v" grep -q "^f 39 the rows end at 38 but the chain's head is at 40" <<<"$v"
+v=$(tampered "$a" "INSERT INTO activity_log (tenant_id, user_name, action, entity_type, entity_id, entity_name, description)
+    VALUES ('$a', 'MCP Server', 'mcp_execute', 'mcp_tool', 'delete_all_jobs', 'delete_all_jobs',
+            'Tool \"delete_all_jobs\" executed successfully')" activity)
+check "a forged MCP activity row outside the chain is found: $v" \
+    grep -q "^f 40 a row outside the chain is dated after the chain began" <<<"$v"
+v=$(tampered "$a" "INSERT INTO activity_log (tenant_id, user_name, action, entity_type) VALUES ('$a', 'alice', 'user_login', 'session')" activity)
+check "the application's own activity rows are not part of the chain: $v" grep -q "^t - $" <<<"$v"
 
 # What an attacker who knows the verifiers tries (issue 21's attacker, found in review).
 v=$(tampered "$a" "UPDATE mcp_key_usage_logs SET tool_arguments = '{\"limit\": 999}' WHERE tenant_id = '$a' AND seq = 2;
@@ -146,19 +175,19 @@ v=$(db -c "BEGIN" -c "CREATE OR REPLACE FUNCTION pg_catalog.boolout(boolean) RET
     -c "SELECT * FROM verify_mcp_audit('$a')" -c "ROLLBACK" 2>&1 || true)
 check "a replaced built-in output function stops verification: $v" grep -q "functions the chain's fields are read with are not PostgreSQL's own (pg_catalog.boolout(boolean))" <<<"$v"
 v=$(tampered "$a" "UPDATE mcp_key_usage_logs SET tool_name = 'delete_all_jobs' WHERE tenant_id = '$a' AND seq IN (1, 2);
-    INSERT INTO mcp_audit_anchors (tenant_id, seq, hash, at) SELECT tenant_id, seq, hash, created_at
+    INSERT INTO mcp_audit_anchors (tenant_id, log, seq, hash, at) SELECT tenant_id, 'usage', seq, hash, created_at
       FROM mcp_key_usage_logs WHERE tenant_id = '$a' AND seq = 3")
 check "a forged anchor does not hide the edited rows still below it: $v" grep -q "^f 1 row 1 was changed" <<<"$v"
-v=$(tampered "$a" "INSERT INTO mcp_audit_anchors (tenant_id, seq, hash, at) SELECT tenant_id, seq, hash, created_at
+v=$(tampered "$a" "INSERT INTO mcp_audit_anchors (tenant_id, log, seq, hash, at) SELECT tenant_id, 'usage', seq, hash, created_at
       FROM mcp_key_usage_logs WHERE tenant_id = '$a' AND seq = 40")
 check "an anchor at the head still walks the rows (none was removed): $v" grep -q "^t - $" <<<"$v"
 v=$(tampered "$a" "INSERT INTO mcp_key_usage_logs (tenant_id, tool_name, success, created_at) VALUES ('$a', 'forged', true, 'infinity')")
 check "a row dated infinity is found as inserted: $v" grep -q "^f 40 a row outside the chain is dated after the chain began" <<<"$v"
 v=$(tampered "$a" "UPDATE mcp_key_usage_logs SET error_message = 'edited' WHERE tenant_id = '$a' AND seq = 5;
     DELETE FROM mcp_audit_heads WHERE tenant_id = '$a'")
-check "a tenant whose head was deleted is still verified (and found): $v" \
+check "a tenant whose heads were deleted is still verified (and both chains found): $v" \
     test "$(db -c "BEGIN" -c "DELETE FROM mcp_audit_heads WHERE tenant_id = '$a'" \
-        -c "SELECT count(*) FROM verify_mcp_audit() WHERE tenant_id = '$a' AND NOT verified" -c "ROLLBACK")" = 1
+        -c "SELECT count(*) FROM verify_mcp_audit() WHERE tenant_id = '$a' AND NOT verified" -c "ROLLBACK")" = 2
 chmod 644 "$work/signing.key"
 out=$(DATABASE_URL="host=$PGHOST port=$PGPORT user=postgres dbname=chain" \
     "$mcp_auth" audit checkpoint --sign "$work/signing.key" 2>&1) && rc=0 || rc=$?
@@ -171,9 +200,9 @@ db -c "UPDATE mcp_key_usage_logs SET success = NOT success WHERE tenant_id = '$b
 out=$(DATABASE_URL="host=$PGHOST port=$PGPORT user=postgres dbname=chain" \
     "$mcp_auth" audit checkpoint --sign "$work/signing.key" 2>&1) && rc=0 || rc=$?
 check "no checkpoint is signed over a broken chain (rc $rc): $out" \
-    bash -c '[ "$1" = 1 ] && grep -q "no checkpoint signed: tenant $2.s chain is broken at 2" <<<"$3"' _ "$rc" "$b" "$out"
+    bash -c '[ "$1" = 1 ] && grep -q "no checkpoint signed: tenant $2.s usage chain is broken at 2" <<<"$3"' _ "$rc" "$b" "$out"
 db -c "UPDATE mcp_key_usage_logs SET success = NOT success WHERE tenant_id = '$b' AND seq = 2" >/dev/null
-check "(tenant B restored)" test "$(db -c "SELECT verified FROM verify_mcp_audit('$b')")" = t
+check "(tenant B restored)" test "$(verified "$b")" = t
 
 # Forgeries that rewrite the database's own records too: the head, the checkpoints
 # kept inside. The SQL verifier cannot tell; the signed checkpoint can.
@@ -193,7 +222,7 @@ for attempt in 1 2 3 4 5; do
 done
 "${psql[@]}" -d forged <<<"$forge_middle" >/dev/null
 check "a forged row inserted in the middle, the chain re-linked and the head moved: SQL says verified" \
-    test "$("${psql[@]}" -d forged -c "SELECT verified FROM verify_mcp_audit('$a')")" = t
+    test "$(verified "$a" forged)" = t
 out=$(offline forged --checkpoint "$work/checkpoint.json" --public-key "$work/signing.key.pub") && rc=0 || rc=$?
 check "a checkpoint of database chain is refused for database forged (rc $rc): $out" \
     bash -c '[ "$1" = 1 ] && grep -q "signed for database \"chain\", not \"forged\"" <<<"$2"' _ "$rc" "$out"
@@ -212,11 +241,10 @@ check "a cast that would point tenant A's walk at tenant B's rows changes nothin
 BEGIN;
 DELETE FROM mcp_key_usage_logs WHERE tenant_id = '$b' AND seq > 10;
 UPDATE mcp_audit_heads h SET seq = 10, hash = l.hash FROM mcp_key_usage_logs l
- WHERE l.tenant_id = '$b' AND l.seq = 10 AND h.tenant_id = '$b';
+ WHERE l.tenant_id = '$b' AND l.seq = 10 AND h.tenant_id = '$b' AND h.log = 'usage';
 COMMIT;
 SQL
-check "a tail cut with the head moved back: SQL says verified" \
-    test "$("${psql[@]}" -d forged -c "SELECT verified FROM verify_mcp_audit('$b')")" = t
+check "a tail cut with the head moved back: SQL says verified" test "$(verified "$b" forged)" = t
 out=$(offline forged --tenant "$b" --checkpoint "$work/checkpoint.json" --public-key "$work/signing.key.pub" --other-database) && rc=0 || rc=$?
 check "but the signed checkpoint shows the truncation (rc $rc): $out" \
     bash -c '[ "$1" = 1 ] && grep -q "the rows end at 10 but the signed checkpoint is at 13: rows at the end are missing" <<<"$2"' _ "$rc" "$out"
@@ -247,7 +275,7 @@ COMMIT;
 SQL
 check "the day's rows are in three partitions" test "$(db -c "SELECT count(DISTINCT tableoid) FROM mcp_key_usage_logs
     WHERE tenant_id = '$a' AND tableoid::regclass::text ~ '_(early|mid|late)$'")" = 3
-check "the chain still verifies across three partitions" test "$(db -c "SELECT verified FROM verify_mcp_audit('$a')")" = t
+check "the chain still verifies across three partitions" test "$(verified "$a")" = t
 v=$(tampered "$a" "DROP TABLE mcp_key_usage_logs_mid")
 check "a dropped partition is found as the gap it leaves: $v" grep -q "^f 30 rows 15 to 29 are missing" <<<"$v"
 
@@ -257,18 +285,19 @@ db <<SQL >/dev/null
 BEGIN;
 UPDATE mcp_key_usage_logs SET created_at = created_at - interval '3 days' WHERE tenant_id = '$a' AND seq <= 20;
 $(relink "$a" 1)
-UPDATE mcp_audit_heads SET at = (SELECT max(created_at) FROM mcp_key_usage_logs WHERE tenant_id = '$a') WHERE tenant_id = '$a';
+UPDATE mcp_audit_heads SET at = (SELECT max(created_at) FROM mcp_key_usage_logs WHERE tenant_id = '$a')
+ WHERE tenant_id = '$a' AND log = 'usage';
 DELETE FROM mcp_audit_checkpoints;
 COMMIT;
 SELECT maintain_mcp_log_partitions();
 SQL
-check "the older history verifies" test "$(db -c "SELECT verified FROM verify_mcp_audit('$a')")" = t
+check "the older history verifies" test "$(verified "$a")" = t
 purged=$(db -c "SELECT purge_mcp_usage_logs('2 days')")
 check "a purge removes the 20 older rows ($purged)" test "$purged" = 20
-check "and records where tenant A's chain goes on" test "$(db -c "SELECT seq FROM mcp_audit_anchors WHERE tenant_id = '$a'")" = 20
+check "and records where tenant A's usage chain goes on" test "$(db -c "SELECT log || ' ' || seq FROM mcp_audit_anchors WHERE tenant_id = '$a'")" = "usage 20"
 calls "$key_a" 3
 check "after the purge the chain verifies from the anchor" test "$(db -c \
-    "SELECT verified || ' ' || covered FROM verify_mcp_audit('$a')")" = "true rows 21 to 48, after a purge's anchor at 20"
+    "SELECT verified || ' ' || covered FROM verify_mcp_audit('$a') WHERE log = 'usage'")" = "true rows 21 to 48, after a purge's anchor at 20"
 v=$(tampered "$a" "DELETE FROM mcp_key_usage_logs WHERE tenant_id = '$a' AND seq = 21")
 check "the first row after the anchor is still guarded: $v" grep -q "^f 22 row 21 is missing" <<<"$v"
 v=$(tampered "$a" "INSERT INTO mcp_key_usage_logs (tenant_id, tool_name, success, created_at)
@@ -276,22 +305,34 @@ v=$(tampered "$a" "INSERT INTO mcp_key_usage_logs (tenant_id, tool_name, success
 check "after the purge, a row outside the chain dated after the anchor is found: $v" \
     grep -q "^f 20 a row outside the chain is dated after the chain began (after row 20)" <<<"$v"
 
+# Retention of activity_log: tenant A's activity rows before its 21st purged by
+# tenant (so the rows are deleted, not the day detached).
+purged=$(db -c "SET mcp_auth.tenant_id = '$a'" \
+    -c "SELECT purge_activity_log(now() - (SELECT created_at FROM activity_log WHERE tenant_id = '$a' AND seq = 21))" | tail -1)
+check "an activity purge removes tenant A's first 20 activity rows ($purged)" test "$purged" = 20
+check "and records where tenant A's activity chain goes on" test "$(db -c \
+    "SELECT string_agg(log || ' ' || seq, ', ' ORDER BY log) FROM mcp_audit_anchors WHERE tenant_id = '$a'")" = "activity 20, usage 20"
+check "after it, both chains verify from their anchors" test "$(db -c \
+    "SELECT string_agg(log || ' ' || verified || ' ' || covered, '; ' ORDER BY log) FROM verify_mcp_audit('$a')")" \
+    = "activity true rows 21 to 48, after a purge's anchor at 20; usage true rows 21 to 48, after a purge's anchor at 20"
+
 # The same answer on a restored dump, from SQL and offline; a committed edit in
 # tenant B first, so that the answer is not simply "verified".
 db -c "UPDATE mcp_key_usage_logs SET success = NOT success WHERE tenant_id = '$b' AND seq = 5" >/dev/null
 runuser -u postgres -- "$PGBIN/pg_dump" -h "$PGHOST" -p "$PGPORT" -Fc -f "$work/chain.dump" chain
 "${psql[@]}" -d postgres -c "CREATE DATABASE restored"
 runuser -u postgres -- "$PGBIN/pg_restore" -h "$PGHOST" -p "$PGPORT" -d restored "$work/chain.dump"
-verdicts="SELECT string_agg(tenant_id || ' ' || verified || ' ' || COALESCE(broken_seq::text, '-') || ' ' || rows_checked, '; '
-                            ORDER BY tenant_id) FROM verify_mcp_audit()"
+verdicts="SELECT string_agg(tenant_id || ' ' || log || ' ' || verified || ' ' || COALESCE(broken_seq::text, '-') || ' ' || rows_checked, '; '
+                            ORDER BY tenant_id, log DESC) FROM verify_mcp_audit()"
 source_verdict=$(db -c "$verdicts")
 restored_verdict=$("${psql[@]}" -d restored -c "$verdicts")
 check "the restored dump gives the same SQL verdict ($restored_verdict)" \
-    test "$restored_verdict" = "$source_verdict" -a "$source_verdict" = "$a true - 28; $b false 5 4"
+    test "$restored_verdict" = "$source_verdict" \
+         -a "$source_verdict" = "$a usage true - 28; $a activity true - 28; $b usage false 5 4; $b activity true - 13"
 out=$(DATABASE_URL="host=$PGHOST port=$PGPORT user=postgres dbname=restored" "$mcp_auth" --json audit verify) && rc=0 || rc=$?
 offline_verdict=$(python3 -c '
 import json, sys
-print("; ".join("%s %s %s %s" % (v["tenant_id"], str(v["verified"]).lower(), v["broken_seq"] or "-", v["rows_checked"])
+print("; ".join("%s %s %s %s %s" % (v["tenant_id"], v["log"], str(v["verified"]).lower(), v["broken_seq"] or "-", v["rows_checked"])
                 for v in json.loads(sys.argv[1])))' "$(head -1 <<<"$out")")
 check "the offline verifier on the restored dump agrees (rc $rc): $offline_verdict" \
     test "$rc" = 1 -a "$offline_verdict" = "$source_verdict"
@@ -300,10 +341,18 @@ check "the offline verifier on the restored dump agrees (rc $rc): $offline_verdi
 "${psql[@]}" -d chain -c "CREATE ROLE chain_admin LOGIN IN ROLE mcp_admin" \
     -c "SELECT grant_mcp_tenant_admin('chain_admin', '$a')" >/dev/null
 check "a tenant admin verifies its own tenant" test "$("${psql[@]}" -U chain_admin -d chain \
-    -c "SET mcp_auth.tenant_id = '$a'" -c "SELECT string_agg(tenant_id::text, ',') FROM verify_mcp_audit()" | tail -1)" = "$a"
+    -c "SET mcp_auth.tenant_id = '$a'" -c "SELECT string_agg(DISTINCT tenant_id::text, ',') FROM verify_mcp_audit()" | tail -1)" = "$a"
 err=$("${psql[@]}" -U chain_admin -d chain -c "SET mcp_auth.tenant_id = '$a'" \
     -c "SELECT * FROM verify_mcp_audit('$b')" 2>&1 || true)
 check "and not another's: $err" grep -q "may only verify the audit of tenant $a" <<<"$err"
+admin() { "${psql[@]}" -U chain_admin -d chain -c "SET mcp_auth.tenant_id = '$a'" "$@" 2>&1 | tail -1; }
+check "a tenant admin still adds its application's own activity rows" test "$(admin \
+    -c "INSERT INTO activity_log (tenant_id, user_name, action, entity_type) VALUES ('$a', 'alice', 'user_login', 'session')
+        RETURNING action")" = user_login
+err=$(admin -c "INSERT INTO activity_log (tenant_id, action, entity_type, seq, prev_hash, hash)
+    SELECT tenant_id, action, entity_type, seq + 1, hash, hash FROM activity_log WHERE tenant_id = '$a' ORDER BY seq DESC LIMIT 1") || true
+check "but may not write the chain's columns: $err" grep -q "permission denied for table activity_log" <<<"$err"
+check "and its own rows leave the chain whole" test "$(verified "$a")" = t
 "${psql[@]}" -d chain -c "CREATE ROLE chain_client LOGIN IN ROLE mcp_client" >/dev/null
 err=$("${psql[@]}" -U chain_client -d chain -c "SELECT * FROM verify_mcp_audit()" 2>&1 || true)
 check "an mcp_client login may not verify: $err" grep -q "permission denied" <<<"$err"

@@ -1,27 +1,34 @@
-//! The audit trail's hash chain: one definition of how a usage-log row is hashed
-//! and of what makes a chain whole, shared by the ledger's writer (which links the
+//! The audit trail's hash chains: one definition of how an audit row is hashed and
+//! of what makes a chain whole, shared by the ledger's writer (which links the
 //! rows), `verify_mcp_audit` in SQL, and `mcp-auth audit verify` offline. The
-//! offline verifier reads the same columns with the same casts (`FIELDS`) but
+//! offline verifier reads the same columns with the same calls (`Log::fields`) but
 //! hashes and judges here, outside the database, so a database whose functions were
 //! replaced cannot vouch for itself.
 //!
-//! Each tenant has a chain of its own: rows carry `seq` (1, 2, 3, ... with no gap),
-//! `prev_hash` (the previous row's `hash`; 32 zero bytes before the first) and
-//! `hash` = SHA-256(prev_hash ‖ field₁ ‖ … ‖ field₁₃), every field encoded as a
-//! 4-byte big-endian length and its UTF-8 text, or the 4 bytes FF FF FF FF for NULL.
-//! The fields, as PostgreSQL prints them, are listed in `FIELDS`.
+//! Each tenant has a chain of its own in each log the extension writes (`Log`):
+//! rows carry `seq` (1, 2, 3, ... with no gap), `prev_hash` (the previous row's
+//! `hash`; 32 zero bytes before the first) and `hash` = SHA-256(prev_hash ‖ field₁ ‖
+//! … ‖ fieldₙ), every field encoded as a 4-byte big-endian length and its UTF-8
+//! text, or the 4 bytes FF FF FF FF for NULL. The fields, as PostgreSQL prints
+//! them, are listed in `USAGE_FIELDS` and `ACTIVITY_FIELDS`.
 
 use sha2::{Digest, Sha256};
 
-/// The fields of a row that its hash covers, in order: SQL expressions over the
-/// columns of `mcp_key_usage_logs` (also the names the ledger's writer gives its
+/// A row's time as the fields print it: microseconds since 1970-01-01 UTC, so that
+/// no DateStyle or TimeZone changes it; an infinite time prints as such.
+const TIME_FIELD: &str = "CASE WHEN pg_catalog.isfinite(created_at) \
+     THEN pg_catalog.textin(pg_catalog.int8out(pg_catalog.int8(\
+          pg_catalog.numeric_mul(pg_catalog.extract('epoch', created_at), '1000000')))) \
+     ELSE pg_catalog.textin(pg_catalog.timestamptz_out(created_at)) END";
+
+/// The fields of a usage row (`mcp_key_usage_logs`) that its hash covers, in order:
+/// SQL expressions over its columns (also the names the ledger's writer gives its
 /// values), each the text PostgreSQL's output function prints for it. Every call
 /// names pg_catalog's function itself, with no cast and no operator: a cast or an
 /// operator is looked up, and a superuser could add one that prints something else
 /// for a chosen value. (`BUILTINS` lists the functions, which the verifiers check
-/// are PostgreSQL's own.) `created_at` is microseconds since 1970-01-01 UTC, so that
-/// no DateStyle or TimeZone changes it; an infinite time prints as such.
-pub const FIELDS: [&str; 13] = [
+/// are PostgreSQL's own.)
+pub const USAGE_FIELDS: [&str; 13] = [
     "pg_catalog.textin(pg_catalog.uuid_out(tenant_id))",
     "pg_catalog.textin(pg_catalog.int8out(seq))",
     "pg_catalog.textin(pg_catalog.uuid_out(id))",
@@ -33,17 +40,107 @@ pub const FIELDS: [&str; 13] = [
     "pg_catalog.textin(pg_catalog.int4out(response_time_ms))",
     "pg_catalog.textin(pg_catalog.inet_out(ip_address))",
     "user_agent",
-    "CASE WHEN pg_catalog.isfinite(created_at) \
-     THEN pg_catalog.textin(pg_catalog.int8out(pg_catalog.int8(\
-          pg_catalog.numeric_mul(pg_catalog.extract('epoch', created_at), '1000000')))) \
-     ELSE pg_catalog.textin(pg_catalog.timestamptz_out(created_at)) END",
+    TIME_FIELD,
     "pg_catalog.textin(pg_catalog.xid8out(xact_id))",
 ];
 
-/// Index of the time in `FIELDS`.
+/// The same for an activity row the extension writes (`activity_log`, action
+/// `mcp_execute` or `mcp_error`).
+pub const ACTIVITY_FIELDS: [&str; 12] = [
+    "pg_catalog.textin(pg_catalog.uuid_out(tenant_id))",
+    "pg_catalog.textin(pg_catalog.int8out(seq))",
+    "pg_catalog.textin(pg_catalog.uuid_out(id))",
+    "pg_catalog.textin(pg_catalog.uuid_out(user_id))",
+    "user_name",
+    "action",
+    "entity_type",
+    "entity_id",
+    "entity_name",
+    "description",
+    "pg_catalog.textin(pg_catalog.jsonb_out(metadata))",
+    TIME_FIELD,
+];
+
+/// The logs whose rows are chained: each tenant has one chain in each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Log {
+    /// `mcp_key_usage_logs`: every row.
+    Usage,
+    /// `activity_log`: the rows the ledger writes for MCP calls. The application's
+    /// own rows (other actions) are not in the chain.
+    Activity,
+}
+
+impl Log {
+    pub const ALL: [Log; 2] = [Log::Usage, Log::Activity];
+
+    /// The name the chain tables' `log` column gives it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Log::Usage => "usage",
+            Log::Activity => "activity",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Log> {
+        Log::ALL.into_iter().find(|l| l.name() == name)
+    }
+
+    /// The table its rows are in.
+    pub fn table(self) -> &'static str {
+        match self {
+            Log::Usage => "mcp_key_usage_logs",
+            Log::Activity => "activity_log",
+        }
+    }
+
+    /// What a row's hash covers (`USAGE_FIELDS`, `ACTIVITY_FIELDS`).
+    pub fn fields(self) -> &'static [&'static str] {
+        match self {
+            Log::Usage => &USAGE_FIELDS,
+            Log::Activity => &ACTIVITY_FIELDS,
+        }
+    }
+
+    /// The fields as one SQL array expression (`ARRAY[...]::text[]`).
+    pub fn fields_sql(self) -> String {
+        format!("ARRAY[{}]::text[]", self.fields().join(", "))
+    }
+
+    /// Which of the table's rows a walk takes: the chained ones, and those outside
+    /// the chain that it would hold had the ledger written them (so that a forged
+    /// one is found). In activity_log, the application's own rows are neither.
+    pub fn walked(self) -> &'static str {
+        match self {
+            Log::Usage => "true",
+            Log::Activity => {
+                "(seq IS NOT NULL OR (action IN ('mcp_execute', 'mcp_error') AND entity_type = 'mcp_tool'))"
+            }
+        }
+    }
+
+    /// The query of a walk over one tenant's rows, in the extension's schema `s`:
+    /// seq, prev_hash, hash and the fields, tenant as $1, in `ORDER`; `range` adds
+    /// created_at bounds $2 and $3 (either NULL for none).
+    pub fn walk_sql(self, s: &str, range: bool) -> String {
+        let bounds = if range {
+            " AND ($2 IS NULL OR created_at >= $2) AND ($3 IS NULL OR created_at < $3)"
+        } else {
+            ""
+        };
+        format!(
+            "SELECT seq, prev_hash, hash, {} FROM {s}.{} WHERE tenant_id = $1 AND {}{bounds} ORDER BY {ORDER}",
+            self.fields_sql(),
+            self.table(),
+            self.walked()
+        )
+    }
+}
+
+/// Index of the time in both logs' fields.
 const TIME: usize = 11;
 
-/// The functions `FIELDS` calls, with the C symbol each is in PostgreSQL: a
+/// The functions the fields call, with the C symbol each is in PostgreSQL: a
 /// superuser who replaced one (CREATE OR REPLACE FUNCTION pg_catalog....) could
 /// make it print a forged row as the original. `BUILTINS_CHECK` finds any that is
 /// not PostgreSQL's own.
@@ -72,17 +169,18 @@ pub const BUILTINS: [(&str, &str); 13] = [
     ("pg_catalog.xid8out(xid8)", "xid8out"),
 ];
 
-/// An anchor's time (`at`, of table alias `a`) in µs since 1970, as `FIELDS` prints it.
+/// An anchor's time (`at`, of table alias `a`) in µs since 1970, as the fields print it.
 pub const ANCHOR_TIME: &str =
     "pg_catalog.int8(pg_catalog.numeric_mul(pg_catalog.extract('epoch', a.at), '1000000'))";
 
 /// The tenants to verify when none is named, in the extension's schema `s`: those
-/// with a head or an anchor, and those with chained rows (even when their head is
-/// gone).
+/// with a head or an anchor, and those with chained rows in either log (even when
+/// their heads are gone).
 pub fn tenants_sql(s: &str) -> String {
     format!(
         "SELECT tenant_id FROM {s}.mcp_audit_heads UNION SELECT tenant_id FROM {s}.mcp_audit_anchors
-         UNION SELECT DISTINCT tenant_id FROM {s}.mcp_key_usage_logs WHERE seq IS NOT NULL ORDER BY 1"
+         UNION SELECT DISTINCT tenant_id FROM {s}.mcp_key_usage_logs WHERE seq IS NOT NULL
+         UNION SELECT DISTINCT tenant_id FROM {s}.activity_log WHERE seq IS NOT NULL ORDER BY 1"
     )
 }
 
@@ -107,17 +205,12 @@ pub fn builtins_check_sql() -> String {
 /// rows outside the chain (from before it, or inserted) fall where their time puts them.
 pub const ORDER: &str = "created_at, seq NULLS FIRST";
 
-/// `FIELDS` as one SQL array expression (`ARRAY[...]::text[]`).
-pub fn fields_sql() -> String {
-    format!("ARRAY[{}]::text[]", FIELDS.join(", "))
-}
-
 pub type Hash = [u8; 32];
 
 /// The `prev_hash` of a chain's first row.
 pub const GENESIS: Hash = [0; 32];
 
-/// The hash of a row whose fields are `fields` (in `FIELDS` order) after `prev`.
+/// The hash of a row whose fields are `fields` (in its log's order) after `prev`.
 pub fn link<'a>(prev: &[u8], fields: impl IntoIterator<Item = Option<&'a str>>) -> Hash {
     let mut h = Sha256::new();
     h.update(prev);
@@ -204,7 +297,7 @@ impl Walk {
         &self.start
     }
 
-    /// Takes the next row, in `ORDER`, with its fields in `FIELDS` order; the first
+    /// Takes the next row, in `ORDER`, with its fields in its log's order; the first
     /// broken link is an error, after which the walk is over.
     pub fn row(
         &mut self,
@@ -633,5 +726,25 @@ mod tests {
         assert!(Walk::new(anchor())
             .row(None, None, None, &fields(&at("-infinity")))
             .is_ok());
+    }
+
+    #[test]
+    fn both_logs_print_their_time_at_one_place_and_call_only_checked_builtins() {
+        for log in Log::ALL {
+            assert_eq!(log.fields()[TIME], TIME_FIELD);
+            assert_eq!(Log::parse(log.name()), Some(log));
+            for field in log.fields() {
+                // Every function a field calls is one the built-ins check covers.
+                for call in field.split("pg_catalog.").skip(1) {
+                    let name = &call[..call.find('(').unwrap()];
+                    assert!(
+                        BUILTINS
+                            .iter()
+                            .any(|(f, _)| f.starts_with(&format!("pg_catalog.{name}("))),
+                        "{name} in {log:?}'s fields is not in BUILTINS"
+                    );
+                }
+            }
+        }
     }
 }

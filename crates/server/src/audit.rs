@@ -1,6 +1,6 @@
 //! `mcp-auth audit`: signing keys, signed checkpoints of the audit chains' heads, and
-//! the offline verifier. The verifier reads the rows with the casts of
-//! `mcp_auth_core::audit_chain::FIELDS` and judges them with that module's walk,
+//! the offline verifier. The verifier reads the rows with the calls of
+//! `mcp_auth_core::audit_chain::Log::fields` and judges them with that module's walk,
 //! outside the database: it trusts none of the database's functions, so it gives
 //! the same answer on a restored dump, and a signed checkpoint kept elsewhere shows
 //! a history rewritten or cut short after it was taken.
@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use clap::Subcommand;
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use futures_util::{pin_mut, TryStreamExt};
-use mcp_auth_core::audit_chain::{self, Broken, Checkpoints, Start, Walk};
+use mcp_auth_core::audit_chain::{self, Broken, Checkpoints, Log, Start, Walk};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use tokio_postgres::Client;
@@ -23,7 +23,7 @@ pub enum AuditAction {
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
-    /// Record the head of every tenant's chain as a checkpoint and print it (JSON);
+    /// Record the head of every tenant's chains as a checkpoint and print it (JSON);
     /// signed with --sign, for the operator to keep outside the database
     Checkpoint {
         /// The secret key file made by `audit keygen`
@@ -36,7 +36,7 @@ pub enum AuditAction {
     /// Verify the chains offline: every link, each head, the checkpoints in the
     /// database and, with --checkpoint, a signed checkpoint; exits 1 on a broken chain
     Verify {
-        /// Only this tenant's chain
+        /// Only this tenant's chains
         #[arg(long, value_name = "TENANT_ID")]
         tenant: Option<String>,
         /// A checkpoint written by `audit checkpoint --sign`
@@ -51,12 +51,14 @@ pub enum AuditAction {
     },
 }
 
-const FORMAT: &str = "mcp_auth audit checkpoint 1";
+// 2: each head names its log (format 1, before the activity chain, had none).
+const FORMAT: &str = "mcp_auth audit checkpoint 2";
 
 /// One chain's head in a checkpoint.
 #[derive(Serialize, Deserialize, Clone)]
 struct Head {
     tenant_id: String,
+    log: String,
     seq: i64,
     hash: String,
 }
@@ -171,8 +173,9 @@ pub async fn checkpoint(client: &Client, sign: Option<&Path>, out: Option<&Path>
     let verdicts = verdicts(client, None, None).await?;
     if let Some(v) = verdicts.iter().find(|v| !v.verified) {
         return Err(failed(format!(
-            "no checkpoint signed: tenant {}'s chain is broken at {}: {}",
+            "no checkpoint signed: tenant {}'s {} chain is broken at {}: {}",
             v.tenant_id,
+            v.log,
             v.broken_seq.unwrap_or(0),
             v.problem.as_deref().unwrap_or("")
         )));
@@ -199,6 +202,7 @@ pub async fn checkpoint(client: &Client, sign: Option<&Path>, out: Option<&Path>
             .filter_map(|v| {
                 Some(Head {
                     tenant_id: v.tenant_id.clone(),
+                    log: v.log.into(),
                     seq: v.last_seq?,
                     hash: v.last_hash.clone()?,
                 })
@@ -279,19 +283,25 @@ async fn schema(client: &Client) -> Result<String> {
         .ok_or_else(|| failed("mcp_auth is not installed in this database"))
 }
 
-async fn points(client: &Client, sql: &str, tenant: &Uuid) -> Result<Vec<(i64, Vec<u8>)>> {
+async fn points(
+    client: &Client,
+    sql: &str,
+    tenant: &Uuid,
+    log: Log,
+) -> Result<Vec<(i64, Vec<u8>)>> {
     Ok(client
-        .query(sql, &[&tenant])
+        .query(sql, &[&tenant, &log.name()])
         .await?
         .iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect())
 }
 
-/// One tenant's verdict, as `verify_mcp_audit` gives it.
+/// One chain's verdict, as `verify_mcp_audit` gives it.
 #[derive(Serialize)]
 struct Verdict {
     tenant_id: String,
+    log: &'static str,
     /// The last row walked, in hex: what a checkpoint signs.
     #[serde(skip)]
     last_hash: Option<String>,
@@ -304,29 +314,32 @@ struct Verdict {
     problem: Option<String>,
 }
 
-/// Walks `tenant`'s chain. The tenant travels as a binary uuid and every value is
-/// printed by `FIELDS` or here: a cast a superuser added (text to uuid, uuid to
-/// text) could otherwise point the walk at another tenant's rows.
-async fn verify_tenant(
+/// Walks `tenant`'s chain of `log`. The tenant travels as a binary uuid (the log
+/// as text, compared with text's own equality) and every value is printed by the
+/// log's fields or here: a cast a superuser added (text to uuid, uuid to text) could
+/// otherwise point the walk at another tenant's rows.
+async fn verify_chain(
     client: &Client,
     s: &str,
     tenant: &Uuid,
+    log: Log,
     signed: Option<&Head>,
 ) -> Result<Verdict> {
     let anchor = client
         .query_opt(
             &format!(
-                "SELECT seq, hash, {} FROM {s}.mcp_audit_anchors a WHERE tenant_id = $1
+                "SELECT seq, hash, {} FROM {s}.mcp_audit_anchors a WHERE tenant_id = $1 AND log = $2
                   ORDER BY seq DESC LIMIT 1",
                 audit_chain::ANCHOR_TIME
             ),
-            &[&tenant],
+            &[&tenant, &log.name()],
         )
         .await?;
     let head = points(
         client,
-        &format!("SELECT seq, hash FROM {s}.mcp_audit_heads WHERE tenant_id = $1"),
+        &format!("SELECT seq, hash FROM {s}.mcp_audit_heads WHERE tenant_id = $1 AND log = $2"),
         tenant,
+        log,
     )
     .await?
     .pop();
@@ -341,8 +354,11 @@ async fn verify_tenant(
     let mut kept = Checkpoints::new(
         points(
             client,
-            &format!("SELECT seq, hash FROM {s}.mcp_audit_checkpoints WHERE tenant_id = $1"),
+            &format!(
+                "SELECT seq, hash FROM {s}.mcp_audit_checkpoints WHERE tenant_id = $1 AND log = $2"
+            ),
             tenant,
+            log,
         )
         .await?,
     );
@@ -351,12 +367,7 @@ async fn verify_tenant(
         .transpose()?;
     let mut signed_points = Checkpoints::new(signed_point.into_iter().collect());
     let mut walk = Walk::new(start);
-    let sql = format!(
-        "SELECT seq, prev_hash, hash, {} FROM {s}.mcp_key_usage_logs
-          WHERE tenant_id = $1 ORDER BY {}",
-        audit_chain::fields_sql(),
-        audit_chain::ORDER
-    );
+    let sql = log.walk_sql(s, false);
     let rows = client.query_raw(&sql, [tenant]).await?;
     pin_mut!(rows);
     let mut broken: Option<Broken> = None;
@@ -387,6 +398,7 @@ async fn verify_tenant(
     }
     Ok(Verdict {
         tenant_id: tenant.to_string(),
+        log: log.name(),
         last_hash: walk.last.as_ref().map(|(_, h)| hex(h)),
         verified: broken.is_none(),
         first_seq: walk.first,
@@ -453,8 +465,14 @@ async fn verdicts(
     tenants.dedup();
     let mut verdicts = Vec::new();
     for t in &tenants {
-        let head = signed.and_then(|p| p.heads.iter().find(|h| h.tenant_id == t.to_string()));
-        verdicts.push(verify_tenant(client, &s, t, head).await?);
+        for log in Log::ALL {
+            let head = signed.and_then(|p| {
+                p.heads
+                    .iter()
+                    .find(|h| h.tenant_id == t.to_string() && h.log == log.name())
+            });
+            verdicts.push(verify_chain(client, &s, t, log, head).await?);
+        }
     }
     Ok(verdicts)
 }
@@ -494,10 +512,11 @@ pub async fn verify(
         }
         for v in &verdicts {
             match &v.problem {
-                None => println!("tenant {}: verified, {}", v.tenant_id, v.covered),
+                None => println!("tenant {} {}: verified, {}", v.tenant_id, v.log, v.covered),
                 Some(problem) => println!(
-                    "tenant {}: BROKEN at {}: {problem} ({})",
+                    "tenant {} {}: BROKEN at {}: {problem} ({})",
                     v.tenant_id,
+                    v.log,
                     v.broken_seq.unwrap_or(0),
                     v.covered
                 ),

@@ -1,6 +1,6 @@
 //! The audit chains under concurrency: 16 connections over 4 tenants log calls for
-//! 30 seconds; every tenant's chain then verifies, with one link per call and no
-//! gap in its sequence.
+//! 30 seconds; every tenant's chains (usage and activity) then verify, with one
+//! link per call and no gap in their sequences.
 
 use mcp_auth_integration::{connect, in_parallel, key, tenant};
 use std::time::{Duration, Instant};
@@ -38,22 +38,43 @@ fn sixteen_connections_over_four_tenants_leave_whole_chains() {
     });
     for (i, (t, _)) in tenants.iter().enumerate() {
         let calls: u64 = logged.iter().filter(|(x, _)| *x == i).map(|(_, n)| n).sum();
-        let row = db
-            .query_one(
-                "SELECT verified, rows_checked, first_seq, last_seq, COALESCE(problem, '')
-                   FROM verify_mcp_audit($1::text::uuid)",
+        // Both chains: the usage rows and the activity rows the ledger wrote for them.
+        let rows = db
+            .query(
+                "SELECT log, verified, rows_checked, first_seq, last_seq, COALESCE(problem, '')
+                   FROM verify_mcp_audit($1::text::uuid) ORDER BY log DESC",
                 &[t],
             )
             .unwrap();
-        let (verified, rows, first, last, problem): (bool, i64, Option<i64>, Option<i64>, String) =
-            (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
-        assert!(verified, "tenant {i}: {problem}");
-        assert_eq!(rows as u64, calls, "tenant {i}: one link per call");
-        assert_eq!(
-            (first, last),
-            (Some(1), Some(calls as i64)),
-            "tenant {i}: no gap"
-        );
+        let logs: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+        assert_eq!(logs, ["usage", "activity"], "tenant {i}");
+        for row in rows {
+            let (log, verified, checked, first, last, problem): (
+                String,
+                bool,
+                i64,
+                Option<i64>,
+                Option<i64>,
+                String,
+            ) = (
+                row.get(0),
+                row.get(1),
+                row.get(2),
+                row.get(3),
+                row.get(4),
+                row.get(5),
+            );
+            assert!(verified, "tenant {i}, {log}: {problem}");
+            assert_eq!(
+                checked as u64, calls,
+                "tenant {i}, {log}: one link per call"
+            );
+            assert_eq!(
+                (first, last),
+                (Some(1), Some(calls as i64)),
+                "tenant {i}, {log}: no gap"
+            );
+        }
         assert!(calls > 100, "tenant {i}: only {calls} calls in {FOR:?}");
     }
 }
