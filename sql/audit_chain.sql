@@ -48,9 +48,20 @@ CREATE TABLE mcp_audit_checkpoints (
 );
 COMMENT ON TABLE mcp_audit_checkpoints IS 'mcp_auth: past heads of the audit chains';
 
+-- When the chains began, in a database upgraded to them (the upgrade to 2.4.0 adds
+-- the row): rows outside the chain dated before are the older rows, any other was
+-- inserted. A database installed with the chains has no row here, and no row
+-- outside them.
+CREATE TABLE mcp_audit_upgraded (
+    began timestamptz NOT NULL,
+    one   boolean     NOT NULL DEFAULT true PRIMARY KEY CHECK (one)
+);
+COMMENT ON TABLE mcp_audit_upgraded IS 'mcp_auth: when the audit chains began, in a database upgraded to them';
+
 SELECT pg_catalog.pg_extension_config_dump('mcp_audit_heads', '');
 SELECT pg_catalog.pg_extension_config_dump('mcp_audit_anchors', '');
 SELECT pg_catalog.pg_extension_config_dump('mcp_audit_checkpoints', '');
+SELECT pg_catalog.pg_extension_config_dump('mcp_audit_upgraded', '');
 
 -- The ledger's writer links a round's rows with this window aggregate, per tenant
 -- in seq order: the hash of each row after the chain's head.
@@ -72,14 +83,15 @@ LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
       FROM heads h ORDER BY h.tenant_id, h.log DESC
 $$;
 
--- Anchors for rows about to be removed from one partition of a log (or the whole
--- log; p_table names either, and so the chain): per tenant with a chain there, its
--- last chained row older than p_before, found through the (tenant_id, created_at)
--- index of each partition.
-CREATE FUNCTION mcp_audit_anchor(p_table text, p_before timestamptz, p_tenant uuid)
-RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    EXECUTE pg_catalog.format(
+-- The statement that records anchors for rows about to be removed from one partition
+-- of a log (or the whole log; p_table names either, and so the chain), $1 the time
+-- they are older than and $2 the tenant (NULL: all): per tenant with a chain there,
+-- its last chained row older than $1, found through the (tenant_id, created_at)
+-- index of each partition. A DELETE that runs in the same statement (mcp_log_delete)
+-- sees the same rows, so what it removes is exactly the chain up to the anchor.
+CREATE FUNCTION mcp_audit_anchor_sql(p_table text) RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT pg_catalog.format(
         'INSERT INTO @extschema@.mcp_audit_anchors (tenant_id, log, seq, hash, at)
          SELECT h.tenant_id, h.log, l.seq, l.hash, l.created_at
            FROM @extschema@.mcp_audit_heads h
@@ -87,9 +99,15 @@ BEGIN
                                 WHERE l.tenant_id = h.tenant_id AND l.created_at < $1
                                   AND l.seq IS NOT NULL
                                 ORDER BY l.created_at DESC, l.seq DESC LIMIT 1) l
-          WHERE h.log = $3 AND ($2 IS NULL OR h.tenant_id = $2)
-         ON CONFLICT ON CONSTRAINT mcp_audit_anchors_pkey DO NOTHING', p_table)
-        USING p_before, p_tenant,
-              CASE WHEN p_table LIKE 'activity_log%' THEN 'activity' ELSE 'usage' END;
+          WHERE h.log = %L AND ($2 IS NULL OR h.tenant_id = $2)
+         ON CONFLICT ON CONSTRAINT mcp_audit_anchors_pkey DO NOTHING',
+        p_table, CASE WHEN p_table LIKE 'activity_log%' THEN 'activity' ELSE 'usage' END)
+$$;
+
+-- Records those anchors, for a purge that holds the log to itself (mcp_purge_log).
+CREATE FUNCTION mcp_audit_anchor(p_table text, p_before timestamptz, p_tenant uuid)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    EXECUTE @extschema@.mcp_audit_anchor_sql(p_table) USING p_before, p_tenant;
 END
 $$;

@@ -260,6 +260,7 @@ DECLARE
     n bigint := 0;
     m bigint;
     skipped text;
+    oldest timestamptz;
 BEGIN
     IF NOT @extschema@.mcp_lock_without_queue(p_parent, 'ACCESS EXCLUSIVE', interval '2 seconds') THEN
         SELECT pg_catalog.string_agg(p.partition, ', ' ORDER BY p.partition) INTO skipped
@@ -267,7 +268,13 @@ BEGIN
         RAISE WARNING 'mcp_auth: purge of % skipped whole days (%): another session holds a lock on the log',
             p_parent, COALESCE(skipped, 'none due')
             USING HINT = 'call the purge again once that session has ended its transaction';
-        RETURN @extschema@.mcp_log_delete(p_parent || '_default', p_before, NULL);
+        -- Only the default partition's rows older than every day partition: a purge
+        -- removes the oldest rows of each chain (what is left starts at its anchor),
+        -- never newer ones while older days stay.
+        SELECT pg_catalog.min(CASE WHEN p.partition ~ '_p[0-9]{8}$' THEN p.ends - interval '24 hours'
+                                   ELSE '-infinity' END) INTO oldest
+          FROM @extschema@.mcp_log_partitions(p_parent) p;
+        RETURN @extschema@.mcp_log_delete(p_parent || '_default', LEAST(p_before, oldest), NULL);
     END IF;
     -- Where each tenant's audit chain goes on once these days are gone.
     PERFORM @extschema@.mcp_audit_anchor(p_parent, p_before, NULL);
@@ -448,9 +455,20 @@ CREATE TABLE @extschema@.mcp_audit_checkpoints (
 );
 COMMENT ON TABLE mcp_audit_checkpoints IS 'mcp_auth: past heads of the audit chains';
 
+-- When the chains began, in a database upgraded to them (the upgrade to 2.4.0 adds
+-- the row): rows outside the chain dated before are the older rows, any other was
+-- inserted. A database installed with the chains has no row here, and no row
+-- outside them.
+CREATE TABLE @extschema@.mcp_audit_upgraded (
+    began timestamptz NOT NULL,
+    one   boolean     NOT NULL DEFAULT true PRIMARY KEY CHECK (one)
+);
+COMMENT ON TABLE @extschema@.mcp_audit_upgraded IS 'mcp_auth: when the audit chains began, in a database upgraded to them';
+
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.mcp_audit_heads', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.mcp_audit_anchors', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.mcp_audit_checkpoints', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.mcp_audit_upgraded', '');
 
 -- The ledger's writer links a round's rows with this window aggregate, per tenant
 -- in seq order: the hash of each row after the chain's head.
@@ -472,14 +490,15 @@ LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
       FROM heads h ORDER BY h.tenant_id, h.log DESC
 $$;
 
--- Anchors for rows about to be removed from one partition of a log (or the whole
--- log; p_table names either, and so the chain): per tenant with a chain there, its
--- last chained row older than p_before, found through the (tenant_id, created_at)
--- index of each partition.
-CREATE FUNCTION @extschema@.mcp_audit_anchor(p_table text, p_before timestamptz, p_tenant uuid)
-RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    EXECUTE pg_catalog.format(
+-- The statement that records anchors for rows about to be removed from one partition
+-- of a log (or the whole log; p_table names either, and so the chain), $1 the time
+-- they are older than and $2 the tenant (NULL: all): per tenant with a chain there,
+-- its last chained row older than $1, found through the (tenant_id, created_at)
+-- index of each partition. A DELETE that runs in the same statement (mcp_log_delete)
+-- sees the same rows, so what it removes is exactly the chain up to the anchor.
+CREATE FUNCTION @extschema@.mcp_audit_anchor_sql(p_table text) RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT pg_catalog.format(
         'INSERT INTO @extschema@.mcp_audit_anchors (tenant_id, log, seq, hash, at)
          SELECT h.tenant_id, h.log, l.seq, l.hash, l.created_at
            FROM @extschema@.mcp_audit_heads h
@@ -487,10 +506,16 @@ BEGIN
                                 WHERE l.tenant_id = h.tenant_id AND l.created_at < $1
                                   AND l.seq IS NOT NULL
                                 ORDER BY l.created_at DESC, l.seq DESC LIMIT 1) l
-          WHERE h.log = $3 AND ($2 IS NULL OR h.tenant_id = $2)
-         ON CONFLICT ON CONSTRAINT mcp_audit_anchors_pkey DO NOTHING', p_table)
-        USING p_before, p_tenant,
-              CASE WHEN p_table LIKE 'activity_log%' THEN 'activity' ELSE 'usage' END;
+          WHERE h.log = %L AND ($2 IS NULL OR h.tenant_id = $2)
+         ON CONFLICT ON CONSTRAINT mcp_audit_anchors_pkey DO NOTHING',
+        p_table, CASE WHEN p_table LIKE 'activity_log%' THEN 'activity' ELSE 'usage' END)
+$$;
+
+-- Records those anchors, for a purge that holds the log to itself (mcp_purge_log).
+CREATE FUNCTION @extschema@.mcp_audit_anchor(p_table text, p_before timestamptz, p_tenant uuid)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    EXECUTE @extschema@.mcp_audit_anchor_sql(p_table) USING p_before, p_tenant;
 END
 $$;
 
@@ -533,6 +558,7 @@ $chain$;
 REVOKE ALL ON FUNCTION @extschema@.mcp_audit_chain_step(bytea, bytea, text[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.mcp_audit_chain(bytea, text[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.mcp_audit_checkpoint() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.mcp_audit_anchor_sql(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.mcp_audit_anchor(text, timestamptz, uuid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.verify_mcp_audit(uuid, timestamptz, timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.verify_mcp_audit(uuid, timestamptz, timestamptz) TO mcp_admin;
@@ -541,7 +567,7 @@ GRANT SELECT ON @extschema@.mcp_audit_heads, @extschema@.mcp_audit_anchors,
 -- The application's own activity rows stay outside the chain: its columns are the ledger's.
 REVOKE INSERT ON @extschema@.activity_log FROM mcp_admin;
 GRANT INSERT (id, tenant_id, user_id, user_name, action, entity_type, entity_id, entity_name,
-              description, metadata, created_at) ON @extschema@.activity_log TO mcp_admin;
+              description, metadata) ON @extschema@.activity_log TO mcp_admin;
 
 -- Purges record where each chain goes on (mcp_audit_anchor; mcp_purge_log above too).
 CREATE OR REPLACE FUNCTION @extschema@.mcp_log_delete(p_parent text, p_before timestamptz, p_tenant uuid) RETURNS bigint
@@ -549,18 +575,26 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET session_replication_r
 DECLARE
     n bigint;
 BEGIN
-    -- Where each tenant's audit chain goes on once these rows are gone.
-    PERFORM @extschema@.mcp_audit_anchor(p_parent, p_before, p_tenant);
+    -- Where each tenant's audit chain goes on once these rows are gone: in the
+    -- statement that deletes them (one snapshot), so that a row the ledger commits
+    -- meanwhile is neither deleted nor behind the anchor.
     EXECUTE pg_catalog.format(
-        'WITH gone AS (DELETE FROM @extschema@.%I WHERE created_at < $1 AND ($2 IS NULL OR tenant_id = $2)
+        'WITH anchored AS (%s),
+              gone AS (DELETE FROM @extschema@.%I WHERE created_at < $1 AND ($2 IS NULL OR tenant_id = $2)
                        RETURNING tableoid),
               per_partition AS (SELECT tableoid, pg_catalog.count(*) AS n FROM gone GROUP BY tableoid),
               counted AS (INSERT INTO @extschema@.mcp_log_partition_rows (partition, rows)
                           SELECT c.relname, -p.n FROM per_partition p JOIN pg_catalog.pg_class c ON c.oid = p.tableoid
                            WHERE EXISTS (SELECT FROM @extschema@.mcp_log_partition_rows r
                                           WHERE r.partition = c.relname))
-         SELECT COALESCE(pg_catalog.sum(n), 0)::bigint FROM per_partition', p_parent)
+         SELECT COALESCE(pg_catalog.sum(n), 0)::bigint FROM per_partition',
+        @extschema@.mcp_audit_anchor_sql(p_parent), p_parent)
         INTO n USING p_before, p_tenant;
     RETURN n;
 END
 $$;
+
+-- Last: when the chains began. A call made before now was written outside them (the
+-- ledger's writer sees the chain's tables once this commits); rows outside the chain
+-- dated later were inserted.
+INSERT INTO @extschema@.mcp_audit_upgraded (began) VALUES (pg_catalog.clock_timestamp());

@@ -246,17 +246,20 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET session_replication_r
 DECLARE
     n bigint;
 BEGIN
-    -- Where each tenant's audit chain goes on once these rows are gone.
-    PERFORM @extschema@.mcp_audit_anchor(p_parent, p_before, p_tenant);
+    -- Where each tenant's audit chain goes on once these rows are gone: in the
+    -- statement that deletes them (one snapshot), so that a row the ledger commits
+    -- meanwhile is neither deleted nor behind the anchor.
     EXECUTE pg_catalog.format(
-        'WITH gone AS (DELETE FROM @extschema@.%I WHERE created_at < $1 AND ($2 IS NULL OR tenant_id = $2)
+        'WITH anchored AS (%s),
+              gone AS (DELETE FROM @extschema@.%I WHERE created_at < $1 AND ($2 IS NULL OR tenant_id = $2)
                        RETURNING tableoid),
               per_partition AS (SELECT tableoid, pg_catalog.count(*) AS n FROM gone GROUP BY tableoid),
               counted AS (INSERT INTO @extschema@.mcp_log_partition_rows (partition, rows)
                           SELECT c.relname, -p.n FROM per_partition p JOIN pg_catalog.pg_class c ON c.oid = p.tableoid
                            WHERE EXISTS (SELECT FROM @extschema@.mcp_log_partition_rows r
                                           WHERE r.partition = c.relname))
-         SELECT COALESCE(pg_catalog.sum(n), 0)::bigint FROM per_partition', p_parent)
+         SELECT COALESCE(pg_catalog.sum(n), 0)::bigint FROM per_partition',
+        @extschema@.mcp_audit_anchor_sql(p_parent), p_parent)
         INTO n USING p_before, p_tenant;
     RETURN n;
 END
@@ -280,6 +283,7 @@ DECLARE
     n bigint := 0;
     m bigint;
     skipped text;
+    oldest timestamptz;
 BEGIN
     IF NOT @extschema@.mcp_lock_without_queue(p_parent, 'ACCESS EXCLUSIVE', interval '2 seconds') THEN
         SELECT pg_catalog.string_agg(p.partition, ', ' ORDER BY p.partition) INTO skipped
@@ -287,7 +291,13 @@ BEGIN
         RAISE WARNING 'mcp_auth: purge of % skipped whole days (%): another session holds a lock on the log',
             p_parent, COALESCE(skipped, 'none due')
             USING HINT = 'call the purge again once that session has ended its transaction';
-        RETURN @extschema@.mcp_log_delete(p_parent || '_default', p_before, NULL);
+        -- Only the default partition's rows older than every day partition: a purge
+        -- removes the oldest rows of each chain (what is left starts at its anchor),
+        -- never newer ones while older days stay.
+        SELECT pg_catalog.min(CASE WHEN p.partition ~ '_p[0-9]{8}$' THEN p.ends - interval '24 hours'
+                                   ELSE '-infinity' END) INTO oldest
+          FROM @extschema@.mcp_log_partitions(p_parent) p;
+        RETURN @extschema@.mcp_log_delete(p_parent || '_default', LEAST(p_before, oldest), NULL);
     END IF;
     -- Where each tenant's audit chain goes on once these days are gone.
     PERFORM @extschema@.mcp_audit_anchor(p_parent, p_before, NULL);

@@ -146,9 +146,10 @@ GRANT SELECT ON mcp_key_usage_counters, mcp_keys TO mcp_admin;
 GRANT EXECUTE ON FUNCTION @extschema@.mcp_key_status(boolean, boolean, boolean, boolean) TO mcp_admin;
 -- The audit trail and server data: read-only for admins (their tenant, by RLS); the
 -- application may add its own activity rows for its tenant, outside the chain (the
--- chain's columns are the ledger's).
+-- chain's columns are the ledger's), dated when it adds them: a row it could date
+-- would pass for one from before the chain began.
 GRANT SELECT ON mcp_key_usage_logs, activity_log, mcp_key_usage_totals, mcp_key_usage_minutes,
                mcp_server_config, mcp_server_health, mcp_server_logs,
                mcp_audit_heads, mcp_audit_anchors, mcp_audit_checkpoints TO mcp_admin;
 GRANT INSERT (id, tenant_id, user_id, user_name, action, entity_type, entity_id, entity_name,
-              description, metadata, created_at) ON activity_log TO mcp_admin;
+              description, metadata) ON activity_log TO mcp_admin;

@@ -29,18 +29,27 @@ fn mcp_audit_chain_step(
 /// Rows fetched from the cursor at a time.
 const BATCH: i64 = 10_000;
 
-/// One chain's (seq, hash) pairs from `sql` (tenant as $1, log as $2).
-fn points(sql: &str, tenant: Uuid, log: Log) -> Vec<(i64, Vec<u8>)> {
-    Spi::connect(|c| {
-        let args: [DatumWithOid; 2] = [tenant.into(), log.name().into()];
-        errors::spi(c.select(
-            sql.replace("@s.", &format!("{}.", spi::schema())).as_str(),
-            None,
-            &args,
-        ))
-        .filter_map(|r| Some((r.get::<i64>(1).ok()??, r.get::<Vec<u8>>(2).ok()??)))
-        .collect()
-    })
+/// The query of a walk over one chain: first a row with what the walk is checked
+/// against (head, latest anchor, checkpoints, when the chains began), then the
+/// rows (`Log::walk_sql`). One statement, so one snapshot: a walk read apart from
+/// its head or anchor would see rows written, or purged, in between.
+fn walk_sql(log: Log) -> String {
+    let s = spi::schema();
+    format!(
+        "SELECT NULL::pg_catalog.int8, NULL::pg_catalog.bytea, NULL::pg_catalog.bytea, NULL::pg_catalog.text[],
+                h.seq, h.hash, a.seq, a.hash, {anchor_time}, c.seqs, c.hashes, ({began})
+           FROM (SELECT) one
+           LEFT JOIN {s}.mcp_audit_heads h ON h.tenant_id = $1 AND h.log = $4
+           LEFT JOIN LATERAL (SELECT a.seq, a.hash, a.at FROM {s}.mcp_audit_anchors a
+                               WHERE a.tenant_id = $1 AND a.log = $4 ORDER BY a.seq DESC LIMIT 1) a ON true
+          CROSS JOIN (SELECT pg_catalog.array_agg(c.seq), pg_catalog.array_agg(c.hash)
+                        FROM {s}.mcp_audit_checkpoints c WHERE c.tenant_id = $1 AND c.log = $4) c(seqs, hashes)
+         UNION ALL
+         SELECT w.*, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM ({rows}) w",
+        anchor_time = audit_chain::ANCHOR_TIME,
+        began = audit_chain::began_sql(&s),
+        rows = log.walk_sql(&s, true),
+    )
 }
 
 /// The verdict on one chain, as `verify_mcp_audit` returns it.
@@ -51,26 +60,44 @@ struct Verdict {
     broken: Option<Broken>,
 }
 
-/// The anchor a walk over the whole chain starts from: the latest purge's.
-fn anchor(tenant: Uuid, log: Log) -> Option<Start> {
-    Spi::connect(|c| {
-        let sql = format!(
-            "SELECT seq, hash, {} FROM {}.mcp_audit_anchors a WHERE tenant_id = $1 AND log = $2
-              ORDER BY seq DESC LIMIT 1",
-            audit_chain::ANCHOR_TIME,
-            spi::schema()
-        );
-        let args: [DatumWithOid; 2] = [tenant.into(), log.name().into()];
-        errors::spi(c.select(sql.as_str(), None, &args))
-            .filter_map(|r| {
-                Some(Start::Anchor {
-                    seq: r.get::<i64>(1).ok()??,
-                    hash: r.get::<Vec<u8>>(2).ok()??,
-                    at: r.get::<i64>(3).ok()??,
-                })
-            })
-            .next()
-    })
+/// What the first row of `walk_sql` says a walk is checked against.
+struct Against {
+    head: Option<(i64, Vec<u8>)>,
+    anchor: Option<Start>,
+    checkpoints: Checkpoints,
+    began: Option<i64>,
+}
+
+impl Against {
+    fn read(row: &pgrx::spi::SpiHeapTupleData) -> Against {
+        let get_i64 = |i| row.get::<i64>(i).ok().flatten();
+        let get_bytes = |i| row.get::<Vec<u8>>(i).ok().flatten();
+        let seqs: Vec<Option<i64>> = row
+            .get::<Vec<Option<i64>>>(10)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let hashes: Vec<Option<Vec<u8>>> = row
+            .get::<pgrx::Array<&[u8]>>(11)
+            .ok()
+            .flatten()
+            .map(|a| a.iter().map(|h| h.map(<[u8]>::to_vec)).collect())
+            .unwrap_or_default();
+        let points = seqs
+            .into_iter()
+            .zip(hashes)
+            .filter_map(|(s, h)| Some((s?, h?)))
+            .collect();
+        Against {
+            head: get_i64(5).zip(get_bytes(6)),
+            anchor: match (get_i64(7), get_bytes(8), get_i64(9)) {
+                (Some(seq), Some(hash), Some(at)) => Some(Start::Anchor { seq, hash, at }),
+                _ => None,
+            },
+            checkpoints: Checkpoints::new(points),
+            began: get_i64(12),
+        }
+    }
 }
 
 /// Walks one chain's rows of [from, to) in `ORDER`, checking every link, the
@@ -81,30 +108,17 @@ fn verify_chain(
     from: Option<TimestampWithTimeZone>,
     to: Option<TimestampWithTimeZone>,
 ) -> Verdict {
-    let head = points(
-        "SELECT seq, hash FROM @s.mcp_audit_heads WHERE tenant_id = $1 AND log = $2",
-        tenant,
-        log,
-    )
-    .pop();
-    let start = match from {
-        Some(_) => Start::Range,
-        None => anchor(tenant, log).unwrap_or(Start::Genesis),
-    };
-    let mut checkpoints = Checkpoints::new(points(
-        "SELECT seq, hash FROM @s.mcp_audit_checkpoints WHERE tenant_id = $1 AND log = $2",
-        tenant,
-        log,
-    ));
-    let mut walk = Walk::new(start);
-    let sql = log.walk_sql(&spi::schema(), true);
+    let sql = walk_sql(log);
+    let mut walk = None;
+    let mut against = None;
     let mut broken = None;
     let mut scratch = PgMemoryContexts::new("mcp_auth verify");
     Spi::connect(|c| {
-        let args: [DatumWithOid; 3] = [
+        let args: [DatumWithOid; 4] = [
             tenant.into(),
             DatumWithOid::from(from),
             DatumWithOid::from(to),
+            log.name().into(),
         ];
         let mut cursor = c.open_cursor(sql.as_str(), &args);
         'fetch: loop {
@@ -115,6 +129,21 @@ fn verify_chain(
             let stop = unsafe {
                 scratch.switch_to(|_| {
                     for row in table {
+                        let Some(walk) = walk.as_mut() else {
+                            // (A row's fields are never NULL: this is the header.)
+                            if !matches!(row.get::<pgrx::Array<&str>>(4), Ok(None)) {
+                                pgrx::error!("mcp_auth: the walk's first row is not its header");
+                            }
+                            let a = Against::read(&row);
+                            let start = match from {
+                                Some(_) => Start::Range,
+                                None => a.anchor.clone().unwrap_or(Start::Genesis),
+                            };
+                            walk = Some(Walk::new(start, a.began));
+                            against = Some(a);
+                            continue;
+                        };
+                        let checkpoints = &mut against.as_mut().expect("read first").checkpoints;
                         let array = row.get::<pgrx::Array<&str>>(4).ok().flatten();
                         let fields: Vec<Option<&str>> =
                             array.iter().flat_map(|a| a.iter()).collect();
@@ -125,7 +154,7 @@ fn verify_chain(
                             &fields,
                         );
                         if let Err(e) =
-                            result.and_then(|()| checkpoints.passed(&walk, "a checkpoint"))
+                            result.and_then(|()| checkpoints.passed(walk, "a checkpoint"))
                         {
                             broken = Some(e);
                             return true;
@@ -143,9 +172,12 @@ fn verify_chain(
             }
         }
     });
+    let (walk, against) = walk
+        .zip(against)
+        .expect("the walk's first row is always there");
     if broken.is_none() && to.is_none() {
         broken = walk
-            .finish(head.as_ref(), &checkpoints, "a checkpoint")
+            .finish(against.head.as_ref(), &against.checkpoints, "a checkpoint")
             .err();
     }
     Verdict {
@@ -197,16 +229,20 @@ fn verify_mcp_audit(
         }),
     };
     let replaced: Vec<String> = Spi::connect(|c| {
-        errors::spi(c.select(audit_chain::builtins_check_sql().as_str(), None, &[]))
-            .filter_map(|r| r.get::<String>(1).ok().flatten())
-            .collect()
+        errors::spi(c.select(
+            audit_chain::builtins_check_sql(&spi::schema()).as_str(),
+            None,
+            &[],
+        ))
+        .filter_map(|r| r.get::<String>(1).ok().flatten())
+        .collect()
     });
     if !replaced.is_empty() {
         pgrx::ereport!(
             ERROR,
             PgSqlErrorCode::ERRCODE_DATA_CORRUPTED,
             format!(
-                "the audit cannot be verified here: functions the chain's fields are read with are not PostgreSQL's own ({})",
+                "the audit cannot be verified here: the functions or column types the chain's fields are read with are not PostgreSQL's own ({})",
                 replaced.join(", ")
             ),
             "Verify a copy restored into a cluster whose catalogs nobody changed, with mcp-auth audit verify."

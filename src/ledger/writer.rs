@@ -285,8 +285,11 @@ fn round(
     prune: bool,
     known_schema: &mut Option<(Schema, Instant)>,
 ) -> Option<(Vec<bool>, bool)> {
+    // A schema without the chains is looked up in every round: a database being
+    // upgraded to them gets chained rows from its first round after the commit (an
+    // unchained row dated after it would look inserted).
     let known = known_schema
-        .filter(|(_, at)| at.elapsed() < SCHEMA_RECHECK)
+        .filter(|(c, at)| c.chain && at.elapsed() < SCHEMA_RECHECK)
         .map(|(c, _)| c);
     let none = Schema {
         charges: false,
@@ -297,7 +300,7 @@ fn round(
             return (none, None);
         }
         // Looked up again after SCHEMA_RECHECK, so an ALTER EXTENSION UPDATE is seen
-        // within a second, without a catalog query in every round.
+        // within a second, without a catalog query in every round (once chained).
         let schema = known.unwrap_or_else(|| {
             spi::first(&SCHEMA, &[], |r| {
                 Some(Schema {

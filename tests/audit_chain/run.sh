@@ -140,11 +140,16 @@ v=$(tampered "$a" "INSERT INTO mcp_key_usage_logs (tenant_id, key_id, tool_name,
     SELECT tenant_id, key_id, 'delete_everything', true, created_at FROM mcp_key_usage_logs WHERE tenant_id = '$a' AND seq = 3")
 check "an inserted row without a place in the chain, dated after the chain began, is found: $v" \
     grep -qE "^f [0-9]+ a row outside the chain is dated after the chain began" <<<"$v"
-check "one dated before the chain began is reported as outside it (rows from before 2.4.0)" \
-    test "$(db -c "BEGIN" -c "INSERT INTO mcp_key_usage_logs (tenant_id, tool_name, success, created_at)
-                               VALUES ('$a', 'old', true, now() - interval '1 day')" \
+check "in a database upgraded to the chains, one dated before they began is reported as outside them" \
+    test "$(db -c "BEGIN" -c "INSERT INTO mcp_audit_upgraded (began) VALUES (now() - interval '1 hour')" \
+        -c "INSERT INTO mcp_key_usage_logs (tenant_id, tool_name, success, created_at)
+            VALUES ('$a', 'old', true, now() - interval '1 day')" \
         -c "SELECT verified || ' ' || covered FROM verify_mcp_audit('$a') WHERE log = 'usage'" -c "ROLLBACK" | grep rows)" \
         = "true rows 1 to 40, from the start of the chain; 1 rows from before the chain (2.4.0) are outside it"
+v=$(tampered "$a" "INSERT INTO mcp_key_usage_logs (tenant_id, tool_name, success, created_at)
+    VALUES ('$a', 'old', true, now() - interval '1 day')")
+check "in one installed with them, the same row is found as inserted (no row can be older): $v" \
+    grep -q "^f 0 a row outside the chain where every row is chained" <<<"$v"
 check "tenant B's chains are untouched by all of this" test "$(verified "$b")" = t
 
 # The activity rows the ledger wrote, tampered with the same way.
@@ -173,14 +178,28 @@ v=$(tampered "$a" "UPDATE mcp_key_usage_logs SET tool_arguments = '{\"limit\": 9
 check "a cast that prints an edited value as the original does not hide the edit: $v" grep -q "^f 2 row 2 was changed" <<<"$v"
 v=$(db -c "BEGIN" -c "CREATE OR REPLACE FUNCTION pg_catalog.boolout(boolean) RETURNS cstring LANGUAGE internal IMMUTABLE STRICT AS 'int4out'" \
     -c "SELECT * FROM verify_mcp_audit('$a')" -c "ROLLBACK" 2>&1 || true)
-check "a replaced built-in output function stops verification: $v" grep -q "functions the chain's fields are read with are not PostgreSQL's own (pg_catalog.boolout(boolean))" <<<"$v"
+check "a replaced built-in output function stops verification: $v" grep -q "column types the chain's fields are read with are not PostgreSQL's own (pg_catalog.boolout(boolean))" <<<"$v"
 v=$(tampered "$a" "UPDATE mcp_key_usage_logs SET tool_name = 'delete_all_jobs' WHERE tenant_id = '$a' AND seq IN (1, 2);
     INSERT INTO mcp_audit_anchors (tenant_id, log, seq, hash, at) SELECT tenant_id, 'usage', seq, hash, created_at
       FROM mcp_key_usage_logs WHERE tenant_id = '$a' AND seq = 3")
-check "a forged anchor does not hide the edited rows still below it: $v" grep -q "^f 1 row 1 was changed" <<<"$v"
+check "a forged anchor does not hide the edited rows still below it: $v" grep -q "^f 1 row 1 is at or before the purge's anchor (3)" <<<"$v"
+# Row 3 edited and re-hashed, an anchor forged at row 4, and row 4 deleted: row 3
+# now leads nowhere a walk checks, but rows are left at or before the anchor.
+v=$(tampered "$a" "UPDATE mcp_key_usage_logs SET tool_name = 'delete_all_jobs' WHERE tenant_id = '$a' AND seq = 3;
+    UPDATE mcp_key_usage_logs SET hash = mcp_audit_chain_step(NULL, prev_hash, ARRAY[textin(uuid_out(tenant_id)),
+        textin(int8out(seq)), textin(uuid_out(id)), textin(uuid_out(key_id)), tool_name, textin(jsonb_out(tool_arguments)),
+        textin(boolout(success)), error_message, textin(int4out(response_time_ms)), textin(inet_out(ip_address)), user_agent,
+        textin(int8out(int8(numeric_mul(pg_catalog.extract('epoch', created_at), '1000000')))), textin(xid8out(xact_id))])
+     WHERE tenant_id = '$a' AND seq = 3;
+    INSERT INTO mcp_audit_anchors (tenant_id, log, seq, hash, at) SELECT tenant_id, 'usage', seq, hash, created_at
+      FROM mcp_key_usage_logs WHERE tenant_id = '$a' AND seq = 4;
+    DELETE FROM mcp_key_usage_logs WHERE tenant_id = '$a' AND seq = 4")
+check "an edited row re-hashed behind a forged anchor (the anchor's row deleted) is found: $v" \
+    grep -q "^f 1 row 1 is at or before the purge's anchor (4)" <<<"$v"
 v=$(tampered "$a" "INSERT INTO mcp_audit_anchors (tenant_id, log, seq, hash, at) SELECT tenant_id, 'usage', seq, hash, created_at
       FROM mcp_key_usage_logs WHERE tenant_id = '$a' AND seq = 40")
-check "an anchor at the head still walks the rows (none was removed): $v" grep -q "^t - $" <<<"$v"
+check "an anchor whose rows are all still there is found (a purge removes what it anchors): $v" \
+    grep -q "^f 1 row 1 is at or before the purge's anchor (40)" <<<"$v"
 v=$(tampered "$a" "INSERT INTO mcp_key_usage_logs (tenant_id, tool_name, success, created_at) VALUES ('$a', 'forged', true, 'infinity')")
 check "a row dated infinity is found as inserted: $v" grep -q "^f 40 a row outside the chain is dated after the chain began" <<<"$v"
 v=$(tampered "$a" "UPDATE mcp_key_usage_logs SET error_message = 'edited' WHERE tenant_id = '$a' AND seq = 5;
@@ -188,6 +207,15 @@ v=$(tampered "$a" "UPDATE mcp_key_usage_logs SET error_message = 'edited' WHERE 
 check "a tenant whose heads were deleted is still verified (and both chains found): $v" \
     test "$(db -c "BEGIN" -c "DELETE FROM mcp_audit_heads WHERE tenant_id = '$a'" \
         -c "SELECT count(*) FROM verify_mcp_audit() WHERE tenant_id = '$a' AND NOT verified" -c "ROLLBACK")" = 2
+check "a tenant whose rows, heads and anchors were all deleted is still verified, from its checkpoints" \
+    test "$(db -c "BEGIN" -c "DELETE FROM mcp_key_usage_logs WHERE tenant_id = '$b'" -c "DELETE FROM activity_log WHERE tenant_id = '$b'" \
+        -c "DELETE FROM mcp_audit_heads WHERE tenant_id = '$b'" -c "DELETE FROM mcp_audit_anchors WHERE tenant_id = '$b'" \
+        -c "SELECT count(*) FROM verify_mcp_audit() WHERE tenant_id = '$b' AND NOT verified" -c "ROLLBACK")" = 2
+v=$(db -c "BEGIN" -c "CREATE DOMAIN public.lie AS text" \
+    -c "ALTER TABLE activity_log ALTER COLUMN entity_id TYPE public.lie" \
+    -c "SELECT * FROM verify_mcp_audit('$a')" -c "ROLLBACK" 2>&1 || true)
+check "a chained column whose type was changed stops verification: $v" \
+    grep -q "not PostgreSQL's own (column .*activity_log.entity_id of type .*lie)" <<<"$v"
 chmod 644 "$work/signing.key"
 out=$(DATABASE_URL="host=$PGHOST port=$PGPORT user=postgres dbname=chain" \
     "$mcp_auth" audit checkpoint --sign "$work/signing.key" 2>&1) && rc=0 || rc=$?
@@ -337,6 +365,57 @@ print("; ".join("%s %s %s %s %s" % (v["tenant_id"], v["log"], str(v["verified"])
 check "the offline verifier on the restored dump agrees (rc $rc): $offline_verdict" \
     test "$rc" = 1 -a "$offline_verdict" = "$source_verdict"
 
+# Verifying while the ledger writes (tenant C, a third): each verifier reads the
+# head, the anchor and the rows in one snapshot; read apart, rows written in
+# between would look inserted after the head. The SQL verifier in a transaction
+# that has written (whose statements each take a new snapshot) and offline.
+c=c4a10000-0000-4000-8000-00000000000c
+db -c "SELECT mes_seed_demo('$c', 5)" >/dev/null
+key_c=$(db -c "SET mcp_auth.bcrypt_cost = 4" -c "SELECT api_key FROM generate_mcp_key('$c', 'C', p_rate_limit := 100000)" | tail -1)
+calls "$key_c" 300 &
+loader=$!
+runs=0 wrong=""
+while kill -0 "$loader" 2>/dev/null || [ "$runs" -lt 3 ]; do
+    v=$(db -c "BEGIN" -c "SELECT pg_current_xact_id() IS NOT NULL" \
+        -c "SELECT string_agg(verified || ' ' || COALESCE(problem, ''), '; ') FROM verify_mcp_audit('$c')" -c "COMMIT" | sed -n 2p)
+    [ "$v" = "true ; true " ] || wrong="$wrong SQL: $v;"
+    out=$(offline chain --tenant "$c") || wrong="$wrong offline: $out;"
+    runs=$((runs + 1))
+done
+wait "$loader"
+check "under load, $runs runs of both verifiers found nothing wrong:$wrong" test -z "$wrong"
+check "(and the load's calls are all in the chain)" test "$(db -c "SELECT max(seq) FROM mcp_key_usage_logs WHERE tenant_id = '$c'")" = 300
+
+# A purge while another session holds the log (the detach is skipped) must not
+# remove newer rows while older days stay: tenant C's rows 1-3 in a day partition
+# four days back, rows 4-6 three days back in the default partition (no day
+# partition there), the chain re-linked over the new times.
+db <<SQL >/dev/null
+UPDATE mcp_key_usage_logs SET created_at = created_at - interval '4 days' WHERE tenant_id = '$c' AND seq <= 3;
+SELECT maintain_mcp_log_partitions();
+BEGIN;
+UPDATE mcp_key_usage_logs SET created_at = created_at - interval '3 days' WHERE tenant_id = '$c' AND seq BETWEEN 4 AND 6;
+$(relink "$c" 1)
+COMMIT;
+SQL
+check "tenant C's rows are in a day partition and in the default one" test "$(db -c "SELECT string_agg(DISTINCT
+    CASE WHEN tableoid::regclass::text LIKE '%default' THEN 'default' ELSE 'day' END, ',') FROM mcp_key_usage_logs
+    WHERE tenant_id = '$c' AND seq <= 6")" = "day,default"
+check "(and its chain verifies)" test "$(verified "$c")" = t
+db -c "BEGIN" -c "SELECT count(*) FROM mcp_key_usage_logs" -c "SELECT pg_sleep(5)" -c "COMMIT" >/dev/null &
+holder=$!
+sleep 1
+purged=$(db -c "SELECT purge_mcp_usage_logs('2 days')" 2>"$work/purge.err")
+check "a purge that cannot detach the days removes nothing newer than them ($purged): $(cat "$work/purge.err")" \
+    bash -c '[ "$1" = 0 ] && grep -q "skipped whole days" "$2"' _ "$purged" "$work/purge.err"
+check "and tenant C's chain still verifies from its start" test "$(db -c \
+    "SELECT verified || ' ' || first_seq FROM verify_mcp_audit('$c') WHERE log = 'usage'")" = "true 1"
+wait "$holder"
+purged=$(db -c "SELECT purge_mcp_usage_logs('2 days')")
+check "once the log is free the purge removes all six ($purged)" test "$purged" = 6
+check "and tenant C's chain verifies from the anchor at 6" test "$(db -c \
+    "SELECT verified || ' ' || covered FROM verify_mcp_audit('$c') WHERE log = 'usage'")" = "true rows 7 to 300, after a purge's anchor at 6"
+
 # Who may verify: an admin its own tenant only; a client nothing.
 "${psql[@]}" -d chain -c "CREATE ROLE chain_admin LOGIN IN ROLE mcp_admin" \
     -c "SELECT grant_mcp_tenant_admin('chain_admin', '$a')" >/dev/null
@@ -353,6 +432,16 @@ err=$(admin -c "INSERT INTO activity_log (tenant_id, action, entity_type, seq, p
     SELECT tenant_id, action, entity_type, seq + 1, hash, hash FROM activity_log WHERE tenant_id = '$a' ORDER BY seq DESC LIMIT 1") || true
 check "but may not write the chain's columns: $err" grep -q "permission denied for table activity_log" <<<"$err"
 check "and its own rows leave the chain whole" test "$(verified "$a")" = t
+err=$(admin -c "INSERT INTO activity_log (tenant_id, user_name, action, entity_type, entity_id, created_at)
+    VALUES ('$a', 'MCP Server', 'mcp_execute', 'mcp_tool', 'delete_all_jobs', '-infinity')") || true
+check "an admin may not date its rows (a back-dated MCP row would pass for one from before the chain): $err" \
+    grep -q "permission denied for table activity_log" <<<"$err"
+v=$("${psql[@]}" -U chain_admin -d chain -c "SET mcp_auth.tenant_id = '$a'" -c "BEGIN" \
+    -c "INSERT INTO activity_log (tenant_id, user_name, action, entity_type, entity_id)
+        VALUES ('$a', 'MCP Server', 'mcp_execute', 'mcp_tool', 'delete_all_jobs')" \
+    -c "SELECT verified || ' ' || problem FROM verify_mcp_audit() WHERE log = 'activity'" -c "ROLLBACK" 2>&1)
+check "an MCP activity row an admin adds (dated now) is found: $v" \
+    grep -q "^false a row outside the chain is dated after the chain began" <<<"$v"
 "${psql[@]}" -d chain -c "CREATE ROLE chain_client LOGIN IN ROLE mcp_client" >/dev/null
 err=$("${psql[@]}" -U chain_client -d chain -c "SELECT * FROM verify_mcp_audit()" 2>&1 || true)
 check "an mcp_client login may not verify: $err" grep -q "permission denied" <<<"$err"

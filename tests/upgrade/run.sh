@@ -76,6 +76,11 @@ SQL
         "SELECT call_tool('$narrow', 'create_job', '{\"customer\": \"x\"}')->'error'->>'type'")" = permission_error
     check "$from: create_job numbers on after the jobs made before" test "$("${psql[@]}" -d "$db" -c \
         "SELECT call_tool('$full', 'create_job', '{\"customer\": \"After\"}')->'result'->'job'->>'job_number'")" = J-1014
+    # The upgrade records when the chains began: the calls before it are outside them.
+    audit=$("${psql[@]}" -d "$db" -c "SELECT string_agg(log || ' ' || verified || ' ' || COALESCE(problem, covered), '; ' ORDER BY log)
+                                       FROM verify_mcp_audit('$tenant')")
+    check "$from: the audit verifies, with the rows from before the upgrade outside its chains: $audit" \
+        grep -qE "^activity true .*rows from before the chain \(2.4.0\) are outside it; usage true .*rows from before the chain \(2.4.0\) are outside it$" <<<"$audit"
 
     check "$from: the dashboard's counts start from the rows already there" test "$("${psql[@]}" -d "$db" -c \
         "SELECT call_tool('$full', 'get_dashboard_stats', '{}')->'result'->'jobs'

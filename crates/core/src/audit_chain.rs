@@ -102,6 +102,57 @@ impl Log {
         }
     }
 
+    /// The columns the fields and the links are read from, with the OID of the
+    /// built-in type each must have: a column whose type a superuser changed (to
+    /// one with a cast or output function of their own) would print other text.
+    pub fn columns(self) -> &'static [(&'static str, u32)] {
+        const UUID: u32 = 2950;
+        const INT8: u32 = 20;
+        const INT4: u32 = 23;
+        const TEXT: u32 = 25;
+        const JSONB: u32 = 3802;
+        const BOOL: u32 = 16;
+        const INET: u32 = 869;
+        const TIMESTAMPTZ: u32 = 1184;
+        const XID8: u32 = 5069;
+        const BYTEA: u32 = 17;
+        match self {
+            Log::Usage => &[
+                ("tenant_id", UUID),
+                ("seq", INT8),
+                ("id", UUID),
+                ("key_id", UUID),
+                ("tool_name", TEXT),
+                ("tool_arguments", JSONB),
+                ("success", BOOL),
+                ("error_message", TEXT),
+                ("response_time_ms", INT4),
+                ("ip_address", INET),
+                ("user_agent", TEXT),
+                ("created_at", TIMESTAMPTZ),
+                ("xact_id", XID8),
+                ("prev_hash", BYTEA),
+                ("hash", BYTEA),
+            ],
+            Log::Activity => &[
+                ("tenant_id", UUID),
+                ("seq", INT8),
+                ("id", UUID),
+                ("user_id", UUID),
+                ("user_name", TEXT),
+                ("action", TEXT),
+                ("entity_type", TEXT),
+                ("entity_id", TEXT),
+                ("entity_name", TEXT),
+                ("description", TEXT),
+                ("metadata", JSONB),
+                ("created_at", TIMESTAMPTZ),
+                ("prev_hash", BYTEA),
+                ("hash", BYTEA),
+            ],
+        }
+    }
+
     /// The fields as one SQL array expression (`ARRAY[...]::text[]`).
     pub fn fields_sql(self) -> String {
         format!("ARRAY[{}]::text[]", self.fields().join(", "))
@@ -173,29 +224,62 @@ pub const BUILTINS: [(&str, &str); 13] = [
 pub const ANCHOR_TIME: &str =
     "pg_catalog.int8(pg_catalog.numeric_mul(pg_catalog.extract('epoch', a.at), '1000000'))";
 
+/// When the chains began, in µs as the fields print a time: the upgrade to 2.4.0
+/// records it (rows outside the chain from before it are the older rows); no row
+/// in a database installed with the chains, where every row the ledger wrote is in
+/// one. In the extension's schema `s`.
+pub fn began_sql(s: &str) -> String {
+    format!(
+        "SELECT pg_catalog.int8(pg_catalog.numeric_mul(pg_catalog.extract('epoch', a.began), '1000000'))
+           FROM {s}.mcp_audit_upgraded a"
+    )
+}
+
 /// The tenants to verify when none is named, in the extension's schema `s`: those
-/// with a head or an anchor, and those with chained rows in either log (even when
-/// their heads are gone).
+/// with a head, an anchor or a checkpoint, and those with chained rows in either
+/// log (even when their heads are gone, or all their rows).
 pub fn tenants_sql(s: &str) -> String {
     format!(
         "SELECT tenant_id FROM {s}.mcp_audit_heads UNION SELECT tenant_id FROM {s}.mcp_audit_anchors
+         UNION SELECT tenant_id FROM {s}.mcp_audit_checkpoints
          UNION SELECT DISTINCT tenant_id FROM {s}.mcp_key_usage_logs WHERE seq IS NOT NULL
          UNION SELECT DISTINCT tenant_id FROM {s}.activity_log WHERE seq IS NOT NULL ORDER BY 1"
     )
 }
 
-/// A query returning the functions of `BUILTINS` that are not PostgreSQL's own
-/// (internal language, their own C symbol), one row each; no row when all are.
-pub fn builtins_check_sql() -> String {
+/// A query returning what the chain would be read through that is not PostgreSQL's
+/// own, one row each, none when all is: a function of `BUILTINS` replaced (not of
+/// the internal language, or not its own C symbol), or a chained column of the logs
+/// in the extension's schema `s` whose type was changed (`Log::columns`).
+pub fn builtins_check_sql(s: &str) -> String {
     let pairs: Vec<String> = BUILTINS
         .iter()
         .map(|(f, src)| format!("('{f}', '{src}')"))
         .collect();
+    let columns: Vec<String> = Log::ALL
+        .iter()
+        .flat_map(|log| {
+            log.columns().iter().map(move |(column, oid)| {
+                format!(
+                    "('{}.{}'::pg_catalog.regclass, '{column}'::pg_catalog.name, '{oid}'::pg_catalog.oid)",
+                    s.replace('\'', "''"),
+                    log.table()
+                )
+            })
+        })
+        .collect();
     format!(
         "SELECT b.f FROM (VALUES {}) b(f, src)
            LEFT JOIN pg_catalog.pg_proc p ON p.oid = pg_catalog.to_regprocedure(b.f)
-          WHERE p.oid IS NULL OR p.prolang <> 12 OR p.prosrc <> b.src OR p.oid >= 16384",
-        pairs.join(", ")
+          WHERE p.oid IS NULL OR p.prolang <> 12 OR p.prosrc <> b.src OR p.oid >= 16384
+         UNION ALL
+         SELECT pg_catalog.format('column %s.%s of type %s', c.t, c.col,
+                                  COALESCE(pg_catalog.format_type(a.atttypid, NULL), 'none'))
+           FROM (VALUES {}) c(t, col, ty)
+           LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.t AND a.attname = c.col AND NOT a.attisdropped
+          WHERE a.atttypid IS DISTINCT FROM c.ty",
+        pairs.join(", "),
+        columns.join(", ")
     )
 }
 
@@ -232,8 +316,9 @@ pub enum Start {
     /// The chain's first row (seq 1 after `GENESIS`).
     Genesis,
     /// The last row a purge removed (its seq, hash and time in µs): the chain goes
-    /// on at `seq + 1` after `hash`. Rows a purge left at or before it (one that
-    /// skipped whole days) are walked too, and must lead to it.
+    /// on at `seq + 1` after `hash`. A purge removes a prefix of every chain (all
+    /// of a tenant's rows older than a time, in one statement), so no row at or
+    /// before it may be left.
     Anchor { seq: i64, hash: Vec<u8>, at: i64 },
     /// A time range: its first row is taken as it is; the link into it is not checked.
     Range,
@@ -250,6 +335,10 @@ pub struct Broken {
 #[derive(Debug)]
 pub struct Walk {
     start: Start,
+    /// When the chains began (µs), for a database upgraded from before them (the
+    /// upgrade records it): rows outside the chain dated earlier are from before
+    /// it. None for one installed with them, where no such row can be.
+    began: Option<i64>,
     /// The next seq and prev_hash expected; None before the first row of a range.
     expected: Option<(i64, Vec<u8>)>,
     pub first: Option<i64>,
@@ -257,9 +346,6 @@ pub struct Walk {
     pub rows: i64,
     /// Rows written before the chain existed (no seq): outside it, not checked.
     pub unchained: i64,
-    /// Of the rows walked, those at or before the anchor (a purge that skipped
-    /// whole days left them).
-    pub before_anchor: i64,
 }
 
 /// A row's time from its fields (µs since 1970, or infinite).
@@ -276,7 +362,9 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 impl Walk {
-    pub fn new(start: Start) -> Walk {
+    /// A walk from `start`; `began` is when the chains began, if the database was
+    /// upgraded to them (`began_sql`).
+    pub fn new(start: Start, began: Option<i64>) -> Walk {
         let expected = match &start {
             Start::Genesis => Some((1, GENESIS.to_vec())),
             Start::Anchor { seq, hash, .. } => Some((seq + 1, hash.clone())),
@@ -284,12 +372,12 @@ impl Walk {
         };
         Walk {
             start,
+            began,
             expected,
             first: None,
             last: None,
             rows: 0,
             unchained: 0,
-            before_anchor: 0,
         }
     }
 
@@ -315,19 +403,16 @@ impl Walk {
                 "row {seq} has a sequence number but no hash: it was not written by the ledger"
             ));
         };
-        let anchor = match &self.start {
-            Start::Anchor { seq, hash, .. } => Some((*seq, hash.as_slice())),
-            _ => None,
-        };
-        if self.first.is_none() && anchor.is_some_and(|(a, _)| seq <= a) {
-            // Left behind by a purge: taken as it is, and must lead to the anchor.
-            self.expected = None;
+        if let Start::Anchor { seq: a, .. } = self.start {
+            if seq <= a {
+                return broken(format!(
+                    "row {seq} is at or before the purge's anchor ({a}): a purge removes every row \
+                     up to its anchor, so this one was put back, or the anchor forged"
+                ));
+            }
         }
         let (want_seq, want_prev) = self.expected.clone().unwrap_or((seq, prev_hash.to_vec()));
-        // A purge that removed the rows before its anchor but left older ones.
-        let purged_gap =
-            anchor.is_some_and(|(a, h)| want_seq <= a && seq == a + 1 && prev_hash == h);
-        if seq > want_seq && !purged_gap {
+        if seq > want_seq {
             let what = if want_seq == seq - 1 {
                 format!("row {want_seq} is missing")
             } else {
@@ -347,28 +432,13 @@ impl Walk {
                 "row {seq} was changed after it was written: its hash does not match its fields"
             ));
         }
-        let want_prev = if purged_gap {
-            prev_hash
-        } else {
-            &want_prev[..]
-        };
         if prev_hash != want_prev {
             return broken(format!(
                 "row {seq} does not follow the row before it: its prev_hash is {} where that row's hash is {} \
                  (a row was inserted, replaced or moved)",
                 hex(prev_hash),
-                hex(want_prev)
+                hex(&want_prev)
             ));
-        }
-        if let Some((a, h)) = anchor {
-            if seq == a && hash != h {
-                return broken(format!(
-                    "row {seq} is not the row the purge's anchor records: the anchor or the rows were changed"
-                ));
-            }
-            if seq <= a {
-                self.before_anchor += 1;
-            }
         }
         self.first.get_or_insert(seq);
         self.rows += 1;
@@ -378,8 +448,8 @@ impl Walk {
     }
 
     /// A row without a place in the chain: one from before the chain began (older
-    /// than its first row, and than the anchor's) is outside it; a later one was
-    /// inserted.
+    /// than the upgrade that began it, than its first row, and than the anchor's)
+    /// is outside it; any other was inserted.
     fn outside(&mut self, fields: &[Option<&str>]) -> Result<(), Broken> {
         let at = time_of(fields);
         let after = match (&self.last, &self.start) {
@@ -387,17 +457,28 @@ impl Walk {
             (None, Start::Anchor { seq, at: a, .. }) if at > *a => Some(*seq),
             _ => None,
         };
-        if let Some(after) = after {
-            return Err(Broken {
-                seq: after,
-                problem: format!(
-                    "a row outside the chain is dated after the chain began (after row {after}): \
-                     it was inserted, not written by the ledger"
-                ),
-            });
-        }
-        self.unchained += 1;
-        Ok(())
+        let problem = match (after, self.began) {
+            (Some(after), _) => format!(
+                "a row outside the chain is dated after the chain began (after row {after}): \
+                 it was inserted, not written by the ledger"
+            ),
+            (None, Some(began)) if at < began => {
+                self.unchained += 1;
+                return Ok(());
+            }
+            (None, Some(_)) => {
+                "a row outside the chain is dated after the chain began (the upgrade \
+                 to 2.4.0): it was inserted, not written by the ledger"
+                    .into()
+            }
+            (None, None) => "a row outside the chain where every row is chained (mcp_auth was \
+                 installed with its chains): it was inserted, not written by the ledger"
+                .into(),
+        };
+        Err(Broken {
+            seq: after.unwrap_or_else(|| self.last_seq()),
+            problem,
+        })
     }
 
     fn last_seq(&self) -> i64 {
@@ -477,12 +558,6 @@ impl Walk {
             Start::Range => "of the time range (the link into it is not checked)".to_string(),
         };
         let mut text = format!("{range}, {from}");
-        if self.before_anchor > 0 {
-            text += &format!(
-                " ({} of them at or before it, left by the purge)",
-                self.before_anchor
-            );
-        }
         if self.unchained > 0 {
             text += &format!(
                 "; {} rows from before the chain (2.4.0) are outside it",
@@ -578,7 +653,7 @@ mod tests {
     }
 
     fn walk(rows: &[Row]) -> Result<Walk, Broken> {
-        let mut w = Walk::new(Start::Genesis);
+        let mut w = Walk::new(Start::Genesis, None);
         for (s, p, h, f) in rows {
             w.row(Some(*s), Some(p), Some(h), &fields(f))?;
         }
@@ -629,7 +704,7 @@ mod tests {
         }
         let w = walk(&forged).unwrap();
         let mut points = Checkpoints::new(vec![(4, rows[3].2.clone())]);
-        let mut w2 = Walk::new(Start::Genesis);
+        let mut w2 = Walk::new(Start::Genesis, None);
         let mut found = None;
         for (s, p, h, f) in &forged {
             w2.row(Some(*s), Some(p), Some(h), &fields(f)).unwrap();
@@ -643,33 +718,48 @@ mod tests {
     }
 
     #[test]
-    fn a_walk_from_an_anchor_skips_what_the_purge_left_before_it() {
+    fn a_walk_from_an_anchor_takes_no_row_at_or_before_it() {
         let rows = chain(6);
-        let mut w = Walk::new(Start::Anchor {
+        let anchor = || Start::Anchor {
             seq: 3,
             hash: rows[2].2.clone(),
             at: 0,
-        });
-        for (s, p, h, f) in &rows[1..] {
-            w.row(Some(*s), Some(p), Some(h), &fields(f)).unwrap();
-        }
-        // Rows 2 and 3, left behind, are walked too and lead to the anchor.
-        assert_eq!((w.before_anchor, w.first, w.rows), (2, Some(2), 5));
+        };
+        let w = walk_from(anchor(), &rows[3..]).unwrap();
+        assert_eq!((w.first, w.rows), (Some(4), 3));
+        // A purge removes every row up to its anchor: one left there (put back, or
+        // under a forged anchor) is found, whatever it links to.
+        let e = walk_from(anchor(), &rows[1..]).unwrap_err();
+        assert_eq!(
+            (
+                e.seq,
+                e.problem.contains("at or before the purge's anchor (3)")
+            ),
+            (2, true)
+        );
+        let e = walk_from(anchor(), &[rows[0].clone(), rows[3].clone()]).unwrap_err();
+        assert_eq!(e.seq, 1);
     }
 
     #[test]
     fn a_row_outside_the_chain_may_only_predate_it() {
         let rows = chain(2);
-        let mut w = Walk::new(Start::Genesis);
-        w.row(None, None, None, &[None]).unwrap();
         let (s, p, h, f) = &rows[0];
+        // Upgraded at some time: an older row is from before the chain.
+        let mut w = Walk::new(Start::Genesis, Some(0));
+        w.row(None, None, None, &[None]).unwrap();
         w.row(Some(*s), Some(p), Some(h), &fields(f)).unwrap();
         assert_eq!(w.unchained, 1);
         assert_eq!(w.row(None, None, None, &[None]).unwrap_err().seq, 1);
+        // Installed with the chains: no row can be from before them.
+        let e = Walk::new(Start::Genesis, None)
+            .row(None, None, None, &[None])
+            .unwrap_err();
+        assert!(e.problem.contains("every row is chained"), "{}", e.problem);
     }
 
     fn walk_from(start: Start, rows: &[Row]) -> Result<Walk, Broken> {
-        let mut w = Walk::new(start);
+        let mut w = Walk::new(start, None);
         for (s, p, h, f) in rows {
             w.row(Some(*s), Some(p), Some(h), &fields(f))?;
         }
@@ -677,27 +767,19 @@ mod tests {
     }
 
     #[test]
-    fn an_anchor_does_not_hide_rows_still_there() {
+    fn an_anchor_must_be_the_row_before_the_first_left() {
         let rows = chain(5);
-        let mut edited = rows.clone();
-        edited[0].3[3] = Some("forged".into());
-        let anchor = Start::Anchor {
-            seq: 3,
-            hash: rows[2].2.clone(),
-            at: 0,
-        };
-        assert_eq!(walk_from(anchor.clone(), &edited).unwrap_err().seq, 1);
-        // An anchor that is not the row at its seq.
         let wrong = Start::Anchor {
             seq: 3,
             hash: rows[1].2.clone(),
             at: 0,
         };
-        assert_eq!(walk_from(wrong, &rows).unwrap_err().seq, 3);
-        // A purge that removed rows 2 and 3 but left row 1 (it skipped that day).
-        let left = [rows[0].clone(), rows[3].clone(), rows[4].clone()];
-        let w = walk_from(anchor, &left).unwrap();
-        assert_eq!((w.rows, w.before_anchor), (3, 1));
+        assert_eq!(walk_from(wrong, &rows[3..]).unwrap_err().seq, 4);
+        // Seq 1 must follow the genesis hash.
+        let mut relinked = rows.clone();
+        relinked[0].1 = vec![1; 32];
+        relinked[0].2 = link(&relinked[0].1, fields(&relinked[0].3)).to_vec();
+        assert_eq!(walk_from(Start::Genesis, &relinked).unwrap_err().seq, 1);
     }
 
     #[test]
@@ -712,20 +794,27 @@ mod tests {
             hash: GENESIS.to_vec(),
             at: 1_000,
         };
-        let mut w = Walk::new(anchor());
-        assert!(w.row(None, None, None, &fields(&at("999"))).is_ok());
-        let mut w = Walk::new(anchor());
+        let upgraded = |began| Walk::new(anchor(), Some(began));
+        assert!(upgraded(2_000)
+            .row(None, None, None, &fields(&at("999")))
+            .is_ok());
         assert_eq!(
-            w.row(None, None, None, &fields(&at("1001")))
+            upgraded(2_000)
+                .row(None, None, None, &fields(&at("1001")))
                 .unwrap_err()
                 .seq,
             3
         );
-        let mut w = Walk::new(anchor());
-        assert!(w.row(None, None, None, &fields(&at("infinity"))).is_err());
-        assert!(Walk::new(anchor())
+        assert!(upgraded(2_000)
+            .row(None, None, None, &fields(&at("infinity")))
+            .is_err());
+        assert!(upgraded(2_000)
             .row(None, None, None, &fields(&at("-infinity")))
             .is_ok());
+        // Before the anchor but after the upgrade: inserted (back-dated).
+        assert!(upgraded(500)
+            .row(None, None, None, &fields(&at("999")))
+            .is_err());
     }
 
     #[test]

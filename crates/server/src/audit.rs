@@ -324,6 +324,7 @@ async fn verify_chain(
     tenant: &Uuid,
     log: Log,
     signed: Option<&Head>,
+    began: Option<i64>,
 ) -> Result<Verdict> {
     let anchor = client
         .query_opt(
@@ -366,7 +367,7 @@ async fn verify_chain(
         .map(|h| unhex::<32>(&h.hash, "checkpoint hash").map(|b| (h.seq, b.to_vec())))
         .transpose()?;
     let mut signed_points = Checkpoints::new(signed_point.into_iter().collect());
-    let mut walk = Walk::new(start);
+    let mut walk = Walk::new(start, began);
     let sql = log.walk_sql(s, false);
     let rows = client.query_raw(&sql, [tenant]).await?;
     pin_mut!(rows);
@@ -419,7 +420,10 @@ async fn harden(client: &Client) -> Result<()> {
         .batch_execute("SET search_path = pg_catalog, pg_temp")
         .await?;
     let replaced: Vec<String> = client
-        .query(&audit_chain::builtins_check_sql(), &[])
+        .query(
+            &audit_chain::builtins_check_sql(&schema(client).await?),
+            &[],
+        )
         .await?
         .iter()
         .map(|r| r.get(0))
@@ -428,7 +432,7 @@ async fn harden(client: &Client) -> Result<()> {
         return Ok(());
     }
     Err(failed(format!(
-        "this database cannot be trusted to show its audit: functions the chain's fields are read with \
+        "this database cannot be trusted to show its audit: the functions or column types the chain's fields are read with \
          are not PostgreSQL's own ({}); verify a copy restored into a cluster whose catalogs nobody changed",
         replaced.join(", ")
     )))
@@ -445,7 +449,16 @@ async fn verdicts(
     signed: Option<&Payload>,
 ) -> Result<Vec<Verdict>> {
     harden(client).await?;
+    // One snapshot for every read: heads, anchors and rows read at different times
+    // would disagree while the ledger writes, or a purge runs.
+    client
+        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        .await?;
     let s = schema(client).await?;
+    let began: Option<i64> = client
+        .query_opt(&audit_chain::began_sql(&s), &[])
+        .await?
+        .map(|r| r.get(0));
     let mut tenants: Vec<Uuid> = match tenant {
         Some(t) => vec![parse_tenant(t)?],
         None => client
@@ -471,9 +484,10 @@ async fn verdicts(
                     .iter()
                     .find(|h| h.tenant_id == t.to_string() && h.log == log.name())
             });
-            verdicts.push(verify_chain(client, &s, t, log, head).await?);
+            verdicts.push(verify_chain(client, &s, t, log, head, began).await?);
         }
     }
+    client.batch_execute("COMMIT").await?;
     Ok(verdicts)
 }
 

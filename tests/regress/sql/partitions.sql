@@ -62,7 +62,7 @@ SELECT count(*) AS past_days_not_counted
    AND to_date(right(c.relname, 8), 'YYYYMMDD') < (now() AT TIME ZONE 'UTC')::date - 1
    AND NOT EXISTS (SELECT FROM mcp_log_partition_rows r WHERE r.partition = c.relname);
 SELECT count(DISTINCT partition) >= 2 * 39 AS days_counted, pg_temp.counts_off() AS counts_off FROM mcp_log_partition_rows;
--- Rows written into counted days: late inserts, an admin's activity entry for an old
+-- Rows written into counted days: late inserts, an activity entry for an old
 -- day, deletes, a row moved to another day, a day truncated.
 INSERT INTO mcp_key_usage_logs (tenant_id, key_id, tool_name, success, created_at)
 SELECT 'c1000000-0000-4000-8000-0000000000c1', :'k', 'fetch_jobs', true, now() - interval '20 days'
@@ -78,12 +78,8 @@ END $t$;
 -- SET ROLE mcp_admin acts as the group role itself: bound for the test's tenants.
 SELECT grant_mcp_tenant_admin('mcp_admin', t::uuid) AS bound
   FROM unnest(ARRAY['c1000000-0000-4000-8000-0000000000c1', 'c2000000-0000-4000-8000-0000000000c2']) t;
-SET ROLE mcp_admin;
-SET mcp_auth.tenant_id = 'c1000000-0000-4000-8000-0000000000c1';
 INSERT INTO activity_log (tenant_id, action, entity_type, created_at)
 VALUES ('c1000000-0000-4000-8000-0000000000c1', 'import', 'job', now() - interval '5 days');
-RESET mcp_auth.tenant_id;
-RESET ROLE;
 SELECT pg_temp.counts_off() AS counts_off_after_late_writes;
 -- Changes are rows of their own, folded into one a partition by maintenance.
 SELECT maintain_mcp_log_partitions() >= 0 AS maintained;
