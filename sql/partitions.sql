@@ -245,7 +245,21 @@ CREATE FUNCTION mcp_log_delete(p_parent text, p_before timestamptz, p_tenant uui
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET session_replication_role = replica AS $$
 DECLARE
     n bigint;
+    whole text := pg_catalog.regexp_replace(p_parent, '_default$', '');
 BEGIN
+    -- Maintenance moves past days out of the default partition into partitions of
+    -- their own: held off until this transaction ends (it tries again at its next
+    -- run), so that the delete below sees the partitions as they are, and removes
+    -- every row it anchors.
+    EXECUTE pg_catalog.format('LOCK TABLE @extschema@.%I IN ROW EXCLUSIVE MODE', whole || '_default');
+    IF p_parent <> whole THEN
+        -- The default partition alone (a purge that skipped whole days): only its
+        -- rows older than every day partition, so that what goes is the oldest of
+        -- each chain, never newer rows while older days stay.
+        SELECT LEAST(p_before, pg_catalog.min(CASE WHEN p.partition ~ '_p[0-9]{8}$'
+                                                   THEN p.ends - interval '24 hours' ELSE '-infinity' END))
+          INTO p_before FROM @extschema@.mcp_log_partitions(whole) p;
+    END IF;
     -- Where each tenant's audit chain goes on once these rows are gone: in the
     -- statement that deletes them (one snapshot), so that a row the ledger commits
     -- meanwhile is neither deleted nor behind the anchor.
@@ -283,7 +297,6 @@ DECLARE
     n bigint := 0;
     m bigint;
     skipped text;
-    oldest timestamptz;
 BEGIN
     IF NOT @extschema@.mcp_lock_without_queue(p_parent, 'ACCESS EXCLUSIVE', interval '2 seconds') THEN
         SELECT pg_catalog.string_agg(p.partition, ', ' ORDER BY p.partition) INTO skipped
@@ -291,13 +304,7 @@ BEGIN
         RAISE WARNING 'mcp_auth: purge of % skipped whole days (%): another session holds a lock on the log',
             p_parent, COALESCE(skipped, 'none due')
             USING HINT = 'call the purge again once that session has ended its transaction';
-        -- Only the default partition's rows older than every day partition: a purge
-        -- removes the oldest rows of each chain (what is left starts at its anchor),
-        -- never newer ones while older days stay.
-        SELECT pg_catalog.min(CASE WHEN p.partition ~ '_p[0-9]{8}$' THEN p.ends - interval '24 hours'
-                                   ELSE '-infinity' END) INTO oldest
-          FROM @extschema@.mcp_log_partitions(p_parent) p;
-        RETURN @extschema@.mcp_log_delete(p_parent || '_default', LEAST(p_before, oldest), NULL);
+        RETURN @extschema@.mcp_log_delete(p_parent || '_default', p_before, NULL);
     END IF;
     -- Where each tenant's audit chain goes on once these days are gone.
     PERFORM @extschema@.mcp_audit_anchor(p_parent, p_before, NULL);

@@ -242,7 +242,7 @@ fn verify_mcp_audit(
             ERROR,
             PgSqlErrorCode::ERRCODE_DATA_CORRUPTED,
             format!(
-                "the audit cannot be verified here: the functions or column types the chain's fields are read with are not PostgreSQL's own ({})",
+                "the audit cannot be verified here: what the chain is read through is not PostgreSQL's own ({})",
                 replaced.join(", ")
             ),
             "Verify a copy restored into a cluster whose catalogs nobody changed, with mcp-auth audit verify."

@@ -115,6 +115,14 @@ check "an altered checkpoint is refused: its signature does not verify (rc $rc)"
 out=$(offline chain --checkpoint "$work/checkpoint.json" --public-key "$work/other.key.pub") && rc=0 || rc=$?
 check "a checkpoint checked with another public key is refused (rc $rc)" \
     bash -c '[ "$1" = 1 ] && grep -q "signature does not verify" <<<"$2"' _ "$rc" "$out"
+# When the chains began decides which rows outside them pass for older ones: the
+# checkpoint signs it (none here: installed with the chains).
+check "the checkpoint signs that the chains began with the install" grep -q '"began": null' "$work/checkpoint.json"
+db -c "INSERT INTO mcp_audit_upgraded (began) VALUES ('2999-01-01')" >/dev/null
+out=$(offline chain --checkpoint "$work/checkpoint.json" --public-key "$work/signing.key.pub") && rc=0 || rc=$?
+check "a start of the chains written later is refused against it (rc $rc): $out" \
+    bash -c '[ "$1" = 1 ] && grep -q "mcp_audit_upgraded was changed" <<<"$2"' _ "$rc" "$out"
+db -c "DELETE FROM mcp_audit_upgraded" >/dev/null
 
 # Tampering as a superuser, each in a transaction of its own (rolled back).
 v=$(tampered "$a" "UPDATE mcp_key_usage_logs SET response_time_ms = response_time_ms + 1 WHERE tenant_id = '$a' AND seq = 20")
@@ -178,7 +186,7 @@ v=$(tampered "$a" "UPDATE mcp_key_usage_logs SET tool_arguments = '{\"limit\": 9
 check "a cast that prints an edited value as the original does not hide the edit: $v" grep -q "^f 2 row 2 was changed" <<<"$v"
 v=$(db -c "BEGIN" -c "CREATE OR REPLACE FUNCTION pg_catalog.boolout(boolean) RETURNS cstring LANGUAGE internal IMMUTABLE STRICT AS 'int4out'" \
     -c "SELECT * FROM verify_mcp_audit('$a')" -c "ROLLBACK" 2>&1 || true)
-check "a replaced built-in output function stops verification: $v" grep -q "column types the chain's fields are read with are not PostgreSQL's own (pg_catalog.boolout(boolean))" <<<"$v"
+check "a replaced built-in output function stops verification: $v" grep -q "what the chain is read through is not PostgreSQL's own (pg_catalog.boolout(boolean))" <<<"$v"
 v=$(tampered "$a" "UPDATE mcp_key_usage_logs SET tool_name = 'delete_all_jobs' WHERE tenant_id = '$a' AND seq IN (1, 2);
     INSERT INTO mcp_audit_anchors (tenant_id, log, seq, hash, at) SELECT tenant_id, 'usage', seq, hash, created_at
       FROM mcp_key_usage_logs WHERE tenant_id = '$a' AND seq = 3")
@@ -216,6 +224,11 @@ v=$(db -c "BEGIN" -c "CREATE DOMAIN public.lie AS text" \
     -c "SELECT * FROM verify_mcp_audit('$a')" -c "ROLLBACK" 2>&1 || true)
 check "a chained column whose type was changed stops verification: $v" \
     grep -q "not PostgreSQL's own (column .*activity_log.entity_id of type .*lie)" <<<"$v"
+v=$(db -c "BEGIN" -c "ALTER TABLE activity_log RENAME TO activity_log_real" \
+    -c "CREATE VIEW activity_log AS SELECT * FROM activity_log_real" \
+    -c "SELECT * FROM verify_mcp_audit('$a')" -c "ROLLBACK" 2>&1 || true)
+check "a view in the log's place (one that could show the verifier other rows) stops verification: $v" \
+    grep -q "not PostgreSQL's own (.*activity_log is not mcp_auth's partitioned table" <<<"$v"
 chmod 644 "$work/signing.key"
 out=$(DATABASE_URL="host=$PGHOST port=$PGPORT user=postgres dbname=chain" \
     "$mcp_auth" audit checkpoint --sign "$work/signing.key" 2>&1) && rc=0 || rc=$?
@@ -416,6 +429,32 @@ check "once the log is free the purge removes all six ($purged)" test "$purged" 
 check "and tenant C's chain verifies from the anchor at 6" test "$(db -c \
     "SELECT verified || ' ' || covered FROM verify_mcp_audit('$c') WHERE log = 'usage'")" = "true rows 7 to 300, after a purge's anchor at 6"
 
+# A tenant's purge while maintenance moves its older rows out of the default
+# partition (tenant E: rows 1-6 three days back, in the default partition): the
+# purge waits for maintenance's commit, then deletes them where they now are.
+e=c4a10000-0000-4000-8000-00000000000e
+db -c "SELECT mes_seed_demo('$e', 5)" >/dev/null
+key_e=$(db -c "SET mcp_auth.bcrypt_cost = 4" -c "SELECT api_key FROM generate_mcp_key('$e', 'E', p_rate_limit := 100000)" | tail -1)
+calls "$key_e" 10
+db <<SQL >/dev/null
+BEGIN;
+UPDATE mcp_key_usage_logs SET created_at = created_at - interval '3 days' WHERE tenant_id = '$e' AND seq <= 6;
+$(relink "$e" 1)
+COMMIT;
+SQL
+check "tenant E's first six rows wait in the default partition" test "$(db -c "SELECT count(*) FROM mcp_key_usage_logs_default
+    WHERE tenant_id = '$e' AND seq <= 6")" = 6
+"${psql[@]}" -d chain -c "CREATE ROLE chain_admin_e LOGIN IN ROLE mcp_admin" \
+    -c "SELECT grant_mcp_tenant_admin('chain_admin_e', '$e')" >/dev/null
+db -c "BEGIN" -c "SELECT maintain_mcp_log_partitions()" -c "SELECT pg_sleep(3)" -c "COMMIT" >/dev/null &
+maintainer=$!
+sleep 1
+purged=$("${psql[@]}" -U chain_admin_e -d chain -c "SET mcp_auth.tenant_id = '$e'" -c "SELECT purge_mcp_usage_logs('2 days')")
+wait "$maintainer"
+check "a tenant's purge during maintenance removes all six rows ($purged)" test "$purged" = 6
+check "and tenant E's chain verifies from the anchor at 6" test "$(db -c \
+    "SELECT verified || ' ' || covered FROM verify_mcp_audit('$e') WHERE log = 'usage'")" = "true rows 7 to 10, after a purge's anchor at 6"
+
 # Who may verify: an admin its own tenant only; a client nothing.
 "${psql[@]}" -d chain -c "CREATE ROLE chain_admin LOGIN IN ROLE mcp_admin" \
     -c "SELECT grant_mcp_tenant_admin('chain_admin', '$a')" >/dev/null
@@ -442,6 +481,31 @@ v=$("${psql[@]}" -U chain_admin -d chain -c "SET mcp_auth.tenant_id = '$a'" -c "
     -c "SELECT verified || ' ' || problem FROM verify_mcp_audit() WHERE log = 'activity'" -c "ROLLBACK" 2>&1)
 check "an MCP activity row an admin adds (dated now) is found: $v" \
     grep -q "^false a row outside the chain is dated after the chain began" <<<"$v"
+# A tenant with no chain yet is verified too: an MCP row its admin adds is found in
+# every tenant's verification, not only in its own.
+d=c4a10000-0000-4000-8000-00000000000d
+"${psql[@]}" -d chain -c "CREATE ROLE chain_admin_d LOGIN IN ROLE mcp_admin" \
+    -c "SELECT grant_mcp_tenant_admin('chain_admin_d', '$d')" >/dev/null
+"${psql[@]}" -U chain_admin_d -d chain -c "SET mcp_auth.tenant_id = '$d'" \
+    -c "INSERT INTO activity_log (tenant_id, user_name, action, entity_type, entity_id)
+        VALUES ('$d', 'MCP Server', 'mcp_execute', 'mcp_tool', 'fetch_jobs')"
+check "a forged MCP row of a tenant without a chain is found by the verification of all tenants" \
+    test "$(db -c "SELECT string_agg(log || ' ' || verified, ', ' ORDER BY log) FROM verify_mcp_audit() WHERE tenant_id = '$d'")" \
+        = "activity false, usage true"
+out=$(offline chain) && rc=0 || rc=$?
+check "and offline (rc $rc)" bash -c '[ "$1" = 1 ] && grep -q "tenant $2 activity: BROKEN" <<<"$3"' _ "$rc" "$d" "$out"
+db -c "DELETE FROM activity_log WHERE tenant_id = '$d'" >/dev/null
+# An admin's row whose metadata prints to more than a gigabyte (it is stored in
+# 2 kB): a walk reads only the time of a row outside the chain, so every other
+# tenant's verification goes on, and this one's flags the row.
+"${psql[@]}" -U chain_admin_d -d chain -c "SET mcp_auth.tenant_id = '$d'" \
+    -c "INSERT INTO activity_log (tenant_id, user_name, action, entity_type, entity_id, metadata)
+        SELECT '$d', 'MCP Server', 'mcp_execute', 'mcp_tool', 'fetch_jobs', jsonb_agg(10::numeric ^ 131000)
+          FROM generate_series(1, 8300)"
+v=$(db -c "SELECT string_agg(DISTINCT CASE WHEN tenant_id = '$d' THEN 'd ' ELSE 'others ' END || verified, ', ')
+             FROM verify_mcp_audit() WHERE log = 'activity'" 2>&1 || true)
+check "a row that prints to a gigabyte stops no verification: $v" test "$v" = "d false, others true"
+db -c "DELETE FROM activity_log WHERE tenant_id = '$d'" >/dev/null
 "${psql[@]}" -d chain -c "CREATE ROLE chain_client LOGIN IN ROLE mcp_client" >/dev/null
 err=$("${psql[@]}" -U chain_client -d chain -c "SELECT * FROM verify_mcp_audit()" 2>&1 || true)
 check "an mcp_client login may not verify: $err" grep -q "permission denied" <<<"$err"

@@ -158,6 +158,20 @@ impl Log {
         format!("ARRAY[{}]::text[]", self.fields().join(", "))
     }
 
+    /// What a walk reads of a row: its fields when it is in the chain; only its
+    /// time when it is not (that is all a walk judges it by, and a row someone
+    /// else added may print to any size).
+    fn walked_fields_sql(self) -> String {
+        let time_only: Vec<&str> = (0..self.fields().len())
+            .map(|i| if i == TIME { TIME_FIELD } else { "NULL" })
+            .collect();
+        format!(
+            "CASE WHEN seq IS NULL THEN ARRAY[{}]::text[] ELSE {} END",
+            time_only.join(", "),
+            self.fields_sql()
+        )
+    }
+
     /// Which of the table's rows a walk takes: the chained ones, and those outside
     /// the chain that it would hold had the ledger written them (so that a forged
     /// one is found). In activity_log, the application's own rows are neither.
@@ -181,7 +195,7 @@ impl Log {
         };
         format!(
             "SELECT seq, prev_hash, hash, {} FROM {s}.{} WHERE tenant_id = $1 AND {}{bounds} ORDER BY {ORDER}",
-            self.fields_sql(),
+            self.walked_fields_sql(),
             self.table(),
             self.walked()
         )
@@ -195,7 +209,7 @@ const TIME: usize = 11;
 /// superuser who replaced one (CREATE OR REPLACE FUNCTION pg_catalog....) could
 /// make it print a forged row as the original. `BUILTINS_CHECK` finds any that is
 /// not PostgreSQL's own.
-pub const BUILTINS: [(&str, &str); 13] = [
+pub const BUILTINS: [(&str, &str); 15] = [
     ("pg_catalog.textin(cstring)", "textin"),
     ("pg_catalog.uuid_out(uuid)", "uuid_out"),
     ("pg_catalog.int8out(bigint)", "int8out"),
@@ -218,6 +232,9 @@ pub const BUILTINS: [(&str, &str); 13] = [
         "timestamptz_out",
     ),
     ("pg_catalog.xid8out(xid8)", "xid8out"),
+    // The walk's own comparisons (tenant_id = $1, the log, the MCP actions).
+    ("pg_catalog.uuid_eq(uuid, uuid)", "uuid_eq"),
+    ("pg_catalog.texteq(text, text)", "texteq"),
 ];
 
 /// An anchor's time (`at`, of table alias `a`) in µs since 1970, as the fields print it.
@@ -236,21 +253,29 @@ pub fn began_sql(s: &str) -> String {
 }
 
 /// The tenants to verify when none is named, in the extension's schema `s`: those
-/// with a head, an anchor or a checkpoint, and those with chained rows in either
-/// log (even when their heads are gone, or all their rows).
+/// with a head, an anchor or a checkpoint (even when their rows are gone), and those
+/// with a row a walk takes in either log (even one with no chain yet: a row there
+/// outside the chain was inserted).
 pub fn tenants_sql(s: &str) -> String {
     format!(
         "SELECT tenant_id FROM {s}.mcp_audit_heads UNION SELECT tenant_id FROM {s}.mcp_audit_anchors
          UNION SELECT tenant_id FROM {s}.mcp_audit_checkpoints
-         UNION SELECT DISTINCT tenant_id FROM {s}.mcp_key_usage_logs WHERE seq IS NOT NULL
-         UNION SELECT DISTINCT tenant_id FROM {s}.activity_log WHERE seq IS NOT NULL ORDER BY 1"
+         UNION SELECT DISTINCT tenant_id FROM {s}.{} WHERE {}
+         UNION SELECT DISTINCT tenant_id FROM {s}.{} WHERE {} ORDER BY 1",
+        Log::Usage.table(),
+        Log::Usage.walked(),
+        Log::Activity.table(),
+        Log::Activity.walked()
     )
 }
 
 /// A query returning what the chain would be read through that is not PostgreSQL's
 /// own, one row each, none when all is: a function of `BUILTINS` replaced (not of
-/// the internal language, or not its own C symbol), or a chained column of the logs
-/// in the extension's schema `s` whose type was changed (`Log::columns`).
+/// the internal language, or not its own C symbol, or given a planner support
+/// function), a chained column of the logs in the extension's schema `s` whose type
+/// was changed (`Log::columns`), or a log that is not the extension's partitioned
+/// table (a view, or one with rules, in its place) or has a partition that is not a
+/// table (a foreign table or a view would print what it likes).
 pub fn builtins_check_sql(s: &str) -> String {
     let pairs: Vec<String> = BUILTINS
         .iter()
@@ -272,14 +297,41 @@ pub fn builtins_check_sql(s: &str) -> String {
         "SELECT b.f FROM (VALUES {}) b(f, src)
            LEFT JOIN pg_catalog.pg_proc p ON p.oid = pg_catalog.to_regprocedure(b.f)
           WHERE p.oid IS NULL OR p.prolang <> 12 OR p.prosrc <> b.src OR p.oid >= 16384
+                OR p.prosupport <> 0
          UNION ALL
          SELECT pg_catalog.format('column %s.%s of type %s', c.t, c.col,
                                   COALESCE(pg_catalog.format_type(a.atttypid, NULL), 'none'))
            FROM (VALUES {}) c(t, col, ty)
            LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.t AND a.attname = c.col AND NOT a.attisdropped
-          WHERE a.atttypid IS DISTINCT FROM c.ty",
+          WHERE a.atttypid IS DISTINCT FROM c.ty
+         UNION ALL
+         SELECT pg_catalog.format('%s is not mcp_auth''s partitioned table', l.t)
+           FROM (VALUES {logs}) l(t)
+          WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_class c
+                              JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+                                   AND d.objid = c.oid AND d.deptype = 'e'
+                              JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid AND e.extname = 'mcp_auth'
+                             WHERE c.oid = l.t AND c.relkind = 'p' AND NOT c.relhasrules)
+         UNION ALL
+         SELECT pg_catalog.format('partition %s is not a table', p.rel)
+           FROM (WITH RECURSIVE tree(rel) AS (
+                     SELECT i.inhrelid::pg_catalog.regclass FROM (VALUES {logs}) l(t)
+                       JOIN pg_catalog.pg_inherits i ON i.inhparent = l.t
+                     UNION ALL SELECT i.inhrelid::pg_catalog.regclass FROM pg_catalog.pg_inherits i
+                                 JOIN tree ON i.inhparent = tree.rel)
+                 SELECT tree.rel FROM tree JOIN pg_catalog.pg_class c ON c.oid = tree.rel
+                  WHERE c.relkind NOT IN ('r', 'p') OR c.relhasrules) p",
         pairs.join(", "),
-        columns.join(", ")
+        columns.join(", "),
+        logs = Log::ALL
+            .iter()
+            .map(|log| format!(
+                "('{}.{}'::pg_catalog.regclass)",
+                s.replace('\'', "''"),
+                log.table()
+            ))
+            .collect::<Vec<_>>()
+            .join(", ")
     )
 }
 

@@ -52,7 +52,8 @@ pub enum AuditAction {
 }
 
 // 2: each head names its log (format 1, before the activity chain, had none).
-const FORMAT: &str = "mcp_auth audit checkpoint 2";
+// 3: it signs when the chains began too (`began`).
+const FORMAT: &str = "mcp_auth audit checkpoint 3";
 
 /// One chain's head in a checkpoint.
 #[derive(Serialize, Deserialize, Clone)]
@@ -70,6 +71,10 @@ struct Payload {
     format: String,
     database: String,
     taken_at: String,
+    /// When the chains began (µs since 1970), in a database upgraded to them; null
+    /// in one installed with them. Signed, because it decides which rows outside
+    /// the chain are older rows and which were inserted.
+    began: Option<i64>,
     heads: Vec<Head>,
 }
 
@@ -170,7 +175,7 @@ pub async fn checkpoint(client: &Client, sign: Option<&Path>, out: Option<&Path>
     let key = sign.map(signing_key).transpose()?;
     // Only whole chains are signed: a head already tampered with would become the
     // checkpoint's truth.
-    let verdicts = verdicts(client, None, None).await?;
+    let (verdicts, began) = verdicts(client, None, None).await?;
     if let Some(v) = verdicts.iter().find(|v| !v.verified) {
         return Err(failed(format!(
             "no checkpoint signed: tenant {}'s {} chain is broken at {}: {}",
@@ -197,6 +202,7 @@ pub async fn checkpoint(client: &Client, sign: Option<&Path>, out: Option<&Path>
         format: FORMAT.into(),
         database: r.get(1),
         taken_at: r.get(0),
+        began,
         heads: verdicts
             .iter()
             .filter_map(|v| {
@@ -432,8 +438,8 @@ async fn harden(client: &Client) -> Result<()> {
         return Ok(());
     }
     Err(failed(format!(
-        "this database cannot be trusted to show its audit: the functions or column types the chain's fields are read with \
-         are not PostgreSQL's own ({}); verify a copy restored into a cluster whose catalogs nobody changed",
+        "this database cannot be trusted to show its audit: what the chain is read through is not \
+         PostgreSQL's own ({}); verify a copy restored into a cluster whose catalogs nobody changed",
         replaced.join(", ")
     )))
 }
@@ -442,23 +448,45 @@ fn parse_tenant(text: &str) -> Result<Uuid> {
     Uuid::parse_str(text.trim()).map_err(|_| failed(format!("tenant: not a uuid ({text:?})")))
 }
 
-/// Every chain's verdict (or `tenant`'s), against `signed` when given.
+/// Every chain's verdict (or `tenant`'s), against `signed` when given, and when
+/// the chains began (`Payload::began`).
 async fn verdicts(
     client: &Client,
     tenant: Option<&str>,
     signed: Option<&Payload>,
-) -> Result<Vec<Verdict>> {
+) -> Result<(Vec<Verdict>, Option<i64>)> {
     harden(client).await?;
-    // One snapshot for every read: heads, anchors and rows read at different times
-    // would disagree while the ledger writes, or a purge runs.
-    client
-        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        .await?;
     let s = schema(client).await?;
+    // One snapshot for every read: heads, anchors and rows read at different times
+    // would disagree while the ledger writes, or a purge runs. The logs are locked
+    // before it is taken, so that no purge detaches a day it still shows (a purge
+    // skips whole days meanwhile; no call waits).
+    client
+        .batch_execute(&format!(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;
+             LOCK TABLE {s}.{}, {s}.{} IN ACCESS SHARE MODE",
+            Log::Usage.table(),
+            Log::Activity.table()
+        ))
+        .await?;
     let began: Option<i64> = client
         .query_opt(&audit_chain::began_sql(&s), &[])
         .await?
         .map(|r| r.get(0));
+    if let Some(p) = signed {
+        if p.began != began {
+            let says = |b: Option<i64>| match b {
+                Some(us) => format!("they began at {us} µs since 1970 (an upgrade)"),
+                None => "they began with the install".to_string(),
+            };
+            return Err(failed(format!(
+                "the signed checkpoint says {}, the database says {}: mcp_audit_upgraded was changed, \
+                 which would pass inserted rows for older ones",
+                says(p.began),
+                says(began)
+            )));
+        }
+    }
     let mut tenants: Vec<Uuid> = match tenant {
         Some(t) => vec![parse_tenant(t)?],
         None => client
@@ -488,7 +516,7 @@ async fn verdicts(
         }
     }
     client.batch_execute("COMMIT").await?;
-    Ok(verdicts)
+    Ok((verdicts, began))
 }
 
 pub async fn verify(
@@ -514,7 +542,7 @@ pub async fn verify(
             )));
         }
     }
-    let verdicts = verdicts(client, tenant, signed.as_ref()).await?;
+    let (verdicts, _) = verdicts(client, tenant, signed.as_ref()).await?;
     if json {
         println!("{}", serde_json::to_string(&verdicts)?);
     } else {
