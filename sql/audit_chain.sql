@@ -64,7 +64,8 @@ SELECT pg_catalog.pg_extension_config_dump('mcp_audit_checkpoints', '');
 SELECT pg_catalog.pg_extension_config_dump('mcp_audit_upgraded', '');
 
 -- The ledger's writer links a round's rows with this window aggregate, per tenant
--- in seq order: the hash of each row after the chain's head.
+-- in seq order: each row's prev_hash and hash (bytes 1-32 and 33-64), after the
+-- chain's head.
 CREATE AGGREGATE mcp_audit_chain(bytea, text[]) (
     SFUNC = mcp_audit_chain_step,
     STYPE = bytea

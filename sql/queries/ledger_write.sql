@@ -6,7 +6,11 @@
 -- $1 jsonb: an array of entries as the backends made them (audit/usage_log.rs): id,
 -- tenant_id, key_id, tool, arguments (redacted), success, error, notice (what the
 -- client was told), response_time_ms, ip, user_agent, key_name, key_prefix,
--- xact_id, at and charged_at (µs since 2000-01-01 UTC), cost.
+-- xact_id, at and charged_at (µs since 2000-01-01 UTC), cost; for the chains (the
+-- writer adds them, ledger/writer.rs place_in_chains) n, the entry's place among its
+-- tenant's entries here, run_at, the latest at among them so far, and last, whether
+-- it is the last of them. Each head is read by its key (a lookup per entry, never a
+-- scan of the heads).
 -- The activity rows and the toasts follow the queue (as the chains do); the log rows
 -- need no order (no sort per round). The statistics are summed per row they
 -- update, since one statement may not update a row twice. They go to slot 0, the
@@ -28,6 +32,8 @@ WITH e AS (
            (a.x->>'ip')::inet AS ip, a.x->>'user_agent' AS user_agent,
            a.x->>'key_name' AS key_name, a.x->>'key_prefix' AS key_prefix,
            (a.x->>'xact_id')::xid8 AS xact_id, -- 2.3.0
+           (a.x->>'n')::bigint AS n, (a.x->>'last')::boolean AS last, -- chain
+           timestamptz '2000-01-01 00:00:00+00' + (a.x->>'run_at')::bigint * interval '1 microsecond' AS run_at, -- chain
            (a.x->>'cost')::integer AS cost,
            timestamptz '2000-01-01 00:00:00+00' + (a.x->>'at')::bigint * interval '1 microsecond' AS at,
            timestamptz '2000-01-01 00:00:00+00'
@@ -35,24 +41,24 @@ WITH e AS (
       FROM pg_catalog.jsonb_array_elements($1) WITH ORDINALITY AS a(x, ord)),
 s AS ( -- chain
     -- Each row's place in its tenant's chain, after the head, in queue order; its time -- chain
-    -- never before the time of the row before it. -- chain
+    -- never before the time of the row before it. (A plain join: the window below is -- chain
+    -- the statement's only pass per chain.) -- chain
     SELECT e.*, e.tool AS tool_name, e.arguments AS tool_arguments, e.error AS error_message, -- chain
-           e.ip AS ip_address, COALESCE(h.seq, 0) + pg_catalog.row_number() OVER w AS seq, -- chain
-           GREATEST(h.at, pg_catalog.max(e.at) OVER w) AS created_at, -- chain
+           e.ip AS ip_address, COALESCE(h.seq, 0) + e.n AS seq, GREATEST(h.at, e.run_at) AS created_at, -- chain
            COALESCE(h.hash, pg_catalog.decode(pg_catalog.repeat('00', 32), 'hex')) AS head -- chain
-      FROM e LEFT JOIN @s.mcp_audit_heads h ON h.tenant_id = e.tenant_id AND h.log = 'usage' -- chain
-    WINDOW w AS (PARTITION BY e.tenant_id ORDER BY e.ord ROWS UNBOUNDED PRECEDING)), -- chain
+      FROM e LEFT JOIN LATERAL (SELECT h.seq, h.at, h.hash FROM @s.mcp_audit_heads h -- chain
+                                 WHERE h.tenant_id = e.tenant_id AND h.log = 'usage' LIMIT 1) h ON true), -- chain
 l AS ( -- chain
-    -- (Every window here in the same order, so the round's rows are sorted once.) -- chain
-    SELECT s.*, @s.mcp_audit_chain(s.head, @usage_fields) OVER w AS hash -- chain
+    -- (Both chains' windows in the same order, so the round's rows are sorted once.) -- chain
+    SELECT s.*, @s.mcp_audit_chain(s.head, @usage_fields) OVER w AS link -- chain
       FROM s WINDOW w AS (PARTITION BY s.tenant_id ORDER BY s.ord ROWS UNBOUNDED PRECEDING)), -- chain
 c AS ( -- chain
-    SELECT l.*, COALESCE(pg_catalog.lag(l.hash) OVER (PARTITION BY l.tenant_id ORDER BY l.ord), -- chain
-                         l.head) AS prev_hash FROM l), -- chain
+    SELECT l.*, pg_catalog.substr(l.link, 1, 32) AS prev_hash, pg_catalog.substr(l.link, 33) AS hash FROM l), -- chain
 c AS (SELECT e.*, e.at AS created_at FROM e), -- no chain
 -- The activity rows, when the tenant's activity logging is on, at their usage row's time.
 a AS (
     SELECT c.ord, c.tenant_id, pg_catalog.gen_random_uuid() AS id, NULL::uuid AS user_id,
+           c.n, c.last, -- chain
            'MCP Server'::text AS user_name,
            CASE WHEN c.success THEN 'mcp_execute' ELSE 'mcp_error' END AS action,
            'mcp_tool'::text AS entity_type, c.tool AS entity_id, c.tool AS entity_name,
@@ -68,25 +74,24 @@ a AS (
       FROM c LEFT JOIN @s.mcp_server_config cfg ON cfg.tenant_id = c.tenant_id
      WHERE COALESCE(cfg.activity_logging, true)),
 sa AS ( -- chain
-    -- The activity chain, as the usage chain above. -- chain
-    SELECT a.*, COALESCE(h.seq, 0) + pg_catalog.row_number() OVER w AS seq, -- chain
+    -- The activity chain, as the usage chain above (a tenant has an activity row for -- chain
+    -- each of its entries or for none, so n is its place here too). -- chain
+    SELECT a.*, COALESCE(h.seq, 0) + a.n AS seq, -- chain
            COALESCE(h.hash, pg_catalog.decode(pg_catalog.repeat('00', 32), 'hex')) AS head -- chain
-      FROM a LEFT JOIN @s.mcp_audit_heads h ON h.tenant_id = a.tenant_id AND h.log = 'activity' -- chain
-    WINDOW w AS (PARTITION BY a.tenant_id ORDER BY a.ord ROWS UNBOUNDED PRECEDING)), -- chain
+      FROM a LEFT JOIN LATERAL (SELECT h.seq, h.hash FROM @s.mcp_audit_heads h -- chain
+                                 WHERE h.tenant_id = a.tenant_id AND h.log = 'activity' LIMIT 1) h ON true), -- chain
 la AS ( -- chain
-    SELECT sa.*, @s.mcp_audit_chain(sa.head, @activity_fields) OVER w AS hash -- chain
+    SELECT sa.*, @s.mcp_audit_chain(sa.head, @activity_fields) OVER w AS link -- chain
       FROM sa WINDOW w AS (PARTITION BY sa.tenant_id ORDER BY sa.ord ROWS UNBOUNDED PRECEDING)), -- chain
 ca AS ( -- chain
-    SELECT la.*, COALESCE(pg_catalog.lag(la.hash) OVER (PARTITION BY la.tenant_id ORDER BY la.ord), -- chain
-                          la.head) AS prev_hash FROM la), -- chain
+    SELECT la.*, pg_catalog.substr(la.link, 1, 32) AS prev_hash, pg_catalog.substr(la.link, 33) AS hash -- chain
+      FROM la), -- chain
 ca AS (SELECT a.* FROM a), -- no chain
 heads AS ( -- chain
     INSERT INTO @s.mcp_audit_heads AS h (tenant_id, log, seq, hash, at) -- chain
-    (SELECT DISTINCT ON (c.tenant_id) c.tenant_id, 'usage', c.seq, c.hash, c.created_at -- chain
-       FROM c ORDER BY c.tenant_id, c.seq DESC) -- chain
+    SELECT c.tenant_id, 'usage', c.seq, c.hash, c.created_at FROM c WHERE c.last -- chain
     UNION ALL -- chain
-    (SELECT DISTINCT ON (ca.tenant_id) ca.tenant_id, 'activity', ca.seq, ca.hash, ca.created_at -- chain
-       FROM ca ORDER BY ca.tenant_id, ca.seq DESC) -- chain
+    SELECT ca.tenant_id, 'activity', ca.seq, ca.hash, ca.created_at FROM ca WHERE ca.last -- chain
     ON CONFLICT ON CONSTRAINT mcp_audit_heads_pkey -- chain
     DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash, at = EXCLUDED.at), -- chain
 charged AS ( -- 2.3.0

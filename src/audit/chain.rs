@@ -12,18 +12,25 @@ use pgrx::datum::{DatumWithOid, TimestampWithTimeZone};
 use pgrx::prelude::*;
 use pgrx::{PgMemoryContexts, Uuid};
 
-/// The state function of `mcp_audit_chain(head, fields)`: the hash of a row whose
-/// fields are `fields` after the previous row's (`state`), or after `head` for a
-/// tenant's first row of the round.
+/// The state function of `mcp_audit_chain(head, fields)`: a row's link, its
+/// `prev_hash` and its `hash` (32 bytes each, in one value), where `prev_hash` is the
+/// previous row's hash (the second half of `state`), or `head` for a tenant's first
+/// row of the round. Both in one value, so that the writer needs no second window
+/// pass (a lag) to find each row's prev_hash.
 #[pg_extern(immutable, parallel_safe)]
 fn mcp_audit_chain_step(
     state: Option<&[u8]>,
     head: Option<&[u8]>,
     fields: Option<pgrx::Array<&str>>,
 ) -> Vec<u8> {
-    let prev = state.or(head).unwrap_or_else(|| errors::required("head"));
+    let prev = match state {
+        Some(link) => &link[link.len().saturating_sub(32)..],
+        None => head.unwrap_or_else(|| errors::required("head")),
+    };
     let fields = fields.unwrap_or_else(|| errors::required("fields"));
-    audit_chain::link(prev, fields.iter()).to_vec()
+    let mut link = prev.to_vec();
+    link.extend_from_slice(&audit_chain::link(prev, fields.iter()));
+    link
 }
 
 /// Rows fetched from the cursor at a time.

@@ -154,10 +154,43 @@ fn stored(what: &str, run: impl FnOnce()) -> bool {
     result.is_ok()
 }
 
+/// Gives each usage entry its place among its tenant's entries of the statement,
+/// in queue order: `n` (1, 2, ...), `run_at` (the latest `at` so far) and `last`
+/// (its tenant's last entry here, whose row becomes the chain's head). The
+/// statement's chains take their seq, time and head from them, with no window
+/// pass or sort of their own (sql/queries/ledger_write.sql).
+fn place_in_chains(entries: &mut serde_json::Value) {
+    let Some(entries) = entries.as_array_mut() else {
+        return;
+    };
+    let mut seen: std::collections::HashMap<String, (i64, i64, usize)> = Default::default();
+    for (i, entry) in entries.iter_mut().enumerate() {
+        let tenant = entry["tenant_id"].as_str().unwrap_or_default().to_string();
+        let at = entry["at"].as_i64().unwrap_or(i64::MIN);
+        let place = seen.entry(tenant).or_insert((0, i64::MIN, i));
+        *place = (place.0 + 1, place.1.max(at), i);
+        let (n, run_at, _) = *place;
+        if let Some(object) = entry.as_object_mut() {
+            object.insert("n".into(), n.into());
+            object.insert("run_at".into(), run_at.into());
+            object.insert("last".into(), false.into());
+        }
+    }
+    for (_, _, i) in seen.into_values() {
+        if let Some(object) = entries[i].as_object_mut() {
+            object.insert("last".into(), true.into());
+        }
+    }
+}
+
 /// Writes usage entries (a JSON array) in one statement; their toasts, or None
 /// when it raised.
-fn write_usage(entries: serde_json::Value, schema: Schema, what: &str) -> Option<Vec<String>> {
-    let sql = usage_sql(schema, schema.chain && settings::audit_chain());
+fn write_usage(mut entries: serde_json::Value, schema: Schema, what: &str) -> Option<Vec<String>> {
+    let chain = schema.chain && settings::audit_chain();
+    let sql = usage_sql(schema, chain);
+    if chain {
+        place_in_chains(&mut entries);
+    }
     let entries = pgrx::JsonB(entries);
     let mut toasts = Vec::new();
     let ok = stored(what, || {

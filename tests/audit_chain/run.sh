@@ -45,7 +45,7 @@ BEGIN
                                  textin(int8out(int8(numeric_mul(pg_catalog.extract('epoch', created_at), '1000000')))),
                                  textin(xid8out(xact_id))] AS f
                FROM mcp_key_usage_logs l WHERE l.tenant_id = '$1' AND l.seq >= $2 ORDER BY l.seq LOOP
-        UPDATE mcp_key_usage_logs SET prev_hash = prev, hash = mcp_audit_chain_step(NULL, prev, r.f)
+        UPDATE mcp_key_usage_logs SET prev_hash = prev, hash = substr(mcp_audit_chain_step(NULL, prev, r.f), 33)
          WHERE tenant_id = '$1' AND seq = r.seq RETURNING hash INTO prev;
     END LOOP;
     UPDATE mcp_audit_heads h SET seq = m.seq, hash = prev, at = m.at
@@ -194,10 +194,10 @@ check "a forged anchor does not hide the edited rows still below it: $v" grep -q
 # Row 3 edited and re-hashed, an anchor forged at row 4, and row 4 deleted: row 3
 # now leads nowhere a walk checks, but rows are left at or before the anchor.
 v=$(tampered "$a" "UPDATE mcp_key_usage_logs SET tool_name = 'delete_all_jobs' WHERE tenant_id = '$a' AND seq = 3;
-    UPDATE mcp_key_usage_logs SET hash = mcp_audit_chain_step(NULL, prev_hash, ARRAY[textin(uuid_out(tenant_id)),
+    UPDATE mcp_key_usage_logs SET hash = substr(mcp_audit_chain_step(NULL, prev_hash, ARRAY[textin(uuid_out(tenant_id)),
         textin(int8out(seq)), textin(uuid_out(id)), textin(uuid_out(key_id)), tool_name, textin(jsonb_out(tool_arguments)),
         textin(boolout(success)), error_message, textin(int4out(response_time_ms)), textin(inet_out(ip_address)), user_agent,
-        textin(int8out(int8(numeric_mul(pg_catalog.extract('epoch', created_at), '1000000')))), textin(xid8out(xact_id))])
+        textin(int8out(int8(numeric_mul(pg_catalog.extract('epoch', created_at), '1000000')))), textin(xid8out(xact_id))]), 33)
      WHERE tenant_id = '$a' AND seq = 3;
     INSERT INTO mcp_audit_anchors (tenant_id, log, seq, hash, at) SELECT tenant_id, 'usage', seq, hash, created_at
       FROM mcp_key_usage_logs WHERE tenant_id = '$a' AND seq = 4;
