@@ -557,7 +557,7 @@ REVOKE ALL ON FUNCTION @extschema@.mcp_audit_anchor(text, timestamptz, uuid) FRO
 REVOKE ALL ON FUNCTION @extschema@.verify_mcp_audit(uuid, timestamptz, timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.verify_mcp_audit(uuid, timestamptz, timestamptz) TO mcp_admin;
 GRANT SELECT ON @extschema@.mcp_audit_heads, @extschema@.mcp_audit_anchors,
-                @extschema@.mcp_audit_checkpoints TO mcp_admin;
+                @extschema@.mcp_audit_checkpoints, @extschema@.mcp_audit_upgraded TO mcp_admin;
 -- The application's own activity rows stay outside the chain: its columns are the ledger's.
 REVOKE INSERT ON @extschema@.activity_log FROM mcp_admin;
 GRANT INSERT (id, tenant_id, user_id, user_name, action, entity_type, entity_id, entity_name,

@@ -150,6 +150,6 @@ GRANT EXECUTE ON FUNCTION @extschema@.mcp_key_status(boolean, boolean, boolean, 
 -- would pass for one from before the chain began.
 GRANT SELECT ON mcp_key_usage_logs, activity_log, mcp_key_usage_totals, mcp_key_usage_minutes,
                mcp_server_config, mcp_server_health, mcp_server_logs,
-               mcp_audit_heads, mcp_audit_anchors, mcp_audit_checkpoints TO mcp_admin;
+               mcp_audit_heads, mcp_audit_anchors, mcp_audit_checkpoints, mcp_audit_upgraded TO mcp_admin;
 GRANT INSERT (id, tenant_id, user_id, user_name, action, entity_type, entity_id, entity_name,
               description, metadata) ON activity_log TO mcp_admin;

@@ -44,7 +44,7 @@ fn resolve() -> Option<Installed> {
     }
     let (schema, namespace): (Option<String>, Option<pg_sys::Oid>) = errors::spi(Spi::get_two(
         // One row either way: NULLs when the extension is not installed.
-        "SELECT pg_catalog.quote_ident(n.nspname)::pg_catalog.text, n.oid
+        "SELECT pg_catalog.quote_ident(n.nspname::pg_catalog.text), n.oid
            FROM (SELECT) one
            LEFT JOIN pg_catalog.pg_extension e ON e.extname = 'mcp_auth'
            LEFT JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace",

@@ -241,7 +241,13 @@ fn verify_mcp_audit(
             None,
             &[],
         ))
-        .filter_map(|r| r.get::<String>(1).ok().flatten())
+        // Every row counts, even one whose message is NULL.
+        .map(|r| {
+            r.get::<String>(1)
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| "(a finding whose name was blanked)".into())
+        })
         .collect()
     });
     if !replaced.is_empty() {

@@ -187,6 +187,22 @@ check "a cast that prints an edited value as the original does not hide the edit
 v=$(db -c "BEGIN" -c "CREATE OR REPLACE FUNCTION pg_catalog.boolout(boolean) RETURNS cstring LANGUAGE internal IMMUTABLE STRICT AS 'int4out'" \
     -c "SELECT * FROM verify_mcp_audit('$a')" -c "ROLLBACK" 2>&1 || true)
 check "a replaced built-in output function stops verification: $v" grep -q "what the chain is read through is not PostgreSQL's own (pg_catalog.boolout(boolean))" <<<"$v"
+# Overloads a superuser adds to pg_catalog, which win over a built-in for a call
+# whose types are not an exact match: one that moved rows' times back unseen (an
+# untyped literal once chose numeric_mul(numeric, text)), and an operator that
+# blinded the built-ins check (oid >= integer).
+v=$(db -c "BEGIN" -c "CREATE FUNCTION pg_catalog.numeric_mul(numeric, text) RETURNS numeric LANGUAGE sql IMMUTABLE
+        AS \$\$ SELECT pg_catalog.numeric_mul(\$1, \$2::numeric) \$\$" \
+    -c "SELECT * FROM verify_mcp_audit('$a')" -c "ROLLBACK" 2>&1 || true)
+check "a function added to pg_catalog stops verification: $v" grep -q "function numeric_mul(numeric,text) in pg_catalog" <<<"$v"
+v=$(db -c "BEGIN" -c "CREATE FUNCTION public.always(oid, integer) RETURNS boolean LANGUAGE sql AS 'SELECT false'" \
+    -c "CREATE OPERATOR pg_catalog.>= (LEFTARG = oid, RIGHTARG = integer, FUNCTION = public.always)" \
+    -c "SELECT * FROM verify_mcp_audit('$a')" -c "ROLLBACK" 2>&1 || true)
+check "so does an operator added there: $v" grep -q "operator >=(oid,integer) in pg_catalog" <<<"$v"
+out=$(db -c "CREATE FUNCTION pg_catalog.quote_ident(name) RETURNS text LANGUAGE sql STABLE
+        AS \$\$ SELECT 'shadow'::text \$\$" >/dev/null; offline chain; rc=$?; db -c "DROP FUNCTION pg_catalog.quote_ident(name)" >/dev/null; exit $rc) && rc=0 || rc=$?
+check "and offline, an overload that would name another schema (rc $rc): $out" \
+    bash -c '[ "$1" = 1 ] && grep -q "function quote_ident(name) in pg_catalog" <<<"$2"' _ "$rc" "$out"
 v=$(tampered "$a" "UPDATE mcp_key_usage_logs SET tool_name = 'delete_all_jobs' WHERE tenant_id = '$a' AND seq IN (1, 2);
     INSERT INTO mcp_audit_anchors (tenant_id, log, seq, hash, at) SELECT tenant_id, 'usage', seq, hash, created_at
       FROM mcp_key_usage_logs WHERE tenant_id = '$a' AND seq = 3")
@@ -463,6 +479,9 @@ check "a tenant admin verifies its own tenant" test "$("${psql[@]}" -U chain_adm
 err=$("${psql[@]}" -U chain_admin -d chain -c "SET mcp_auth.tenant_id = '$a'" \
     -c "SELECT * FROM verify_mcp_audit('$b')" 2>&1 || true)
 check "and not another's: $err" grep -q "may only verify the audit of tenant $a" <<<"$err"
+out=$(DATABASE_URL="host=$PGHOST port=$PGPORT user=chain_admin dbname=chain" "$mcp_auth" audit verify --tenant "$a" 2>&1) && rc=0 || rc=$?
+check "a tenant admin verifies its own tenant offline too (rc $rc): $out" \
+    bash -c '[ "$1" = 0 ] && grep -q "tenant $2 activity: verified" <<<"$3"' _ "$rc" "$a" "$out"
 admin() { "${psql[@]}" -U chain_admin -d chain -c "SET mcp_auth.tenant_id = '$a'" "$@" 2>&1 | tail -1; }
 check "a tenant admin still adds its application's own activity rows" test "$(admin \
     -c "INSERT INTO activity_log (tenant_id, user_name, action, entity_type) VALUES ('$a', 'alice', 'user_login', 'session')

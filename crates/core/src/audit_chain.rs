@@ -16,9 +16,11 @@ use sha2::{Digest, Sha256};
 
 /// A row's time as the fields print it: microseconds since 1970-01-01 UTC, so that
 /// no DateStyle or TimeZone changes it; an infinite time prints as such.
+/// (Its literals are typed: an untyped one would let an overload a superuser adds,
+/// numeric_mul(numeric, text) say, win over the built-in.)
 const TIME_FIELD: &str = "CASE WHEN pg_catalog.isfinite(created_at) \
-     THEN pg_catalog.textin(pg_catalog.int8out(pg_catalog.int8(\
-          pg_catalog.numeric_mul(pg_catalog.extract('epoch', created_at), '1000000')))) \
+     THEN pg_catalog.textin(pg_catalog.int8out(pg_catalog.int8(pg_catalog.numeric_mul(\
+          pg_catalog.extract('epoch'::pg_catalog.text, created_at), '1000000'::pg_catalog.numeric)))) \
      ELSE pg_catalog.textin(pg_catalog.timestamptz_out(created_at)) END";
 
 /// The fields of a usage row (`mcp_key_usage_logs`) that its hash covers, in order:
@@ -209,7 +211,7 @@ const TIME: usize = 11;
 /// superuser who replaced one (CREATE OR REPLACE FUNCTION pg_catalog....) could
 /// make it print a forged row as the original. `BUILTINS_CHECK` finds any that is
 /// not PostgreSQL's own.
-pub const BUILTINS: [(&str, &str); 15] = [
+pub const BUILTINS: [(&str, &str); 17] = [
     ("pg_catalog.textin(cstring)", "textin"),
     ("pg_catalog.uuid_out(uuid)", "uuid_out"),
     ("pg_catalog.int8out(bigint)", "int8out"),
@@ -232,14 +234,17 @@ pub const BUILTINS: [(&str, &str); 15] = [
         "timestamptz_out",
     ),
     ("pg_catalog.xid8out(xid8)", "xid8out"),
-    // The walk's own comparisons (tenant_id = $1, the log, the MCP actions).
+    // The walk's own comparisons (tenant_id = $1, the log, the MCP actions), and
+    // how the extension's schema is named.
     ("pg_catalog.uuid_eq(uuid, uuid)", "uuid_eq"),
     ("pg_catalog.texteq(text, text)", "texteq"),
+    ("pg_catalog.quote_ident(text)", "quote_ident"),
+    ("pg_catalog.text(name)", "name_text"),
 ];
 
 /// An anchor's time (`at`, of table alias `a`) in µs since 1970, as the fields print it.
-pub const ANCHOR_TIME: &str =
-    "pg_catalog.int8(pg_catalog.numeric_mul(pg_catalog.extract('epoch', a.at), '1000000'))";
+pub const ANCHOR_TIME: &str = "pg_catalog.int8(pg_catalog.numeric_mul(\
+     pg_catalog.extract('epoch'::pg_catalog.text, a.at), '1000000'::pg_catalog.numeric))";
 
 /// When the chains began, in µs as the fields print a time: the upgrade to 2.4.0
 /// records it (rows outside the chain from before it are the older rows); no row
@@ -247,7 +252,8 @@ pub const ANCHOR_TIME: &str =
 /// one. In the extension's schema `s`.
 pub fn began_sql(s: &str) -> String {
     format!(
-        "SELECT pg_catalog.int8(pg_catalog.numeric_mul(pg_catalog.extract('epoch', a.began), '1000000'))
+        "SELECT pg_catalog.int8(pg_catalog.numeric_mul(
+                    pg_catalog.extract('epoch'::pg_catalog.text, a.began), '1000000'::pg_catalog.numeric))
            FROM {s}.mcp_audit_upgraded a"
     )
 }
@@ -272,66 +278,86 @@ pub fn tenants_sql(s: &str) -> String {
 /// A query returning what the chain would be read through that is not PostgreSQL's
 /// own, one row each, none when all is: a function of `BUILTINS` replaced (not of
 /// the internal language, or not its own C symbol, or given a planner support
-/// function), a chained column of the logs in the extension's schema `s` whose type
-/// was changed (`Log::columns`), or a log that is not the extension's partitioned
-/// table (a view, or one with rules, in its place) or has a partition that is not a
-/// table (a foreign table or a view would print what it likes).
+/// function); any function or operator a superuser added to pg_catalog (an overload
+/// there can win over a built-in for a call whose types are not an exact match,
+/// `quote_ident(name)` or `numeric_mul(numeric, text)` say; procedural languages'
+/// handlers aside); a chained column of the logs in the extension's schema `s` whose
+/// type was changed (`Log::columns`); a log that is not the extension's partitioned
+/// table in the extension's schema (a view, a table with rules, or a look-alike made
+/// a member elsewhere, in its place); or a partition that is not a table (a foreign
+/// table would print what it likes). Every comparison here is between values of one
+/// type, so that no operator a superuser added is chosen; a row counts even when its
+/// message is NULL (a `format` overload could blank it).
 pub fn builtins_check_sql(s: &str) -> String {
+    const OID: &str = "pg_catalog.oid";
     let pairs: Vec<String> = BUILTINS
         .iter()
         .map(|(f, src)| format!("('{f}', '{src}')"))
         .collect();
+    let quoted = s.replace('\'', "''");
     let columns: Vec<String> = Log::ALL
         .iter()
         .flat_map(|log| {
+            let quoted = quoted.clone();
             log.columns().iter().map(move |(column, oid)| {
                 format!(
-                    "('{}.{}'::pg_catalog.regclass, '{column}'::pg_catalog.name, '{oid}'::pg_catalog.oid)",
-                    s.replace('\'', "''"),
+                    "('{quoted}.{}'::pg_catalog.regclass, '{column}'::pg_catalog.name, '{oid}'::{OID})",
                     log.table()
                 )
             })
         })
         .collect();
+    let logs: Vec<String> = Log::ALL
+        .iter()
+        .map(|log| format!("('{quoted}.{}'::pg_catalog.regclass)", log.table()))
+        .collect();
     format!(
-        "SELECT b.f FROM (VALUES {}) b(f, src)
-           LEFT JOIN pg_catalog.pg_proc p ON p.oid = pg_catalog.to_regprocedure(b.f)
-          WHERE p.oid IS NULL OR p.prolang <> 12 OR p.prosrc <> b.src OR p.oid >= 16384
-                OR p.prosupport <> 0
+        "SELECT b.f FROM (VALUES {pairs}) b(f, src)
+           LEFT JOIN pg_catalog.pg_proc p ON p.oid = pg_catalog.to_regprocedure(b.f)::{OID}
+          WHERE p.oid IS NULL OR p.prolang <> '12'::{OID} OR p.prosrc <> b.src OR p.oid >= '16384'::{OID}
+                OR p.prosupport::{OID} <> '0'::{OID}
+         UNION ALL
+         SELECT pg_catalog.format('function %s in pg_catalog', p.oid::pg_catalog.regprocedure)
+           FROM pg_catalog.pg_proc p
+          WHERE p.pronamespace = '11'::{OID} AND p.oid >= '16384'::{OID}
+            AND p.prorettype <> '2280'::{OID} -- language_handler
+            AND NOT EXISTS (SELECT FROM pg_catalog.pg_language g
+                             WHERE g.lanvalidator = p.oid OR g.laninline = p.oid)
+         UNION ALL
+         SELECT pg_catalog.format('operator %s in pg_catalog', o.oid::pg_catalog.regoperator)
+           FROM pg_catalog.pg_operator o
+          WHERE o.oprnamespace = '11'::{OID} AND o.oid >= '16384'::{OID}
          UNION ALL
          SELECT pg_catalog.format('column %s.%s of type %s', c.t, c.col,
                                   COALESCE(pg_catalog.format_type(a.atttypid, NULL), 'none'))
-           FROM (VALUES {}) c(t, col, ty)
-           LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.t AND a.attname = c.col AND NOT a.attisdropped
-          WHERE a.atttypid IS DISTINCT FROM c.ty
+           FROM (VALUES {columns}) c(t, col, ty)
+           LEFT JOIN pg_catalog.pg_attribute a
+                  ON a.attrelid = c.t::{OID} AND a.attname = c.col AND NOT a.attisdropped
+          WHERE a.atttypid IS NULL OR a.atttypid <> c.ty
          UNION ALL
          SELECT pg_catalog.format('%s is not mcp_auth''s partitioned table', l.t)
            FROM (VALUES {logs}) l(t)
           WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_class c
-                              JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
-                                   AND d.objid = c.oid AND d.deptype = 'e'
-                              JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid AND e.extname = 'mcp_auth'
-                             WHERE c.oid = l.t AND c.relkind = 'p' AND NOT c.relhasrules)
+                              JOIN pg_catalog.pg_depend d ON d.classid = '1259'::{OID} -- pg_class
+                                   AND d.objid = c.oid AND d.deptype = 'e'::pg_catalog.\"char\"
+                              JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid
+                                   AND e.extname = 'mcp_auth'::pg_catalog.name
+                             WHERE c.oid = l.t::{OID} AND c.relnamespace = e.extnamespace
+                               AND c.relkind = 'p'::pg_catalog.\"char\" AND NOT c.relhasrules)
          UNION ALL
          SELECT pg_catalog.format('partition %s is not a table', p.rel)
            FROM (WITH RECURSIVE tree(rel) AS (
-                     SELECT i.inhrelid::pg_catalog.regclass FROM (VALUES {logs}) l(t)
-                       JOIN pg_catalog.pg_inherits i ON i.inhparent = l.t
-                     UNION ALL SELECT i.inhrelid::pg_catalog.regclass FROM pg_catalog.pg_inherits i
+                     SELECT i.inhrelid FROM (VALUES {logs}) l(t)
+                       JOIN pg_catalog.pg_inherits i ON i.inhparent = l.t::{OID}
+                     UNION ALL SELECT i.inhrelid FROM pg_catalog.pg_inherits i
                                  JOIN tree ON i.inhparent = tree.rel)
-                 SELECT tree.rel FROM tree JOIN pg_catalog.pg_class c ON c.oid = tree.rel
-                  WHERE c.relkind NOT IN ('r', 'p') OR c.relhasrules) p",
-        pairs.join(", "),
-        columns.join(", "),
-        logs = Log::ALL
-            .iter()
-            .map(|log| format!(
-                "('{}.{}'::pg_catalog.regclass)",
-                s.replace('\'', "''"),
-                log.table()
-            ))
-            .collect::<Vec<_>>()
-            .join(", ")
+                 SELECT tree.rel::pg_catalog.regclass AS rel FROM tree
+                   JOIN pg_catalog.pg_class c ON c.oid = tree.rel
+                  WHERE (c.relkind <> 'r'::pg_catalog.\"char\" AND c.relkind <> 'p'::pg_catalog.\"char\")
+                     OR c.relhasrules) p",
+        pairs = pairs.join(", "),
+        columns = columns.join(", "),
+        logs = logs.join(", "),
     )
 }
 
@@ -877,7 +903,13 @@ mod tests {
             for field in log.fields() {
                 // Every function a field calls is one the built-ins check covers.
                 for call in field.split("pg_catalog.").skip(1) {
-                    let name = &call[..call.find('(').unwrap()];
+                    let end = call
+                        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                        .unwrap_or(call.len());
+                    if !call[end..].starts_with('(') {
+                        continue; // a type in a cast
+                    }
+                    let name = &call[..end];
                     assert!(
                         BUILTINS
                             .iter()

@@ -276,17 +276,21 @@ fn signed_checkpoint(path: &Path, public: &Path) -> Result<Payload> {
 }
 
 /// The quoted schema mcp_auth is installed in: every name is qualified with it, so
-/// nothing on the search_path can stand in for the extension's tables.
+/// nothing on the search_path can stand in for the extension's tables. Quoted here,
+/// not by quote_ident: an overload a superuser adds to pg_catalog could name another
+/// schema (the read-path check refuses one too).
 async fn schema(client: &Client) -> Result<String> {
-    client
+    let name: String = client
         .query_opt(
-            "SELECT pg_catalog.quote_ident(n.nspname)::text FROM pg_catalog.pg_extension e
-               JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'mcp_auth'",
+            "SELECT n.nspname FROM pg_catalog.pg_extension e
+               JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
+              WHERE e.extname = 'mcp_auth'::pg_catalog.name",
             &[],
         )
         .await?
         .map(|r| r.get(0))
-        .ok_or_else(|| failed("mcp_auth is not installed in this database"))
+        .ok_or_else(|| failed("mcp_auth is not installed in this database"))?;
+    Ok(format!("\"{}\"", name.replace('"', "\"\"")))
 }
 
 async fn points(
@@ -432,7 +436,11 @@ async fn harden(client: &Client) -> Result<()> {
         )
         .await?
         .iter()
-        .map(|r| r.get(0))
+        // Every row counts, even one whose message is NULL.
+        .map(|r| {
+            r.get::<_, Option<String>>(0)
+                .unwrap_or_else(|| "(a finding whose name was blanked)".into())
+        })
         .collect();
     if replaced.is_empty() {
         return Ok(());
@@ -459,12 +467,12 @@ async fn verdicts(
     let s = schema(client).await?;
     // One snapshot for every read: heads, anchors and rows read at different times
     // would disagree while the ledger writes, or a purge runs. The logs are locked
-    // before it is taken, so that no purge detaches a day it still shows (a purge
-    // skips whole days meanwhile; no call waits).
+    // before it is taken, so that no purge detaches a day it still shows (a detach
+    // needs the parent to itself; a purge skips whole days meanwhile, no call waits).
     client
         .batch_execute(&format!(
             "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;
-             LOCK TABLE {s}.{}, {s}.{} IN ACCESS SHARE MODE",
+             LOCK TABLE ONLY {s}.{}, ONLY {s}.{} IN ACCESS SHARE MODE",
             Log::Usage.table(),
             Log::Activity.table()
         ))
