@@ -203,6 +203,21 @@ out=$(db -c "CREATE FUNCTION pg_catalog.quote_ident(name) RETURNS text LANGUAGE 
         AS \$\$ SELECT 'shadow'::text \$\$" >/dev/null; offline chain; rc=$?; db -c "DROP FUNCTION pg_catalog.quote_ident(name)" >/dev/null; exit $rc) && rc=0 || rc=$?
 check "and offline, an overload that would name another schema (rc $rc): $out" \
     bash -c '[ "$1" = 1 ] && grep -q "function quote_ident(name) in pg_catalog" <<<"$2"' _ "$rc" "$out"
+# The offline verifier reads binary: a type's send function set to one of a
+# superuser's would hand it the original of an edited field.
+db -c "CREATE FUNCTION public.lying_textsend(t text) RETURNS bytea LANGUAGE sql IMMUTABLE STRICT
+        AS \$\$ SELECT pg_catalog.textsend(CASE WHEN t = 'delete_everything' THEN 'fetch_jobs' ELSE t END) \$\$" >/dev/null
+out=$(db -c "UPDATE mcp_key_usage_logs SET tool_name = 'delete_everything' WHERE tenant_id = '$a' AND seq = 2" \
+         -c "ALTER TYPE pg_catalog.text SET (SEND = public.lying_textsend)" >/dev/null
+      offline chain --checkpoint "$work/checkpoint.json" --public-key "$work/signing.key.pub"; rc=$?
+      db -c "ALTER TYPE pg_catalog.text SET (SEND = pg_catalog.textsend)" \
+         -c "UPDATE mcp_key_usage_logs SET tool_name = 'fetch_jobs' WHERE tenant_id = '$a' AND seq = 2" >/dev/null; exit $rc) && rc=0 || rc=$?
+check "a type's send function of someone's stops the offline verifier (rc $rc): $out" \
+    bash -c '[ "$1" = 1 ] && grep -q "the input or output of type text" <<<"$2"' _ "$rc" "$out"
+v=$(db -c "BEGIN" -c "CREATE OR REPLACE FUNCTION pg_catalog.oidne(oid, oid) RETURNS boolean LANGUAGE sql IMMUTABLE
+        AS 'SELECT false'" -c "SELECT * FROM verify_mcp_audit('$a')" -c "ROLLBACK" 2>&1 || true)
+check "a replaced comparison the check itself uses does not blind it: $v" grep -q "pg_catalog.oidne(oid, oid)" <<<"$v"
+db -c "DROP FUNCTION public.lying_textsend(text)" >/dev/null
 v=$(tampered "$a" "UPDATE mcp_key_usage_logs SET tool_name = 'delete_all_jobs' WHERE tenant_id = '$a' AND seq IN (1, 2);
     INSERT INTO mcp_audit_anchors (tenant_id, log, seq, hash, at) SELECT tenant_id, 'usage', seq, hash, created_at
       FROM mcp_key_usage_logs WHERE tenant_id = '$a' AND seq = 3")

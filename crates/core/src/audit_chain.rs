@@ -211,7 +211,7 @@ const TIME: usize = 11;
 /// superuser who replaced one (CREATE OR REPLACE FUNCTION pg_catalog....) could
 /// make it print a forged row as the original. `BUILTINS_CHECK` finds any that is
 /// not PostgreSQL's own.
-pub const BUILTINS: [(&str, &str); 17] = [
+pub const BUILTINS: [(&str, &str); 24] = [
     ("pg_catalog.textin(cstring)", "textin"),
     ("pg_catalog.uuid_out(uuid)", "uuid_out"),
     ("pg_catalog.int8out(bigint)", "int8out"),
@@ -240,6 +240,15 @@ pub const BUILTINS: [(&str, &str); 17] = [
     ("pg_catalog.texteq(text, text)", "texteq"),
     ("pg_catalog.quote_ident(text)", "quote_ident"),
     ("pg_catalog.text(name)", "name_text"),
+    // The comparisons of `builtins_check_sql` itself: replaced by a SQL function
+    // the planner inlines, one would blind it.
+    ("pg_catalog.oideq(oid, oid)", "oideq"),
+    ("pg_catalog.oidne(oid, oid)", "oidne"),
+    ("pg_catalog.oidge(oid, oid)", "oidge"),
+    ("pg_catalog.textne(text, text)", "textne"),
+    ("pg_catalog.nameeq(name, name)", "nameeq"),
+    ("pg_catalog.chareq(\"char\", \"char\")", "chareq"),
+    ("pg_catalog.charne(\"char\", \"char\")", "charne"),
 ];
 
 /// An anchor's time (`at`, of table alias `a`) in µs since 1970, as the fields print it.
@@ -278,7 +287,10 @@ pub fn tenants_sql(s: &str) -> String {
 /// A query returning what the chain would be read through that is not PostgreSQL's
 /// own, one row each, none when all is: a function of `BUILTINS` replaced (not of
 /// the internal language, or not its own C symbol, or given a planner support
-/// function); any function or operator a superuser added to pg_catalog (an overload
+/// function); a built-in type whose input, output, send or receive function was
+/// set to one of someone's (ALTER TYPE text SET (SEND = ...) would let the
+/// offline verifier, which reads binary, receive the original of an edited field);
+/// any function or operator a superuser added to pg_catalog (an overload
 /// there can win over a built-in for a call whose types are not an exact match,
 /// `quote_ident(name)` or `numeric_mul(numeric, text)` say; procedural languages'
 /// handlers aside); a chained column of the logs in the extension's schema `s` whose
@@ -313,9 +325,15 @@ pub fn builtins_check_sql(s: &str) -> String {
         .collect();
     format!(
         "SELECT b.f FROM (VALUES {pairs}) b(f, src)
-           LEFT JOIN pg_catalog.pg_proc p ON p.oid = pg_catalog.to_regprocedure(b.f)::{OID}
+           LEFT JOIN pg_catalog.pg_proc p ON p.oid = b.f::pg_catalog.regprocedure::{OID}
           WHERE p.oid IS NULL OR p.prolang <> '12'::{OID} OR p.prosrc <> b.src OR p.oid >= '16384'::{OID}
                 OR p.prosupport::{OID} <> '0'::{OID}
+         UNION ALL
+         SELECT pg_catalog.format('the input or output of type %s', t.oid::pg_catalog.regtype)
+           FROM pg_catalog.pg_type t
+          WHERE NOT t.oid >= '16384'::{OID}
+            AND (t.typinput::{OID} >= '16384'::{OID} OR t.typoutput::{OID} >= '16384'::{OID}
+                 OR t.typreceive::{OID} >= '16384'::{OID} OR t.typsend::{OID} >= '16384'::{OID})
          UNION ALL
          SELECT pg_catalog.format('function %s in pg_catalog', p.oid::pg_catalog.regprocedure)
            FROM pg_catalog.pg_proc p
