@@ -91,7 +91,7 @@ $$;
 -- index of each partition. A DELETE that runs in the same statement (mcp_log_delete)
 -- sees the same rows, so what it removes is exactly the chain up to the anchor.
 CREATE FUNCTION mcp_audit_anchor_sql(p_table text) RETURNS text
-LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT pg_catalog.format(
         'INSERT INTO @extschema@.mcp_audit_anchors (tenant_id, log, seq, hash, at)
          SELECT h.tenant_id, h.log, l.seq, l.hash, l.created_at
