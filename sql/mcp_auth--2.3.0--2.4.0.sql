@@ -404,9 +404,10 @@ IMMUTABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'mcp_audit_chain_step_wrapper';
 
--- The head of each tenant's chains: the last row's seq, hash and time. Written by the
--- ledger's writer, in the transaction that writes the rows, and by no one else, so
--- calls never wait on it (they wait for the writer's commit in any case).
+-- The head of each tenant's chains: a row's seq, hash and time that the chain has
+-- reached, at most a second behind its last row (src/ledger/chain.rs). Written by
+-- the ledger's writer and by no one else, so calls never wait on it (they wait for
+-- the writer's commit in any case).
 CREATE TABLE @extschema@.mcp_audit_heads (
     tenant_id uuid        NOT NULL,
     -- Which chain: 'usage' (mcp_key_usage_logs) or 'activity' (activity_log).
@@ -463,19 +464,14 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.mcp_audit_anchors', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.mcp_audit_checkpoints', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.mcp_audit_upgraded', '');
 
--- The ledger's writer links a round's rows with this window aggregate, per tenant
--- in seq order: each row's prev_hash and hash (bytes 1-32 and 33-64), after the
--- chain's head.
-CREATE AGGREGATE @extschema@.mcp_audit_chain(bytea, text[]) (
-    SFUNC = mcp_audit_chain_step,
-    STYPE = bytea
-);
-
 -- Records every chain's head as a checkpoint and returns them (hash in hex). For
 -- the operator (`mcp-auth audit checkpoint`) and the notifier worker's schedule.
+-- The ledger's writer records heads at most a second behind its last rows: the sync
+-- has it record them now.
 CREATE FUNCTION @extschema@.mcp_audit_checkpoint()
 RETURNS TABLE (tenant_id uuid, log text, seq bigint, hash text, taken_at timestamptz)
 LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    SELECT @extschema@.mcp_ledger_sync();
     WITH heads AS (SELECT h.tenant_id, h.log, h.seq, h.hash FROM @extschema@.mcp_audit_heads h),
          kept AS (INSERT INTO @extschema@.mcp_audit_checkpoints AS c (tenant_id, log, seq, hash)
                   SELECT h.tenant_id, h.log, h.seq, h.hash FROM heads h
@@ -550,7 +546,6 @@ BEGIN
 END
 $chain$;
 REVOKE ALL ON FUNCTION @extschema@.mcp_audit_chain_step(bytea, bytea, text[]) FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@.mcp_audit_chain(bytea, text[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.mcp_audit_checkpoint() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.mcp_audit_anchor_sql(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.mcp_audit_anchor(text, timestamptz, uuid) FROM PUBLIC;

@@ -6,23 +6,19 @@
 -- $1 jsonb: an array of entries as the backends made them (audit/usage_log.rs): id,
 -- tenant_id, key_id, tool, arguments (redacted), success, error, notice (what the
 -- client was told), response_time_ms, ip, user_agent, key_name, key_prefix,
--- xact_id, at and charged_at (µs since 2000-01-01 UTC), cost; for the chains (the
--- writer adds them, ledger/writer.rs place_in_chains) n, the entry's place among its
--- tenant's entries here, run_at, the latest at among them so far, and last, whether
--- it is the last of them. Each head is read by its key (a lookup per entry, never a
--- scan of the heads).
+-- xact_id, at and charged_at (µs since 2000-01-01 UTC), cost; with the chains, the
+-- activity row's activity_id when the tenant logs activity.
+-- $2 bigint[] and $3 bytea, with the chains: the links the writer made
+-- (ledger/chain.rs, Links), by the entry's place in $1.
 -- The activity rows and the toasts follow the queue (as the chains do); the log rows
 -- need no order (no sort per round). The statistics are summed per row they
 -- update, since one statement may not update a row twice. They go to slot 0, the
 -- writer's.
 -- Lines marked "2.3.0" are left out for a database still at 2.1.0 or 2.2.0 (one
 -- library serves a database before its ALTER EXTENSION UPDATE), which has neither
--- the xact_id column nor the charges table. Lines marked "chain" link each tenant's
--- usage rows, and its activity rows, into their hash chains (sql/audit_chain.sql);
--- they are kept from 2.4.0 on while mcp_auth.audit_chain is on, and the lines marked
--- "no chain" only otherwise. @usage_fields and @activity_fields are
--- crates/core/src/audit_chain.rs's USAGE_FIELDS and ACTIVITY_FIELDS: what a row's
--- hash covers.
+-- the xact_id column nor the charges table. Lines marked "chain" store the chains'
+-- links (sql/audit_chain.sql); they are kept from 2.4.0 on while
+-- mcp_auth.audit_chain is on, and the lines marked "no chain" only otherwise.
 WITH e AS (
     SELECT a.ord, (a.x->>'id')::uuid AS id, (a.x->>'tenant_id')::uuid AS tenant_id,
            (a.x->>'key_id')::uuid AS key_id, a.x->>'tool' AS tool,
@@ -32,34 +28,28 @@ WITH e AS (
            (a.x->>'ip')::inet AS ip, a.x->>'user_agent' AS user_agent,
            a.x->>'key_name' AS key_name, a.x->>'key_prefix' AS key_prefix,
            (a.x->>'xact_id')::xid8 AS xact_id, -- 2.3.0
-           (a.x->>'n')::bigint AS n, (a.x->>'last')::boolean AS last, -- chain
-           timestamptz '2000-01-01 00:00:00+00' + (a.x->>'run_at')::bigint * interval '1 microsecond' AS run_at, -- chain
+           $2[(3 * a.ord - 2)::integer] AS seq, -- chain
+           timestamptz '2000-01-01 00:00:00+00' + $2[(3 * a.ord - 1)::integer] * interval '1 microsecond' AS created_at, -- chain
+           pg_catalog.substr($3, (128 * a.ord - 127)::integer, 32) AS prev_hash, -- chain
+           pg_catalog.substr($3, (128 * a.ord - 95)::integer, 32) AS hash, -- chain
+           (a.x->>'activity_id')::uuid AS activity_id, NULLIF($2[(3 * a.ord)::integer], 0) AS activity_seq, -- chain
+           pg_catalog.substr($3, (128 * a.ord - 63)::integer, 32) AS activity_prev, -- chain
+           pg_catalog.substr($3, (128 * a.ord - 31)::integer, 32) AS activity_hash, -- chain
            (a.x->>'cost')::integer AS cost,
            timestamptz '2000-01-01 00:00:00+00' + (a.x->>'at')::bigint * interval '1 microsecond' AS at,
            timestamptz '2000-01-01 00:00:00+00'
                + (a.x->>'charged_at')::bigint * interval '1 microsecond' AS charged_at
       FROM pg_catalog.jsonb_array_elements($1) WITH ORDINALITY AS a(x, ord)),
-s AS ( -- chain
-    -- Each row's place in its tenant's chain, after the head, in queue order; its time -- chain
-    -- never before the time of the row before it. (A plain join: the window below is -- chain
-    -- the statement's only pass per chain.) -- chain
-    SELECT e.*, e.tool AS tool_name, e.arguments AS tool_arguments, e.error AS error_message, -- chain
-           e.ip AS ip_address, COALESCE(h.seq, 0) + e.n AS seq, GREATEST(h.at, e.run_at) AS created_at, -- chain
-           COALESCE(h.hash, pg_catalog.decode(pg_catalog.repeat('00', 32), 'hex')) AS head -- chain
-      FROM e LEFT JOIN LATERAL (SELECT h.seq, h.at, h.hash FROM @s.mcp_audit_heads h -- chain
-                                 WHERE h.tenant_id = e.tenant_id AND h.log = 'usage' LIMIT 1) h ON true), -- chain
-l AS ( -- chain
-    -- (Both chains' windows in the same order, so the round's rows are sorted once.) -- chain
-    SELECT s.*, @s.mcp_audit_chain(s.head, @usage_fields) OVER w AS link -- chain
-      FROM s WINDOW w AS (PARTITION BY s.tenant_id ORDER BY s.ord ROWS UNBOUNDED PRECEDING)), -- chain
-c AS ( -- chain
-    SELECT l.*, pg_catalog.substr(l.link, 1, 32) AS prev_hash, pg_catalog.substr(l.link, 33) AS hash FROM l), -- chain
 c AS (SELECT e.*, e.at AS created_at FROM e), -- no chain
--- The activity rows, when the tenant's activity logging is on, at their usage row's time.
+c AS (SELECT e.* FROM e), -- chain
+-- The activity rows, when the tenant's activity logging is on, at their usage row's
+-- time. (With the chains, the writer has hashed them as they are made here, and
+-- says which to make: it read the tenant's setting with its heads.)
 a AS (
-    SELECT c.ord, c.tenant_id, pg_catalog.gen_random_uuid() AS id, NULL::uuid AS user_id,
-           c.n, c.last, -- chain
-           'MCP Server'::text AS user_name,
+    SELECT c.ord, c.tenant_id,
+           pg_catalog.gen_random_uuid() AS id, -- no chain
+           c.activity_id AS id, c.activity_seq AS seq, c.activity_prev AS prev_hash, c.activity_hash AS hash, -- chain
+           NULL::uuid AS user_id, 'MCP Server'::text AS user_name,
            CASE WHEN c.success THEN 'mcp_execute' ELSE 'mcp_error' END AS action,
            'mcp_tool'::text AS entity_type, c.tool AS entity_id, c.tool AS entity_name,
            CASE WHEN c.success THEN pg_catalog.format('Tool "%s" executed successfully', c.tool)
@@ -71,29 +61,10 @@ a AS (
                'error', c.error, 'response_time_ms', c.response_time_ms, 'usage_log_id', c.id)
                AS metadata,
            c.created_at
-      FROM c LEFT JOIN @s.mcp_server_config cfg ON cfg.tenant_id = c.tenant_id
-     WHERE COALESCE(cfg.activity_logging, true)),
-sa AS ( -- chain
-    -- The activity chain, as the usage chain above (a tenant has an activity row for -- chain
-    -- each of its entries or for none, so n is its place here too). -- chain
-    SELECT a.*, COALESCE(h.seq, 0) + a.n AS seq, -- chain
-           COALESCE(h.hash, pg_catalog.decode(pg_catalog.repeat('00', 32), 'hex')) AS head -- chain
-      FROM a LEFT JOIN LATERAL (SELECT h.seq, h.hash FROM @s.mcp_audit_heads h -- chain
-                                 WHERE h.tenant_id = a.tenant_id AND h.log = 'activity' LIMIT 1) h ON true), -- chain
-la AS ( -- chain
-    SELECT sa.*, @s.mcp_audit_chain(sa.head, @activity_fields) OVER w AS link -- chain
-      FROM sa WINDOW w AS (PARTITION BY sa.tenant_id ORDER BY sa.ord ROWS UNBOUNDED PRECEDING)), -- chain
-ca AS ( -- chain
-    SELECT la.*, pg_catalog.substr(la.link, 1, 32) AS prev_hash, pg_catalog.substr(la.link, 33) AS hash -- chain
-      FROM la), -- chain
-ca AS (SELECT a.* FROM a), -- no chain
-heads AS ( -- chain
-    INSERT INTO @s.mcp_audit_heads AS h (tenant_id, log, seq, hash, at) -- chain
-    SELECT c.tenant_id, 'usage', c.seq, c.hash, c.created_at FROM c WHERE c.last -- chain
-    UNION ALL -- chain
-    SELECT ca.tenant_id, 'activity', ca.seq, ca.hash, ca.created_at FROM ca WHERE ca.last -- chain
-    ON CONFLICT ON CONSTRAINT mcp_audit_heads_pkey -- chain
-    DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash, at = EXCLUDED.at), -- chain
+      FROM c
+      LEFT JOIN @s.mcp_server_config cfg ON cfg.tenant_id = c.tenant_id -- no chain
+     WHERE COALESCE(cfg.activity_logging, true)), -- no chain
+     WHERE c.activity_id IS NOT NULL), -- chain
 charged AS ( -- 2.3.0
     INSERT INTO @s.mcp_rate_limit_charges (tenant_id, key_id, at, cost) -- 2.3.0
     SELECT e.tenant_id, e.key_id, e.charged_at, e.cost FROM e WHERE e.cost > 0), -- 2.3.0
@@ -135,11 +106,11 @@ activity AS (
          description, metadata,
          seq, prev_hash, hash, -- chain
          created_at)
-    SELECT ca.id, ca.tenant_id, ca.user_id, ca.user_name, ca.action, ca.entity_type, ca.entity_id,
-           ca.entity_name, ca.description, ca.metadata,
-           ca.seq, ca.prev_hash, ca.hash, -- chain
-           ca.created_at
-      FROM ca ORDER BY ca.ord)
+    SELECT a.id, a.tenant_id, a.user_id, a.user_name, a.action, a.entity_type, a.entity_id,
+           a.entity_name, a.description, a.metadata,
+           a.seq, a.prev_hash, a.hash, -- chain
+           a.created_at
+      FROM a ORDER BY a.ord)
 -- The toasts, which the writer sends as NOTIFY mcp_activity before it commits (in
 -- queue order); bounded below NOTIFY's 8000-byte payload limit.
 SELECT pg_catalog.jsonb_build_object(

@@ -1,8 +1,7 @@
-//! The audit trail's hash chains in the database: the step of the aggregate with
-//! which the ledger's writer links a round's rows (sql/queries/ledger_write.sql),
-//! and `verify_mcp_audit`. What a hash covers and what makes a chain whole is
-//! defined once, in crates/core/src/audit_chain.rs, which `mcp-auth audit verify`
-//! uses offline too.
+//! The audit trail's hash chains in the database: a row's link in SQL, and
+//! `verify_mcp_audit`. (The ledger's writer links the rows: src/ledger/chain.rs.)
+//! What a hash covers and what makes a chain whole is defined once, in
+//! crates/core/src/audit_chain.rs, which `mcp-auth audit verify` uses offline too.
 
 use crate::access;
 use crate::errors;
@@ -12,11 +11,10 @@ use pgrx::datum::{DatumWithOid, TimestampWithTimeZone};
 use pgrx::prelude::*;
 use pgrx::{PgMemoryContexts, Uuid};
 
-/// The state function of `mcp_audit_chain(head, fields)`: a row's link, its
-/// `prev_hash` and its `hash` (32 bytes each, in one value), where `prev_hash` is the
-/// previous row's hash (the second half of `state`), or `head` for a tenant's first
-/// row of the round. Both in one value, so that the writer needs no second window
-/// pass (a lag) to find each row's prev_hash.
+/// A row's link in SQL, for whoever re-derives a hash by hand (docs/audit-chain.md):
+/// its `prev_hash` and its `hash` (32 bytes each, in one value) over `fields`,
+/// where `prev_hash` is the second half of `state` (the row before's link), or
+/// `head` when `state` is NULL. (The writer links in Rust, src/ledger/chain.rs.)
 #[pg_extern(immutable, parallel_safe)]
 fn mcp_audit_chain_step(
     state: Option<&[u8]>,

@@ -16,6 +16,7 @@
 //! promise to anyone, so they are summed in shared memory (`counts`) and written
 //! by the writer with its next batch, without the validating backend waiting.
 
+pub mod chain;
 pub mod counts;
 pub mod queue;
 pub mod writer;

@@ -9,11 +9,10 @@
 //! nothing: its transaction did not commit, and the next writer takes the entries
 //! back from the slots where they still sit.
 
-use super::{counts, queue};
+use super::{chain, counts, queue};
 use crate::settings;
-use crate::spi::{self, Statement, JSONB};
+use crate::spi::{self, Statement, BYTEA, INT8_ARRAY, JSONB};
 use crate::subxact;
-use mcp_auth_core::audit_chain::Log;
 use pgrx::bgworkers::BackgroundWorker;
 use pgrx::prelude::*;
 use std::sync::atomic::Ordering::SeqCst;
@@ -53,9 +52,9 @@ struct Schema {
     chain: bool,
 }
 
-/// The usage statement for `schema`, linking the rows into their chains when
-/// `chain` (see the header of sql/queries/ledger_write.sql). Made once per writer
-/// and variant, not in every round.
+/// The usage statement for `schema`, storing the chains' links when `chain` (see
+/// the header of sql/queries/ledger_write.sql). Made once per writer and variant,
+/// not in every round.
 fn usage_sql(schema: Schema, chain: bool) -> &'static str {
     static MADE: [std::sync::OnceLock<String>; 8] = [const { std::sync::OnceLock::new() }; 8];
     let variant = schema.charges as usize | (schema.chain as usize) << 1 | (chain as usize) << 2;
@@ -70,8 +69,6 @@ fn usage_sql(schema: Schema, chain: bool) -> &'static str {
             })
             .collect::<Vec<_>>()
             .join("\n")
-            .replace("@usage_fields", &Log::Usage.fields_sql())
-            .replace("@activity_fields", &Log::Activity.fields_sql())
     })
 }
 
@@ -154,52 +151,50 @@ fn stored(what: &str, run: impl FnOnce()) -> bool {
     result.is_ok()
 }
 
-/// Gives each usage entry its place among its tenant's entries of the statement,
-/// in queue order: `n` (1, 2, ...), `run_at` (the latest `at` so far) and `last`
-/// (its tenant's last entry here, whose row becomes the chain's head). The
-/// statement's chains take their seq, time and head from them, with no window
-/// pass or sort of their own (sql/queries/ledger_write.sql).
-fn place_in_chains(entries: &mut serde_json::Value) {
-    let Some(entries) = entries.as_array_mut() else {
-        return;
-    };
-    let mut seen: std::collections::HashMap<String, (i64, i64, usize)> = Default::default();
-    for (i, entry) in entries.iter_mut().enumerate() {
-        let tenant = entry["tenant_id"].as_str().unwrap_or_default().to_string();
-        let at = entry["at"].as_i64().unwrap_or(i64::MIN);
-        let place = seen.entry(tenant).or_insert((0, i64::MIN, i));
-        *place = (place.0 + 1, place.1.max(at), i);
-        let (n, run_at, _) = *place;
-        if let Some(object) = entry.as_object_mut() {
-            object.insert("n".into(), n.into());
-            object.insert("run_at".into(), run_at.into());
-            object.insert("last".into(), false.into());
-        }
-    }
-    for (_, _, i) in seen.into_values() {
-        if let Some(object) = entries[i].as_object_mut() {
-            object.insert("last".into(), true.into());
-        }
-    }
-}
-
-/// Writes usage entries (a JSON array) in one statement; their toasts, or None
-/// when it raised.
-fn write_usage(mut entries: serde_json::Value, schema: Schema, what: &str) -> Option<Vec<String>> {
+/// Writes usage entries (a JSON array) in one statement, linked into their
+/// chains first when they are kept; their toasts, or None when it raised.
+fn write_usage(
+    mut entries: serde_json::Value,
+    schema: Schema,
+    what: &str,
+    known: &mut chain::Known,
+) -> Option<Vec<String>> {
     let chain = schema.chain && settings::audit_chain();
     let sql = usage_sql(schema, chain);
-    if chain {
-        place_in_chains(&mut entries);
-    }
-    let entries = pgrx::JsonB(entries);
     let mut toasts = Vec::new();
+    let mut moved = None;
     let ok = stored(what, || {
-        spi::run_sql(sql, &[JSONB], true, &[entries.into()], |t| {
+        // In the subtransaction: an entry whose values cannot be linked fails alone.
+        let mut linked = match entries.as_array_mut() {
+            Some(entries) if chain => Some(chain::link(entries, known)),
+            _ => None,
+        };
+        let entries = pgrx::JsonB(entries);
+        let read = |t: pgrx::spi::SpiTupleTable| {
             toasts = t
                 .filter_map(|r| r.get::<String>(1).ok().flatten())
                 .collect();
-        })
+        };
+        match linked.as_mut() {
+            Some((chains, links)) => {
+                let numbers = std::mem::take(&mut links.numbers);
+                let hashes = std::mem::take(&mut links.hashes);
+                spi::run_sql(
+                    sql,
+                    &[JSONB, INT8_ARRAY, BYTEA],
+                    true,
+                    &[entries.into(), numbers.into(), hashes.into()],
+                    read,
+                );
+                chain::write_new(chains);
+            }
+            None => spi::run_sql(sql, &[JSONB], true, &[entries.into()], read),
+        }
+        moved = linked.map(|(chains, _)| chains);
     });
+    if let Some(chains) = moved.filter(|_| ok) {
+        known.moved(chains);
+    }
     ok.then_some(toasts)
 }
 
@@ -256,7 +251,7 @@ fn write_other(entry: &serde_json::Value, schema: Schema) -> bool {
 /// Writes a round's entries: every usage entry in one statement (one each when
 /// that fails, so that a bad entry fails alone), the others one by one. Returns
 /// which were stored.
-fn write_entries(batch: &[Taken], schema: Schema) -> Vec<bool> {
+fn write_entries(batch: &[Taken], schema: Schema, known: &mut chain::Known) -> Vec<bool> {
     let entries: Vec<Option<serde_json::Value>> = batch
         .iter()
         .map(|t| {
@@ -273,7 +268,7 @@ fn write_entries(batch: &[Taken], schema: Schema) -> Vec<bool> {
     let batch_toasts = if usage.is_empty() {
         None
     } else {
-        write_usage(all, schema, "a batch of usage entries")
+        write_usage(all, schema, "a batch of usage entries", known)
     };
     if let Some(toasts) = batch_toasts {
         usage.iter().for_each(|&i| stored[i] = true);
@@ -281,7 +276,7 @@ fn write_entries(batch: &[Taken], schema: Schema) -> Vec<bool> {
     } else {
         for &i in &usage {
             let one = serde_json::Value::Array(entries[i].iter().cloned().collect());
-            if let Some(toasts) = write_usage(one, schema, "a usage entry") {
+            if let Some(toasts) = write_usage(one, schema, "a usage entry", known) {
                 stored[i] = true;
                 notify(&toasts);
             }
@@ -317,6 +312,8 @@ fn round(
     pending: &[counts::Pending],
     prune: bool,
     known_schema: &mut Option<(Schema, Instant)>,
+    heads: &mut chain::Known,
+    heads_asked: bool,
 ) -> Option<(Vec<bool>, bool)> {
     // A schema without the chains is looked up in every round: a database being
     // upgraded to them gets chained rows from its first round after the commit (an
@@ -328,8 +325,12 @@ fn round(
         charges: false,
         chain: false,
     };
-    let (schema, outcome) = BackgroundWorker::transaction(|| {
+    // (An error in the transaction ends the writer, and what it knew with it.)
+    let unwinds = std::panic::AssertUnwindSafe(&mut *heads);
+    let (schema, outcome) = BackgroundWorker::transaction(move || {
+        let heads = { unwinds }.0;
         if !spi::is_installed() {
+            heads.aborted();
             return (none, None);
         }
         // Looked up again after SCHEMA_RECHECK, so an ALTER EXTENSION UPDATE is seen
@@ -343,8 +344,11 @@ fn round(
             })
             .unwrap_or(none)
         });
-        let stored = write_entries(batch, schema);
+        let stored = write_entries(batch, schema, heads);
         let counted = write_counts(pending);
+        if schema.chain && heads.due(heads_asked) {
+            heads.write();
+        }
         if prune && schema.charges {
             let _ = subxact::attempt(|| spi::run(&PRUNE, &[], |_| ()));
             let _ = subxact::attempt(|| spi::run(&PRUNE_ADMINS, &[], |_| ()));
@@ -356,6 +360,9 @@ fn round(
         }
         (schema, Some((stored, counted)))
     });
+    if outcome.is_some() {
+        heads.committed();
+    }
     if known.is_none() {
         *known_schema = Some((schema, Instant::now()));
     }
@@ -432,6 +439,7 @@ pub extern "C-unwind" fn mcp_auth_ledger_main(arg: pg_sys::Datum) {
     // (or a failed write put counts back).
     let mut counted_at = None;
     let mut schema = None;
+    let mut heads = chain::Known::default();
     // Under a steady stream of calls the counts go in every COUNTS_EVERY, not in every
     // round: one statement fewer per commit. A lone call's count goes with its entry,
     // and a sync entry (mcp_ledger_sync) takes every count queued before it.
@@ -456,7 +464,11 @@ pub extern "C-unwind" fn mcp_auth_ledger_main(arg: pg_sys::Datum) {
         };
         busy = !batch.is_empty();
         let prune = pruned.elapsed() >= PRUNE_EVERY;
-        if batch.is_empty() && pending.is_empty() && !prune {
+        // The heads table is brought up to date when a sync entry asks, HEADS_EVERY
+        // after it fell behind, and before the writer leaves.
+        let heads_asked = batch.iter().any(is_sync) || idle_since.elapsed() >= IDLE_AFTER;
+        let write_heads = heads.due(heads_asked);
+        if batch.is_empty() && pending.is_empty() && !prune && !write_heads {
             if idle_since.elapsed() >= IDLE_AFTER && leave(db) {
                 return;
             }
@@ -466,7 +478,14 @@ pub extern "C-unwind" fn mcp_auth_ledger_main(arg: pg_sys::Datum) {
             }
             continue;
         }
-        let Some((stored, counted)) = round(&batch, &pending, prune, &mut schema) else {
+        let Some((stored, counted)) = round(
+            &batch,
+            &pending,
+            prune,
+            &mut schema,
+            &mut heads,
+            heads_asked,
+        ) else {
             for t in &batch {
                 queue::slot(t.slot).finish(t.generation, queue::FAILED);
             }

@@ -89,7 +89,8 @@ check "verify_mcp_audit: both tenants' usage and activity chains verified, whole
 out=$(offline chain) && rc=0 || rc=$?
 check "the offline verifier agrees (rc $rc): $out" \
     bash -c '[ "$1" = 0 ] && [ "$(grep -c " \(usage\|activity\): verified, rows 1 to" <<<"$2")" = 4 ]' _ "$rc" "$out"
-check "the heads are the last rows" test "$(db -c "SELECT count(*) FILTER (WHERE h.seq = l.seq AND h.hash = l.hash)
+db -c "SELECT mcp_ledger_sync()" >/dev/null
+check "after a sync, the heads are the last rows" test "$(db -c "SELECT count(*) FILTER (WHERE h.seq = l.seq AND h.hash = l.hash)
     FROM mcp_audit_heads h
     JOIN LATERAL (SELECT seq, hash FROM mcp_key_usage_logs l WHERE h.log = 'usage' AND l.tenant_id = h.tenant_id AND l.seq = h.seq
                   UNION ALL SELECT seq, hash FROM activity_log l WHERE h.log = 'activity' AND l.tenant_id = h.tenant_id AND l.seq = h.seq) l
@@ -545,5 +546,70 @@ err=$("${psql[@]}" -U chain_client -d chain -c "SELECT * FROM verify_mcp_audit()
 check "an mcp_client login may not verify: $err" grep -q "permission denied" <<<"$err"
 err=$("${psql[@]}" -U chain_client -d chain -c "SELECT mcp_audit_checkpoint()" 2>&1 || true)
 check "nor write checkpoints: $err" grep -q "permission denied" <<<"$err"
+
+w=c4a10000-0000-4000-8000-0000000000f1
+awkward='{"zz": 1e2, "b": 1E+2, "aaa": -0, "c": 0.10, "big": 123456789012345678901234567890,
+          "s": "\u00e9 \ud83d\ude00 \"q\" \t", "n": {"y": [], "x": {}}}'
+# The writer links rows in Rust and the verifiers read them back in SQL: values whose
+# stored form prints otherwise than they were sent (numbers jsonb normalizes, key
+# order, escapes, networks), with tenant W's activity logging
+# turned off for one of them (its activity chain skips it, its usage chain not).
+db -c "SET mcp_auth.bcrypt_cost = 4" -c "SELECT generate_mcp_key('$w', 'W')" \
+   -c "SELECT log_mcp_key_usage('$w', id, 'fetch_jobs',
+           '$awkward',
+           true, NULL, 0, '192.168.0.0/24', E'agent\\t\"x\" é')
+         FROM mcp_authentication_keys WHERE tenant_id = '$w'" \
+   -c "INSERT INTO mcp_server_config (tenant_id, activity_logging) VALUES ('$w', false)" \
+   -c "SELECT log_mcp_key_usage('$w', id, 'fetch_jobs', '{\"a\": [1.000, 2e-3, -1.5E-7]}', false, 'failed: %s \"q\" é', 2147483647,
+           '::ffff:10.1.2.3/128', NULL) FROM mcp_authentication_keys WHERE tenant_id = '$w'" \
+   -c "UPDATE mcp_server_config SET activity_logging = true WHERE tenant_id = '$w'" \
+   -c "SELECT log_mcp_key_usage('$w', id, 'fetch_jobs', NULL, false, NULL, NULL, '10.0.0.1/32', '')
+         FROM mcp_authentication_keys WHERE tenant_id = '$w'" >/dev/null
+check "awkward values link as they print when read back; activity off skips only the activity chain" test "$(db -c \
+    "SELECT string_agg(log || ' ' || verified || ' ' || rows_checked, '; ' ORDER BY log DESC)
+       FROM verify_mcp_audit('$w')")" = "usage true 3; activity true 2"
+check "the activity rows the writer made are what the statement makes with the chain off" test "$(db -c \
+    "SELECT count(*) FROM activity_log a JOIN mcp_key_usage_logs u ON u.id = (a.metadata->>'usage_log_id')::uuid
+       JOIN mcp_authentication_keys k ON k.id = u.key_id
+      WHERE a.tenant_id = '$w' AND a.created_at = u.created_at AND a.user_id IS NULL AND a.user_name = 'MCP Server'
+        AND a.action = CASE WHEN u.success THEN 'mcp_execute' ELSE 'mcp_error' END
+        AND (a.entity_type, a.entity_id, a.entity_name) = ('mcp_tool', u.tool_name, u.tool_name)
+        AND a.description = CASE WHEN u.success THEN format('Tool \"%s\" executed successfully', u.tool_name)
+                                 ELSE format('Tool \"%s\" execution failed: %s', u.tool_name, u.error_message) END
+        AND a.metadata = jsonb_build_object('key_id', u.key_id, 'key_name', k.name, 'key_prefix', k.key_prefix,
+               'tool', u.tool_name, 'arguments', u.tool_arguments, 'success', u.success, 'error', u.error_message,
+               'response_time_ms', u.response_time_ms, 'usage_log_id', u.id)")" = 2
+
+
+# The writer keeps the heads itself and records them up to a second late. A writer
+# that starts anew goes on from the table's heads and the rows after them; one that
+# finds the table made anew (the extension dropped and created again) starts over.
+v=$(db -c "SELECT string_agg(seq::text || '=' || (hash = (SELECT l.hash FROM mcp_key_usage_logs l
+           WHERE l.tenant_id = h.tenant_id AND l.seq = h.seq))::text, ',') FROM mcp_audit_heads h
+           WHERE h.tenant_id = '$w' AND h.log = 'usage'")
+db -c "SELECT log_mcp_key_usage('$w', id, 'fetch_jobs', NULL, true, NULL, 1, NULL, NULL)
+         FROM mcp_authentication_keys WHERE tenant_id = '$w'" >/dev/null
+lag=$(db -c "SELECT h.seq < (SELECT max(seq) FROM mcp_key_usage_logs WHERE tenant_id = '$w') FROM mcp_audit_heads h
+             WHERE h.tenant_id = '$w' AND h.log = 'usage'")
+"${psql[@]}" -d postgres -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                              WHERE backend_type = 'mcp_auth ledger'" >/dev/null
+sleep 1
+db -c "SELECT log_mcp_key_usage('$w', id, 'fetch_jobs', NULL, true, NULL, 2, NULL, NULL)
+         FROM mcp_authentication_keys WHERE tenant_id = '$w'" >/dev/null
+check "a new writer goes on from the rows a killed one wrote past the recorded head (was $v, lagging: $lag)" test "$(db -c \
+    "SELECT string_agg(log || ' ' || verified || ' ' || rows_checked, '; ' ORDER BY log DESC)
+       FROM verify_mcp_audit('$w')")" = "usage true 5; activity true 4"
+"${psql[@]}" -d postgres -c "CREATE DATABASE chain_again"
+again() { "${psql[@]}" -d chain_again "$@"; }
+again -c "CREATE EXTENSION mcp_auth" -c "SET mcp_auth.bcrypt_cost = 4" -c "SELECT generate_mcp_key('$w', 'W')" >/dev/null
+logged() { again -c "SELECT log_mcp_key_usage('$w', id, 'fetch_jobs', NULL, true, NULL, 1, NULL, NULL)
+                     FROM mcp_authentication_keys WHERE tenant_id = '$w'" >/dev/null; }
+logged; logged
+again -c "DROP EXTENSION mcp_auth" -c "CREATE EXTENSION mcp_auth" -c "SET mcp_auth.bcrypt_cost = 4" \
+      -c "SELECT generate_mcp_key('$w', 'W')" >/dev/null
+logged
+check "the extension made anew while its writer runs: the chain starts again at 1" test "$(again -c \
+    "SELECT string_agg(log || ' ' || verified || ' ' || first_seq || '-' || last_seq, '; ' ORDER BY log DESC)
+       FROM verify_mcp_audit('$w')")" = "usage true 1-1; activity true 1-1"
 
 finish audit_chain

@@ -1,0 +1,673 @@
+//! Links a round's usage entries into their tenants' audit chains, in the writer,
+//! before its statement stores them (sql/queries/ledger_write.sql takes each row's
+//! seq, time, prev_hash and hash from its entry).
+//!
+//! Why here and not in the statement: the writer is the one process every call
+//! waits on, and its rounds are short (a few entries each under load), so what a
+//! round costs is what each call waits. Linking in SQL (a heads lookup per row, a
+//! window pass per chain, each field printed into an array) and moving every head
+//! in every round cost the ledger a sixth of its throughput.
+//!
+//! - **The heads.** The writer is the only one that writes chains, so it keeps their
+//!   heads itself (`Known`) and writes them to mcp_audit_heads at most `HEADS_EVERY`
+//!   apart, when a sync entry asks (mcp_ledger_sync, which mcp_audit_checkpoint
+//!   calls) and before it leaves. The table is a point every chain has reached,
+//!   never one it has not: a chain's first row writes its head at once. A writer
+//!   that starts, or finds the table not as it left it (a restore, the extension
+//!   made anew), reads each tenant's head from the table, the log rows after it and
+//!   the anchors of purges (`recover`).
+//! - **The fields.** What a hash covers is defined once, in
+//!   crates/core/src/audit_chain.rs (`USAGE_FIELDS`, `ACTIVITY_FIELDS`), which the
+//!   verifiers read back from the stored rows. The text hashed here is that same
+//!   text: each value goes through the input function of the statement's cast and
+//!   the output function the verifiers print with, and the activity row's metadata
+//!   is printed as jsonb prints what the statement builds.
+
+use crate::spi::{self, Statement, INT8, JSONB, TEXT};
+use mcp_auth_core::audit_chain::{self, GENESIS};
+use pgrx::prelude::*;
+use serde_json::{json, Value};
+use std::collections::{HashMap, HashSet};
+use std::ffi::{CStr, CString};
+use std::time::{Duration, Instant};
+
+/// How far behind the writer the heads table may be.
+const HEADS_EVERY: Duration = Duration::from_secs(1);
+
+/// Microseconds from 1970-01-01 to 2000-01-01 (PostgreSQL's epoch): the fields
+/// print a time in µs since 1970, the entries carry µs since 2000.
+const PG_EPOCH_US: i64 = 946_684_800_000_000;
+
+/// A time as µs since 2000 (the entries' unit); NULL for an infinite one.
+macro_rules! micros {
+    ($col:literal) => {
+        concat!(
+            "CASE WHEN pg_catalog.isfinite(",
+            $col,
+            ") THEN pg_catalog.int8(pg_catalog.numeric_mul(\
+             pg_catalog.extract('epoch'::pg_catalog.text, ",
+            $col,
+            "), '1000000'::pg_catalog.numeric)) \
+             - 946684800000000 END"
+        )
+    };
+}
+
+/// The heads table's rows for the tenants in $1 (a JSON array of tenant ids), and
+/// whether each logs activity (read in every round: the setting may change).
+const TABLE: Statement = Statement {
+    sql: concat!(
+        "SELECT t.id, COALESCE(cfg.activity_logging, true),
+                hu.seq, hu.hash, ", micros!("hu.at"), ", ha.seq, ha.hash, ", micros!("ha.at"), "
+           FROM pg_catalog.jsonb_array_elements_text($1) AS t(id)
+           LEFT JOIN @s.mcp_server_config cfg ON cfg.tenant_id = t.id::pg_catalog.uuid
+           LEFT JOIN @s.mcp_audit_heads hu ON hu.tenant_id = t.id::pg_catalog.uuid AND hu.log = 'usage'
+           LEFT JOIN @s.mcp_audit_heads ha ON ha.tenant_id = t.id::pg_catalog.uuid AND ha.log = 'activity'"
+    ),
+    args: &[JSONB],
+    writes: false,
+};
+
+/// What may lie past a tenant's heads in the table ($1 the tenant, $2 and $3 the
+/// times of its usage and activity heads, µs): per log, its last chained row from
+/// that time on, and the last anchor a purge left. (A chain's time never goes
+/// back, so its rows after the head are at or after the head's time.)
+const PAST: Statement = Statement {
+    sql: concat!(
+        "SELECT 'usage', l.seq, l.hash, ", micros!("l.created_at"), "
+           FROM (SELECT l.seq, l.hash, l.created_at FROM @s.mcp_key_usage_logs l
+                  WHERE l.tenant_id = $1::pg_catalog.uuid AND l.seq IS NOT NULL
+                    AND l.created_at >= timestamptz '2000-01-01 00:00:00+00' + $2 * interval '1 microsecond'
+                  ORDER BY l.created_at DESC, l.seq DESC LIMIT 1) l
+         UNION ALL
+         SELECT 'activity', l.seq, l.hash, ", micros!("l.created_at"), "
+           FROM (SELECT l.seq, l.hash, l.created_at FROM @s.activity_log l
+                  WHERE l.tenant_id = $1::pg_catalog.uuid AND l.seq IS NOT NULL
+                    AND l.created_at >= timestamptz '2000-01-01 00:00:00+00' + $3 * interval '1 microsecond'
+                  ORDER BY l.created_at DESC, l.seq DESC LIMIT 1) l
+         UNION ALL
+         SELECT a.log, a.seq, a.hash, ", micros!("a.at"), "
+           FROM (SELECT DISTINCT ON (a.log) a.log, a.seq, a.hash, a.at FROM @s.mcp_audit_anchors a
+                  WHERE a.tenant_id = $1::pg_catalog.uuid ORDER BY a.log, a.seq DESC) a"
+    ),
+    args: &[TEXT, INT8, INT8],
+    writes: false,
+};
+
+/// Moves heads in the table, $1 a JSON array of tenant_id, log, seq, hash (hex),
+/// at (µs) and was_seq, was_hash: where the writer last saw the table have it (0:
+/// no row). A row that is not as the writer saw it is left alone (someone else
+/// wrote it: the writer reads it again in its next round with that tenant, and
+/// goes on from there). Returns the heads it wrote.
+const WRITE: Statement = Statement {
+    sql: "WITH x AS (
+              SELECT (x->>'tenant_id')::pg_catalog.uuid AS tenant_id, x->>'log' AS log,
+                     (x->>'seq')::pg_catalog.int8 AS seq, pg_catalog.decode(x->>'hash', 'hex') AS hash,
+                     timestamptz '2000-01-01 00:00:00+00' + (x->>'at')::pg_catalog.int8 * interval '1 microsecond' AS at,
+                     (x->>'was_seq')::pg_catalog.int8 AS was_seq, pg_catalog.decode(x->>'was_hash', 'hex') AS was_hash
+                FROM pg_catalog.jsonb_array_elements($1) AS x),
+          moved AS (
+              UPDATE @s.mcp_audit_heads h SET seq = x.seq, hash = x.hash, at = x.at
+                FROM x
+               WHERE x.was_seq > 0 AND h.tenant_id = x.tenant_id AND h.log = x.log
+                 AND h.seq = x.was_seq AND h.hash = x.was_hash
+              RETURNING h.tenant_id, h.log),
+          added AS (
+              INSERT INTO @s.mcp_audit_heads (tenant_id, log, seq, hash, at)
+              SELECT x.tenant_id, x.log, x.seq, x.hash, x.at FROM x WHERE x.was_seq = 0
+              ON CONFLICT ON CONSTRAINT mcp_audit_heads_pkey DO NOTHING
+              RETURNING tenant_id, log)
+          SELECT m.tenant_id::pg_catalog.text, m.log FROM moved m
+          UNION ALL SELECT a.tenant_id::pg_catalog.text, a.log FROM added a",
+    args: &[JSONB],
+    writes: true,
+};
+
+/// The last link of one chain, and its row's time (µs since 2000).
+#[derive(Clone, PartialEq, Eq)]
+struct Head {
+    seq: i64,
+    hash: Vec<u8>,
+    at: Option<i64>,
+}
+
+impl Head {
+    const GENESIS: Head = Head {
+        seq: 0,
+        hash: Vec::new(),
+        at: None,
+    };
+
+    fn read(seq: Option<i64>, hash: Option<Vec<u8>>, at: Option<i64>) -> Option<Head> {
+        Some(Head {
+            seq: seq?,
+            hash: hash?,
+            at,
+        })
+    }
+
+    fn hash(&self) -> &[u8] {
+        if self.seq == 0 {
+            &GENESIS
+        } else {
+            &self.hash
+        }
+    }
+
+    /// Appends a row with `fields` (its seq is `self.seq + 1`, already among them)
+    /// at time `at`; adds its prev_hash and hash to `links`.
+    fn append(&mut self, fields: &[Option<&str>], at: i64, links: &mut Vec<u8>) {
+        let hash = audit_chain::link(self.hash(), fields.iter().copied());
+        links.extend_from_slice(self.hash());
+        links.extend_from_slice(&hash);
+        self.seq += 1;
+        self.hash.clear();
+        self.hash.extend_from_slice(&hash);
+        self.at = Some(at);
+    }
+
+    fn json(&self, tenant: &str, log: &str) -> Value {
+        json!({"tenant_id": tenant, "log": log, "seq": self.seq,
+               "hash": hex::encode(self.hash()), "at": self.at.unwrap_or(0)})
+    }
+}
+
+/// A tenant's two chains.
+#[derive(Clone, PartialEq, Eq)]
+struct Chains {
+    usage: Head,
+    activity: Head,
+}
+
+impl Chains {
+    const LOGS: [&str; 2] = ["usage", "activity"];
+
+    fn log(&self, log: &str) -> &Head {
+        if log == "usage" {
+            &self.usage
+        } else {
+            &self.activity
+        }
+    }
+
+    fn log_mut(&mut self, log: &str) -> &mut Head {
+        if log == "usage" {
+            &mut self.usage
+        } else {
+            &mut self.activity
+        }
+    }
+}
+
+/// A tenant's row of `TABLE`.
+struct TableRow {
+    activity_on: bool,
+    heads: Chains,
+}
+
+/// A tenant's chains: where they are, and where the heads table has them as the
+/// writer last read or wrote it.
+#[derive(Clone)]
+pub struct Tenant {
+    truth: Chains,
+    table: Chains,
+}
+
+/// What the writer knows of the chains it has written since it started.
+#[derive(Default)]
+pub struct Known {
+    committed: HashMap<String, Tenant>,
+    /// Moved in the round's transaction, by statements that stood.
+    pending: HashMap<String, Tenant>,
+    /// Tenants whose chains are ahead of the table.
+    behind: HashSet<String>,
+    /// Heads the round wrote to the table (known to be there once it commits).
+    wrote: Vec<(String, String)>,
+    written: Option<Instant>,
+}
+
+impl Known {
+    fn current(&self, tenant: &str) -> Option<&Tenant> {
+        self.pending
+            .get(tenant)
+            .or_else(|| self.committed.get(tenant))
+    }
+
+    /// Whether the table should be brought up to date in this round: a sync entry
+    /// asked, the writer is about to leave, or it is `HEADS_EVERY` behind.
+    pub fn due(&self, asked: bool) -> bool {
+        let behind = !self.behind.is_empty() || self.pending.values().any(|t| t.truth != t.table);
+        behind && (asked || self.written.is_none_or(|w| w.elapsed() >= HEADS_EVERY))
+    }
+
+    /// Writes the heads the table is behind on, in the round's transaction (when the
+    /// statement raises, they are written in a later round).
+    pub fn write(&mut self) {
+        let tenants: HashSet<&String> = self.behind.iter().chain(self.pending.keys()).collect();
+        let heads: Vec<(&String, &Tenant)> = tenants
+            .into_iter()
+            .filter_map(|t| Some((t, self.current(t)?)))
+            .collect();
+        let mut wrote = Vec::new();
+        if let Err(e) = crate::subxact::attempt(|| wrote = write(heads)) {
+            pgrx::warning!(
+                "mcp_auth ledger: the audit chains' heads could not be recorded: {}",
+                e.message
+            );
+        }
+        self.wrote = wrote;
+        self.written = Some(Instant::now());
+    }
+
+    /// Takes what a statement that stood moved.
+    pub fn moved(&mut self, tenants: HashMap<String, Tenant>) {
+        self.pending.extend(tenants);
+    }
+
+    /// After the round's transaction committed: what it moved is where the chains
+    /// are, and what it wrote is in the table.
+    pub fn committed(&mut self) {
+        for (tenant, t) in self.pending.drain() {
+            if t.truth != t.table {
+                self.behind.insert(tenant.clone());
+            }
+            self.committed.insert(tenant, t);
+        }
+        for (tenant, log) in std::mem::take(&mut self.wrote) {
+            if let Some(t) = self.committed.get_mut(&tenant) {
+                *t.table.log_mut(&log) = t.truth.log(&log).clone();
+                if t.truth == t.table {
+                    self.behind.remove(&tenant);
+                }
+            }
+        }
+    }
+
+    /// Forgets what the round moved (its transaction did not commit).
+    pub fn aborted(&mut self) {
+        self.pending.clear();
+        self.wrote.clear();
+    }
+}
+
+/// Writes the heads of `tenants` that are ahead of the table (`WRITE`); returns
+/// those it wrote (tenant, log).
+fn write<'a>(tenants: impl IntoIterator<Item = (&'a String, &'a Tenant)>) -> Vec<(String, String)> {
+    let heads: Vec<Value> = tenants
+        .into_iter()
+        .flat_map(|(tenant, t)| {
+            Chains::LOGS.into_iter().filter_map(move |log| {
+                let (head, was) = (t.truth.log(log), t.table.log(log));
+                (head != was).then(|| {
+                    let mut row = head.json(tenant, log);
+                    row["was_seq"] = was.seq.into();
+                    row["was_hash"] = hex::encode(was.hash()).into();
+                    row
+                })
+            })
+        })
+        .collect();
+    if heads.is_empty() {
+        return Vec::new();
+    }
+    let mut wrote = Vec::new();
+    spi::run(&WRITE, &[pgrx::JsonB(Value::Array(heads)).into()], |rows| {
+        wrote = rows
+            .filter_map(|r| {
+                Some((
+                    r.get::<String>(1).ok().flatten()?,
+                    r.get::<String>(2).ok().flatten()?,
+                ))
+            })
+            .collect();
+    });
+    wrote
+}
+
+type PgFn = unsafe fn(pg_sys::FunctionCallInfo) -> pg_sys::Datum;
+
+/// Calls a built-in input function on `text` and the matching output function on
+/// the value: the text the stored column prints. Raises what the input function
+/// raises (the entry then fails alone, as its cast in the statement would).
+fn through(input: PgFn, output: PgFn, text: &str) -> String {
+    let c = CString::new(text)
+        .unwrap_or_else(|_| pgrx::error!("mcp_auth ledger: a value holds a NUL byte"));
+    unsafe {
+        // Input functions take (cstring, typioparam, typmod); those used here read only the first.
+        let value = pgrx::direct_function_call_as_datum(
+            input,
+            &[
+                Some(pg_sys::Datum::from(c.as_ptr())),
+                Some(pg_sys::Datum::from(0u32)),
+                Some(pg_sys::Datum::from(-1i32)),
+            ],
+        );
+        let printed = pgrx::direct_function_call_as_datum(output, &[value])
+            .expect("an output function returns a cstring");
+        CStr::from_ptr(printed.cast_mut_ptr::<std::ffi::c_char>())
+            .to_string_lossy()
+            .into_owned()
+    }
+}
+
+/// What `x->>'field'` gives for a JSON value: NULL for null (or no field), a
+/// string's own text, the printed value otherwise.
+fn text_of(v: &Value) -> Option<String> {
+    match v {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) => Some(b.to_string()),
+        // An integer prints as numeric prints it; anything else through numeric.
+        Value::Number(n) if n.is_i64() || n.is_u64() => Some(n.to_string()),
+        Value::Number(n) => Some(through(
+            pg_sys::numeric_in,
+            pg_sys::numeric_out,
+            &n.to_string(),
+        )),
+        other => Some(through(
+            pg_sys::jsonb_in,
+            pg_sys::jsonb_out,
+            &other.to_string(),
+        )),
+    }
+}
+
+/// A uuid as uuid_out prints it; the entries' own (lower-case, hyphenated) as they are.
+fn uuid(v: &Value) -> Option<String> {
+    let text = text_of(v)?;
+    let canonical = text.len() == 36
+        && text.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_digit() || (b'a'..=b'f').contains(&b),
+        });
+    Some(if canonical {
+        text
+    } else {
+        through(pg_sys::uuid_in, pg_sys::uuid_out, &text)
+    })
+}
+
+/// A transaction id as xid8out prints it (a plain decimal as it is).
+fn xid8(v: &Value) -> Option<String> {
+    let text = text_of(v)?;
+    Some(match text.parse::<u64>() {
+        Ok(n) if n.to_string() == text => text,
+        _ => through(pg_sys::xid8in, pg_sys::xid8out, &text),
+    })
+}
+
+/// `text_of` through a type's input and output functions (`(x->>'field')::type`).
+fn typed(v: &Value, input: PgFn, output: PgFn) -> Option<String> {
+    text_of(v).map(|t| through(input, output, &t))
+}
+
+/// A JSON value as jsonb_out prints it; None for null (`NULLIF(x->'f', 'null')`).
+fn jsonb(v: &Value) -> Option<String> {
+    (!v.is_null()).then(|| through(pg_sys::jsonb_in, pg_sys::jsonb_out, &v.to_string()))
+}
+
+/// A string as jsonb prints it: serde_json escapes exactly as PostgreSQL's
+/// escape_json does (the two-letter escapes, other control characters as \u00xx in
+/// lower case, nothing else).
+fn json_string(s: Option<&str>) -> String {
+    s.map_or_else(|| "null".into(), |s| Value::from(s).to_string())
+}
+
+/// The activity row's metadata as jsonb_out prints what the statement's
+/// jsonb_build_object makes (keys in jsonb's order: by length, then bytes).
+struct Metadata<'a> {
+    tool: Option<&'a str>,
+    error: Option<&'a str>,
+    key_id: Option<&'a str>,
+    success: bool,
+    key_name: Option<&'a str>,
+    arguments: Option<&'a str>,
+    key_prefix: Option<&'a str>,
+    usage_log_id: Option<&'a str>,
+    response_time_ms: Option<&'a str>,
+}
+
+impl Metadata<'_> {
+    fn print(&self) -> String {
+        format!(
+            "{{\"tool\": {}, \"error\": {}, \"key_id\": {}, \"success\": {}, \"key_name\": {}, \
+             \"arguments\": {}, \"key_prefix\": {}, \"usage_log_id\": {}, \"response_time_ms\": {}}}",
+            json_string(self.tool),
+            json_string(self.error),
+            json_string(self.key_id),
+            self.success,
+            json_string(self.key_name),
+            self.arguments.unwrap_or("null"),
+            json_string(self.key_prefix),
+            json_string(self.usage_log_id),
+            self.response_time_ms.unwrap_or("null"),
+        )
+    }
+}
+
+/// The time field: µs since 1970, as the fields print a finite time.
+fn time_field(at: i64) -> String {
+    (at + PG_EPOCH_US).to_string()
+}
+
+/// Reads the table's heads of `tenants`, and whether each logs activity.
+fn table(tenants: &[String]) -> HashMap<String, TableRow> {
+    let ids = pgrx::JsonB(Value::from(tenants.to_vec()));
+    let mut found = HashMap::new();
+    spi::run(&TABLE, &[ids.into()], |rows| {
+        for row in rows {
+            let get_i64 = |i| row.get::<i64>(i).ok().flatten();
+            let get_bytes = |i| row.get::<Vec<u8>>(i).ok().flatten();
+            let Some(id) = row.get::<String>(1).ok().flatten() else {
+                continue;
+            };
+            let activity_on = row.get::<bool>(2).ok().flatten().unwrap_or(true);
+            let heads = Chains {
+                usage: Head::read(get_i64(3), get_bytes(4), get_i64(5)).unwrap_or(Head::GENESIS),
+                activity: Head::read(get_i64(6), get_bytes(7), get_i64(8)).unwrap_or(Head::GENESIS),
+            };
+            found.insert(id, TableRow { activity_on, heads });
+        }
+    });
+    found
+}
+
+/// A tenant's chains when the writer does not know them, or the table is not as
+/// it last saw it (someone else wrote there, or it is a new table): from the
+/// table's heads `table`, the rows written after them, and the anchors of purges,
+/// whichever is furthest. A chain with no head in the table has none yet (its
+/// first row writes one).
+fn recover(tenant: &str, table: &Chains) -> Chains {
+    let mut chains = table.clone();
+    if chains.usage.seq == 0 && chains.activity.seq == 0 {
+        return chains;
+    }
+    let since = |h: &Head| {
+        if h.seq == 0 {
+            i64::MAX
+        } else {
+            h.at.unwrap_or(i64::MIN)
+        }
+    };
+    let args: [pgrx::datum::DatumWithOid; 3] = [
+        tenant.into(),
+        since(&chains.usage).into(),
+        since(&chains.activity).into(),
+    ];
+    spi::run(&PAST, &args, |rows| {
+        for row in rows {
+            let log = row.get::<String>(1).ok().flatten();
+            let past = Head::read(
+                row.get::<i64>(2).ok().flatten(),
+                row.get::<Vec<u8>>(3).ok().flatten(),
+                row.get::<i64>(4).ok().flatten(),
+            );
+            let head = match log.as_deref() {
+                Some("usage") => &mut chains.usage,
+                Some("activity") => &mut chains.activity,
+                _ => continue,
+            };
+            if let Some(past) = past.filter(|p| p.seq > head.seq && head.seq > 0) {
+                *head = past;
+            }
+        }
+    });
+    chains
+}
+
+/// What the statement stores of the links, for the n-th entry (from 1): `numbers`
+/// holds its seq, created_at (µs since 2000) and activity row's seq (0: no activity
+/// row) at 3n-2 to 3n; `hashes` its prev_hash, hash, and the activity row's
+/// prev_hash and hash, 32 bytes each from 128(n-1). (Arrays, not fields of the
+/// entries' JSON: the writer's statement reads them without parsing text.) The
+/// activity row's id is the entry's activity_id.
+#[derive(Default)]
+pub struct Links {
+    pub numbers: Vec<i64>,
+    pub hashes: Vec<u8>,
+}
+
+/// Links `entries` (usage entries, in queue order) into their chains. Returns the
+/// tenants' chains as they are after them (their heads go to the table with
+/// `write_new`, new chains, and `Known::write`) and the links to store.
+pub fn link(entries: &mut [Value], known: &Known) -> (HashMap<String, Tenant>, Links) {
+    let mut tenants: Vec<String> = entries
+        .iter()
+        .filter_map(|e| uuid(&e["tenant_id"]))
+        .collect();
+    tenants.sort();
+    tenants.dedup();
+    let rows = table(&tenants);
+    let mut chains: HashMap<String, Tenant> = tenants
+        .iter()
+        .map(|tenant| {
+            let table = rows.get(tenant).map_or(
+                Chains {
+                    usage: Head::GENESIS,
+                    activity: Head::GENESIS,
+                },
+                |r| r.heads.clone(),
+            );
+            let truth = match known.current(tenant) {
+                Some(k) if k.table == table => k.truth.clone(),
+                _ => recover(tenant, &table),
+            };
+            (tenant.clone(), Tenant { truth, table })
+        })
+        .collect();
+    let mut links = Links::default();
+    for entry in entries.iter_mut() {
+        let Some(tenant_id) = uuid(&entry["tenant_id"]) else {
+            pgrx::error!("mcp_auth ledger: a usage entry names no tenant");
+        };
+        let Some(Tenant { truth: t, .. }) = chains.get_mut(&tenant_id) else {
+            pgrx::error!("mcp_auth ledger: the heads of tenant {tenant_id} were not read");
+        };
+        let activity_on = rows.get(&tenant_id).is_none_or(|r| r.activity_on);
+        let at = entry["at"]
+            .as_i64()
+            .unwrap_or_else(|| pgrx::error!("mcp_auth ledger: a usage entry has no time"));
+        let created_at = t.usage.at.map_or(at, |before| before.max(at));
+        let id = uuid(&entry["id"]);
+        let key_id = uuid(&entry["key_id"]);
+        let tool = text_of(&entry["tool"]);
+        let arguments = jsonb(&entry["arguments"]);
+        let success = typed(&entry["success"], pg_sys::boolin, pg_sys::boolout);
+        let error = text_of(&entry["error"]);
+        let (key_name, key_prefix) = (text_of(&entry["key_name"]), text_of(&entry["key_prefix"]));
+        let response_time_ms = match &entry["response_time_ms"] {
+            Value::Number(n) if n.as_i64().is_some_and(|n| i32::try_from(n).is_ok()) => {
+                Some(n.to_string())
+            }
+            other => typed(other, pg_sys::int4in, pg_sys::int4out),
+        };
+        let (ip, user_agent) = (
+            typed(&entry["ip"], pg_sys::inet_in, pg_sys::inet_out),
+            text_of(&entry["user_agent"]),
+        );
+        let (xact_id, time) = (xid8(&entry["xact_id"]), time_field(created_at));
+        let seq = t.usage.seq + 1;
+        let seq_text = seq.to_string();
+        let fields = [
+            Some(tenant_id.as_str()),
+            Some(&seq_text),
+            id.as_deref(),
+            key_id.as_deref(),
+            tool.as_deref(),
+            arguments.as_deref(),
+            success.as_deref(),
+            error.as_deref(),
+            response_time_ms.as_deref(),
+            ip.as_deref(),
+            user_agent.as_deref(),
+            Some(&time),
+            xact_id.as_deref(),
+        ];
+        t.usage.append(&fields, created_at, &mut links.hashes);
+        links.numbers.extend([seq, created_at]);
+        if !activity_on {
+            links.numbers.push(0);
+            links.hashes.extend_from_slice(&[0; 64]);
+            continue;
+        }
+        let ok = success.as_deref() == Some("t");
+        let tool_text = tool.as_deref().unwrap_or_default();
+        let description = if ok {
+            format!("Tool \"{tool_text}\" executed successfully")
+        } else {
+            let error = error.as_deref().unwrap_or_default();
+            format!("Tool \"{tool_text}\" execution failed: {error}")
+        };
+        let metadata = Metadata {
+            tool: tool.as_deref(),
+            error: error.as_deref(),
+            key_id: key_id.as_deref(),
+            success: ok,
+            key_name: key_name.as_deref(),
+            arguments: arguments.as_deref(),
+            key_prefix: key_prefix.as_deref(),
+            usage_log_id: id.as_deref(),
+            response_time_ms: response_time_ms.as_deref(),
+        }
+        .print();
+        let activity_id = uuid::Uuid::new_v4().to_string();
+        let seq = t.activity.seq + 1;
+        let seq_text = seq.to_string();
+        let fields = [
+            Some(tenant_id.as_str()),
+            Some(&seq_text),
+            Some(&activity_id),
+            None, // user_id
+            Some("MCP Server"),
+            Some(if ok { "mcp_execute" } else { "mcp_error" }),
+            Some("mcp_tool"),
+            tool.as_deref(),
+            tool.as_deref(),
+            Some(&description),
+            Some(&metadata),
+            Some(&time),
+        ];
+        t.activity.append(&fields, created_at, &mut links.hashes);
+        links.numbers.push(seq);
+        if let Some(object) = entry.as_object_mut() {
+            object.insert("activity_id".into(), activity_id.into());
+        }
+    }
+    (chains, links)
+}
+
+/// Writes the heads of chains the table has none of yet (their first rows), in the
+/// statement's subtransaction: the table is never without a chain the logs hold
+/// (`recover` starts from it).
+pub fn write_new(chains: &mut HashMap<String, Tenant>) {
+    let new = chains.iter().filter(|(_, t)| {
+        Chains::LOGS
+            .iter()
+            .any(|log| t.table.log(log).seq == 0 && t.truth.log(log).seq > 0)
+    });
+    for (tenant, log) in write(new) {
+        if let Some(t) = chains.get_mut(&tenant) {
+            *t.table.log_mut(&log) = t.truth.log(&log).clone();
+        }
+    }
+}
