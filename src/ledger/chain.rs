@@ -69,20 +69,23 @@ const TABLE: Statement = Statement {
 };
 
 /// What may lie past a tenant's heads in the table ($1 the tenant, $2 and $3 the
-/// times of its usage and activity heads, µs): per log, its last chained row from
-/// that time on, and the last anchor a purge left. (A chain's time never goes
-/// back, so its rows after the head are at or after the head's time.)
+/// times of its usage and activity heads, µs; NULL: that chain has no head): per
+/// log, its last chained row from that time on, and the last anchor a purge left.
+/// (A chain's time never goes back, so its rows after the head are at or after the
+/// head's time.)
 const PAST: Statement = Statement {
     sql: concat!(
         "SELECT 'usage', l.seq, l.hash, ", micros!("l.created_at"), "
            FROM (SELECT l.seq, l.hash, l.created_at FROM @s.mcp_key_usage_logs l
                   WHERE l.tenant_id = $1::pg_catalog.uuid AND l.seq IS NOT NULL
+                    AND $2 IS NOT NULL
                     AND l.created_at >= timestamptz '2000-01-01 00:00:00+00' + $2 * interval '1 microsecond'
                   ORDER BY l.created_at DESC, l.seq DESC LIMIT 1) l
          UNION ALL
          SELECT 'activity', l.seq, l.hash, ", micros!("l.created_at"), "
            FROM (SELECT l.seq, l.hash, l.created_at FROM @s.activity_log l
                   WHERE l.tenant_id = $1::pg_catalog.uuid AND l.seq IS NOT NULL
+                    AND $3 IS NOT NULL
                     AND l.created_at >= timestamptz '2000-01-01 00:00:00+00' + $3 * interval '1 microsecond'
                   ORDER BY l.created_at DESC, l.seq DESC LIMIT 1) l
          UNION ALL
@@ -482,13 +485,8 @@ fn recover(tenant: &str, table: &Chains) -> Chains {
     if chains.usage.seq == 0 && chains.activity.seq == 0 {
         return chains;
     }
-    let since = |h: &Head| {
-        if h.seq == 0 {
-            i64::MAX
-        } else {
-            h.at.unwrap_or(i64::MIN)
-        }
-    };
+    // (A head dated infinity, which only an edit makes, is searched from 2000 on.)
+    let since = |h: &Head| (h.seq > 0).then(|| h.at.unwrap_or(0));
     let args: [pgrx::datum::DatumWithOid; 3] = [
         tenant.into(),
         since(&chains.usage).into(),
