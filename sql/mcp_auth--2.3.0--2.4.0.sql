@@ -464,15 +464,51 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.mcp_audit_anchors', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.mcp_audit_checkpoints', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.mcp_audit_upgraded', '');
 
--- Records every chain's head as a checkpoint and returns them (hash in hex). For
--- the operator (`mcp-auth audit checkpoint`) and the notifier worker's schedule.
--- The ledger's writer records heads at most a second behind its last rows: the sync
--- has it record them now.
+-- How far each chain has come, for the tenants in p_tenants (NULL: every tenant with a
+-- recorded head): per tenant and log, the furthest of its recorded head, its last
+-- chained row from that head's time on (the ledger's writer records heads up to a
+-- second late, and a writer that ended abruptly leaves them further behind), and
+-- the last anchor a purge left. A head dated after now (which only an edit makes)
+-- counts as dated now, and the rows are then searched from the start. For
+-- checkpoints, and for a writer that does not know a tenant's chains
+-- (src/ledger/chain.rs). No row for a tenant with none of these.
+CREATE FUNCTION @extschema@.mcp_audit_reached(p_tenants uuid[])
+RETURNS TABLE (tenant_id uuid, log text, seq bigint, hash bytea, at timestamptz)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    WITH t AS (SELECT u.tenant_id FROM pg_catalog.unnest(p_tenants) AS u(tenant_id)
+                WHERE p_tenants IS NOT NULL
+               UNION
+               SELECT h.tenant_id FROM @extschema@.mcp_audit_heads h WHERE p_tenants IS NULL),
+         g AS (SELECT t.tenant_id, v.log FROM t CROSS JOIN (VALUES ('usage'::text), ('activity'::text)) AS v(log))
+    SELECT g.tenant_id, g.log, r.seq, r.hash, r.at
+      FROM g
+      LEFT JOIN @extschema@.mcp_audit_heads h ON h.tenant_id = g.tenant_id AND h.log = g.log
+     CROSS JOIN LATERAL (
+           SELECT c.seq, c.hash, c.at FROM (
+               SELECT h.seq, h.hash, LEAST(h.at, pg_catalog.now()) AS at WHERE h.seq IS NOT NULL
+               UNION ALL
+               (SELECT l.seq, l.hash, l.created_at FROM @extschema@.mcp_key_usage_logs l
+                 WHERE g.log = 'usage' AND l.tenant_id = g.tenant_id AND l.seq IS NOT NULL
+                   AND l.created_at >= CASE WHEN h.at <= pg_catalog.now() THEN h.at ELSE '-infinity'::timestamptz END
+                 ORDER BY l.created_at DESC, l.seq DESC LIMIT 1)
+               UNION ALL
+               (SELECT l.seq, l.hash, l.created_at FROM @extschema@.activity_log l
+                 WHERE g.log = 'activity' AND l.tenant_id = g.tenant_id AND l.seq IS NOT NULL
+                   AND l.created_at >= CASE WHEN h.at <= pg_catalog.now() THEN h.at ELSE '-infinity'::timestamptz END
+                 ORDER BY l.created_at DESC, l.seq DESC LIMIT 1)
+               UNION ALL
+               (SELECT a.seq, a.hash, a.at FROM @extschema@.mcp_audit_anchors a
+                 WHERE a.tenant_id = g.tenant_id AND a.log = g.log ORDER BY a.seq DESC LIMIT 1)
+           ) c ORDER BY c.seq DESC LIMIT 1) r
+$$;
+
+-- Records how far every chain has come as a checkpoint and returns it (hash in hex).
+-- For the operator (`mcp-auth audit checkpoint`) and the notifier worker's schedule.
 CREATE FUNCTION @extschema@.mcp_audit_checkpoint()
 RETURNS TABLE (tenant_id uuid, log text, seq bigint, hash text, taken_at timestamptz)
 LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
-    SELECT @extschema@.mcp_ledger_sync();
-    WITH heads AS (SELECT h.tenant_id, h.log, h.seq, h.hash FROM @extschema@.mcp_audit_heads h),
+    WITH heads AS (SELECT r.tenant_id, r.log, r.seq, r.hash FROM @extschema@.mcp_audit_reached(NULL) r
+                    WHERE r.seq IS NOT NULL),
          kept AS (INSERT INTO @extschema@.mcp_audit_checkpoints AS c (tenant_id, log, seq, hash)
                   SELECT h.tenant_id, h.log, h.seq, h.hash FROM heads h
                   ON CONFLICT ON CONSTRAINT mcp_audit_checkpoints_pkey DO NOTHING)
@@ -547,6 +583,7 @@ END
 $chain$;
 REVOKE ALL ON FUNCTION @extschema@.mcp_audit_chain_step(bytea, bytea, text[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.mcp_audit_checkpoint() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.mcp_audit_reached(uuid[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.mcp_audit_anchor_sql(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.mcp_audit_anchor(text, timestamptz, uuid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.verify_mcp_audit(uuid, timestamptz, timestamptz) FROM PUBLIC;

@@ -57,7 +57,7 @@ extension_sql_file!(
 extension_sql_file!(
     "../sql/audit_chain.sql",
     name = "audit_chain",
-    requires = ["audit", mcp_audit_chain_step, mcp_ledger_sync]
+    requires = ["audit", mcp_audit_chain_step]
 );
 extension_sql_file!("../sql/tools.sql", name = "tools", requires = ["schema"]);
 extension_sql!(

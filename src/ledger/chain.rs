@@ -23,7 +23,7 @@
 //!   the output function the verifiers print with, and the activity row's metadata
 //!   is printed as jsonb prints what the statement builds.
 
-use crate::spi::{self, Statement, INT8, JSONB, TEXT};
+use crate::spi::{self, Statement, JSONB};
 use mcp_auth_core::audit_chain::{self, GENESIS};
 use pgrx::prelude::*;
 use serde_json::{json, Value};
@@ -68,32 +68,16 @@ const TABLE: Statement = Statement {
     writes: false,
 };
 
-/// What may lie past a tenant's heads in the table ($1 the tenant, $2 and $3 the
-/// times of its usage and activity heads, µs; NULL: that chain has no head): per
-/// log, its last chained row from that time on, and the last anchor a purge left.
-/// (A chain's time never goes back, so its rows after the head are at or after the
-/// head's time.)
-const PAST: Statement = Statement {
+/// How far the chains of the tenants in $1 (a JSON array of tenant ids) have come
+/// (sql/audit_chain.sql, mcp_audit_reached): for a writer that does not know them.
+const REACHED: Statement = Statement {
     sql: concat!(
-        "SELECT 'usage', l.seq, l.hash, ", micros!("l.created_at"), "
-           FROM (SELECT l.seq, l.hash, l.created_at FROM @s.mcp_key_usage_logs l
-                  WHERE l.tenant_id = $1::pg_catalog.uuid AND l.seq IS NOT NULL
-                    AND $2 IS NOT NULL
-                    AND l.created_at >= timestamptz '2000-01-01 00:00:00+00' + $2 * interval '1 microsecond'
-                  ORDER BY l.created_at DESC, l.seq DESC LIMIT 1) l
-         UNION ALL
-         SELECT 'activity', l.seq, l.hash, ", micros!("l.created_at"), "
-           FROM (SELECT l.seq, l.hash, l.created_at FROM @s.activity_log l
-                  WHERE l.tenant_id = $1::pg_catalog.uuid AND l.seq IS NOT NULL
-                    AND $3 IS NOT NULL
-                    AND l.created_at >= timestamptz '2000-01-01 00:00:00+00' + $3 * interval '1 microsecond'
-                  ORDER BY l.created_at DESC, l.seq DESC LIMIT 1) l
-         UNION ALL
-         SELECT a.log, a.seq, a.hash, ", micros!("a.at"), "
-           FROM (SELECT DISTINCT ON (a.log) a.log, a.seq, a.hash, a.at FROM @s.mcp_audit_anchors a
-                  WHERE a.tenant_id = $1::pg_catalog.uuid ORDER BY a.log, a.seq DESC) a"
+        "SELECT r.tenant_id::pg_catalog.text, r.log, r.seq, r.hash, ", micros!("r.at"), "
+           FROM @s.mcp_audit_reached(ARRAY(SELECT t.id::pg_catalog.uuid
+                                             FROM pg_catalog.jsonb_array_elements_text($1) AS t(id))) r
+          WHERE r.seq IS NOT NULL"
     ),
-    args: &[TEXT, INT8, INT8],
+    args: &[JSONB],
     writes: false,
 };
 
@@ -226,6 +210,9 @@ pub struct Known {
     behind: HashSet<String>,
     /// Heads the round wrote to the table (known to be there once it commits).
     wrote: Vec<(String, String)>,
+    /// Tenants whose heads it tried to write but could not (someone else wrote
+    /// there, or the statement raised): forgotten, and read anew when next seen.
+    missed: HashSet<String>,
     written: Option<Instant>,
 }
 
@@ -250,14 +237,23 @@ impl Known {
         let heads: Vec<(&String, &Tenant)> = tenants
             .into_iter()
             .filter_map(|t| Some((t, self.current(t)?)))
+            .filter(|(_, t)| t.truth != t.table)
             .collect();
+        let mut tried = Vec::new();
         let mut wrote = Vec::new();
-        if let Err(e) = crate::subxact::attempt(|| wrote = write(heads)) {
+        if let Err(e) = crate::subxact::attempt(|| (tried, wrote) = write(heads)) {
             pgrx::warning!(
                 "mcp_auth ledger: the audit chains' heads could not be recorded: {}",
                 e.message
             );
         }
+        // A head not written (someone else wrote there, or the statement raised):
+        // its tenant is read anew when next seen.
+        self.missed = tried
+            .into_iter()
+            .filter(|head| !wrote.contains(head))
+            .map(|(tenant, _)| tenant)
+            .collect();
         self.wrote = wrote;
         self.written = Some(Instant::now());
     }
@@ -271,7 +267,9 @@ impl Known {
     /// are, and what it wrote is in the table.
     pub fn committed(&mut self) {
         for (tenant, t) in self.pending.drain() {
-            if t.truth != t.table {
+            if t.truth == t.table {
+                self.behind.remove(&tenant);
+            } else {
                 self.behind.insert(tenant.clone());
             }
             self.committed.insert(tenant, t);
@@ -284,34 +282,45 @@ impl Known {
                 }
             }
         }
+        for tenant in std::mem::take(&mut self.missed) {
+            self.committed.remove(&tenant);
+            self.behind.remove(&tenant);
+        }
     }
 
     /// Forgets what the round moved (its transaction did not commit).
     pub fn aborted(&mut self) {
         self.pending.clear();
         self.wrote.clear();
+        self.missed.clear();
     }
 }
 
+/// Heads by tenant and log.
+type Heads = Vec<(String, String)>;
+
 /// Writes the heads of `tenants` that are ahead of the table (`WRITE`); returns
-/// those it wrote (tenant, log).
-fn write<'a>(tenants: impl IntoIterator<Item = (&'a String, &'a Tenant)>) -> Vec<(String, String)> {
+/// those it tried and those it wrote.
+fn write<'a>(tenants: impl IntoIterator<Item = (&'a String, &'a Tenant)>) -> (Heads, Heads) {
+    let mut tried = Vec::new();
     let heads: Vec<Value> = tenants
         .into_iter()
         .flat_map(|(tenant, t)| {
             Chains::LOGS.into_iter().filter_map(move |log| {
                 let (head, was) = (t.truth.log(log), t.table.log(log));
-                (head != was).then(|| {
-                    let mut row = head.json(tenant, log);
-                    row["was_seq"] = was.seq.into();
-                    row["was_hash"] = hex::encode(was.hash()).into();
-                    row
-                })
+                (head != was).then_some((tenant, log, head, was))
             })
+        })
+        .map(|(tenant, log, head, was)| {
+            tried.push((tenant.clone(), log.to_string()));
+            let mut row = head.json(tenant, log);
+            row["was_seq"] = was.seq.into();
+            row["was_hash"] = hex::encode(was.hash()).into();
+            row
         })
         .collect();
     if heads.is_empty() {
-        return Vec::new();
+        return (tried, Vec::new());
     }
     let mut wrote = Vec::new();
     spi::run(&WRITE, &[pgrx::JsonB(Value::Array(heads)).into()], |rows| {
@@ -324,7 +333,7 @@ fn write<'a>(tenants: impl IntoIterator<Item = (&'a String, &'a Tenant)>) -> Vec
             })
             .collect();
     });
-    wrote
+    (tried, wrote)
 }
 
 type PgFn = unsafe fn(pg_sys::FunctionCallInfo) -> pg_sys::Datum;
@@ -475,42 +484,48 @@ fn table(tenants: &[String]) -> HashMap<String, TableRow> {
     found
 }
 
-/// A tenant's chains when the writer does not know them, or the table is not as
-/// it last saw it (someone else wrote there, or it is a new table): from the
-/// table's heads `table`, the rows written after them, and the anchors of purges,
-/// whichever is furthest. A chain with no head in the table has none yet (its
-/// first row writes one).
-fn recover(tenant: &str, table: &Chains) -> Chains {
-    let mut chains = table.clone();
-    if chains.usage.seq == 0 && chains.activity.seq == 0 {
-        return chains;
-    }
-    // (A head dated infinity, which only an edit makes, is searched from 2000 on.)
-    let since = |h: &Head| (h.seq > 0).then(|| h.at.unwrap_or(0));
-    let args: [pgrx::datum::DatumWithOid; 3] = [
-        tenant.into(),
-        since(&chains.usage).into(),
-        since(&chains.activity).into(),
-    ];
-    spi::run(&PAST, &args, |rows| {
-        for row in rows {
-            let log = row.get::<String>(1).ok().flatten();
-            let past = Head::read(
-                row.get::<i64>(2).ok().flatten(),
-                row.get::<Vec<u8>>(3).ok().flatten(),
-                row.get::<i64>(4).ok().flatten(),
-            );
-            let head = match log.as_deref() {
-                Some("usage") => &mut chains.usage,
-                Some("activity") => &mut chains.activity,
-                _ => continue,
+/// The chains of `tenants` when the writer does not know them, or the table is not
+/// as it last saw it (someone else wrote there, or it is a new table): how far
+/// they have come by the table's heads, the rows written after them and the
+/// anchors of purges (`REACHED`). A chain with none of these has no row yet.
+fn recover(tenants: &[&String]) -> HashMap<String, Chains> {
+    let mut found: HashMap<String, Chains> = tenants
+        .iter()
+        .map(|t| {
+            let none = Chains {
+                usage: Head::GENESIS,
+                activity: Head::GENESIS,
             };
-            if let Some(past) = past.filter(|p| p.seq > head.seq && head.seq > 0) {
-                *head = past;
+            ((*t).clone(), none)
+        })
+        .collect();
+    if tenants.is_empty() {
+        return found;
+    }
+    let ids = pgrx::JsonB(Value::from(
+        tenants.iter().map(|t| (*t).clone()).collect::<Vec<_>>(),
+    ));
+    spi::run(&REACHED, &[ids.into()], |rows| {
+        for row in rows {
+            let (Some(tenant), Some(log)) = (
+                row.get::<String>(1).ok().flatten(),
+                row.get::<String>(2).ok().flatten(),
+            ) else {
+                continue;
+            };
+            let reached = Head::read(
+                row.get::<i64>(3).ok().flatten(),
+                row.get::<Vec<u8>>(4).ok().flatten(),
+                row.get::<i64>(5).ok().flatten(),
+            );
+            if let (Some(chains), Some(reached)) = (found.get_mut(&tenant), reached) {
+                if Chains::LOGS.contains(&log.as_str()) {
+                    *chains.log_mut(&log) = reached;
+                }
             }
         }
     });
-    chains
+    found
 }
 
 /// What the statement stores of the links, for the n-th entry (from 1): `numbers`
@@ -536,20 +551,33 @@ pub fn link(entries: &mut [Value], known: &Known) -> (HashMap<String, Tenant>, L
     tenants.sort();
     tenants.dedup();
     let rows = table(&tenants);
+    let in_table = |tenant: &String| {
+        rows.get(tenant).map_or(
+            Chains {
+                usage: Head::GENESIS,
+                activity: Head::GENESIS,
+            },
+            |r| r.heads.clone(),
+        )
+    };
+    let cold: Vec<&String> = tenants
+        .iter()
+        .filter(|t| known.current(t).is_none_or(|k| k.table != in_table(t)))
+        .collect();
+    let mut recovered = recover(&cold);
     let mut chains: HashMap<String, Tenant> = tenants
         .iter()
         .map(|tenant| {
-            let table = rows.get(tenant).map_or(
-                Chains {
-                    usage: Head::GENESIS,
-                    activity: Head::GENESIS,
-                },
-                |r| r.heads.clone(),
-            );
-            let truth = match known.current(tenant) {
-                Some(k) if k.table == table => k.truth.clone(),
-                _ => recover(tenant, &table),
+            let truth = match recovered.remove(tenant) {
+                Some(truth) => truth,
+                None => known
+                    .current(tenant)
+                    .map(|k| k.truth.clone())
+                    .unwrap_or_else(|| {
+                        pgrx::error!("mcp_auth ledger: the chains of tenant {tenant} are not known")
+                    }),
             };
+            let table = in_table(tenant);
             (tenant.clone(), Tenant { truth, table })
         })
         .collect();
@@ -663,7 +691,7 @@ pub fn write_new(chains: &mut HashMap<String, Tenant>) {
             .iter()
             .any(|log| t.table.log(log).seq == 0 && t.truth.log(log).seq > 0)
     });
-    for (tenant, log) in write(new) {
+    for (tenant, log) in write(new).1 {
         if let Some(t) = chains.get_mut(&tenant) {
             *t.table.log_mut(&log) = t.truth.log(&log).clone();
         }

@@ -445,6 +445,14 @@ pub extern "C-unwind" fn mcp_auth_ledger_main(arg: pg_sys::Datum) {
     // and a sync entry (mcp_ledger_sync) takes every count queued before it.
     let (mut busy, mut counts_flushed) = (false, Instant::now());
     loop {
+        if BackgroundWorker::sigterm_received() {
+            // Shut down (or told to leave): the heads first, if the table is behind;
+            // what is queued waits for the next writer.
+            if heads.due(true) {
+                let _ = round(&[], &[], false, &mut schema, &mut heads, true);
+            }
+            return;
+        }
         if BackgroundWorker::sighup_received() {
             // mcp_auth.audit_chain is read from the server's configuration.
             unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
@@ -472,10 +480,8 @@ pub extern "C-unwind" fn mcp_auth_ledger_main(arg: pg_sys::Datum) {
             if idle_since.elapsed() >= IDLE_AFTER && leave(db) {
                 return;
             }
-            if !BackgroundWorker::wait_latch(Some(Duration::from_millis(200))) {
-                // SIGTERM: what is queued waits for the next writer.
-                return;
-            }
+            // (On SIGTERM it returns at once: the loop's top handles it.)
+            BackgroundWorker::wait_latch(Some(Duration::from_millis(200)));
             continue;
         }
         let Some((stored, counted)) = round(
@@ -499,9 +505,7 @@ pub extern "C-unwind" fn mcp_auth_ledger_main(arg: pg_sys::Datum) {
             counts::restore(db, &pending);
             counted_at = None;
             // Not straight back to a write that just failed (the server log says why).
-            if !BackgroundWorker::wait_latch(Some(Duration::from_millis(500))) {
-                return;
-            }
+            BackgroundWorker::wait_latch(Some(Duration::from_millis(500)));
         }
         if prune {
             pruned = Instant::now();

@@ -612,4 +612,31 @@ check "the extension made anew while its writer runs: the chain starts again at 
     "SELECT string_agg(log || ' ' || verified || ' ' || first_seq || '-' || last_seq, '; ' ORDER BY log DESC)
        FROM verify_mcp_audit('$w')")" = "usage true 1-1; activity true 1-1"
 
+# A superuser's edits of the recorded heads (the attacks of a review): the writer
+# neither spins nor restarts a chain nor spreads a forged time, and a checkpoint is
+# taken from the rows themselves, whatever the recorded heads say.
+wlog() { db -c "SELECT log_mcp_key_usage('$w', id, 'fetch_jobs', NULL, true, NULL, 1, NULL, NULL)
+                  FROM mcp_authentication_keys WHERE tenant_id = '$w'" >/dev/null; }
+wlog; wlog
+db -c "DELETE FROM mcp_audit_heads WHERE tenant_id = '$w'" >/dev/null
+sleep 5
+check "after its heads were deleted under it, the writer leaves when idle (no spinning)" test "$(db -c \
+    "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'mcp_auth ledger'")" = 0
+wlog
+check "and the next row goes on from the last row, not from seq 1" test "$(db -c \
+    "SELECT count(*) || ' ' || count(DISTINCT seq) || ' ' || max(seq) FROM mcp_key_usage_logs WHERE tenant_id = '$w'")" = "8 8 8"
+check "and both chains verify" test "$(verified "$w")" = t
+db -c "UPDATE mcp_audit_heads h SET seq = l.seq, hash = l.hash, at = l.created_at
+         FROM mcp_key_usage_logs l WHERE h.tenant_id = '$w' AND h.log = 'usage' AND l.tenant_id = '$w' AND l.seq = 5" >/dev/null
+check "a checkpoint is taken from the rows, not from a recorded head left behind" test "$(db -c \
+    "SELECT seq FROM mcp_audit_checkpoint() WHERE tenant_id = '$w' AND log = 'usage'")" = 8
+db -c "UPDATE mcp_audit_heads SET at = '2100-01-01' WHERE tenant_id = '$w'" >/dev/null
+"${psql[@]}" -d postgres -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                              WHERE backend_type = 'mcp_auth ledger'" >/dev/null
+wlog
+check "a head dated 2100 by an edit does not date the rows after it" test "$(db -c \
+    "SELECT max(created_at) < now() + interval '1 minute' FROM mcp_key_usage_logs WHERE tenant_id = '$w'")" = t
+check "(and they still follow the last row)" test "$(db -c \
+    "SELECT count(*) || ' ' || max(seq) FROM mcp_key_usage_logs WHERE tenant_id = '$w'")" = "9 9"
+
 finish audit_chain
