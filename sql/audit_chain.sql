@@ -65,41 +65,57 @@ SELECT pg_catalog.pg_extension_config_dump('mcp_audit_checkpoints', '');
 SELECT pg_catalog.pg_extension_config_dump('mcp_audit_upgraded', '');
 
 -- How far each chain has come, for the tenants in p_tenants (NULL: every tenant with a
--- recorded head): per tenant and log, the furthest of its recorded head, its last
--- chained row from that head's time on (the ledger's writer records heads up to a
--- second late, and a writer that ended abruptly leaves them further behind), and
--- the last anchor a purge left. A head dated after now (which only an edit makes)
--- counts as dated now, and the rows are then searched from the start. For
--- checkpoints, and for a writer that does not know a tenant's chains
--- (src/ledger/chain.rs). No row for a tenant with none of these.
+-- recorded head): per tenant and log, the furthest (by seq; a row before an anchor
+-- before a head of the same seq) of its recorded head, its last chained row after
+-- that head, and the last anchor a purge left. The ledger's writer records heads up
+-- to a second late, and one that ended abruptly leaves them further behind. The rows
+-- are searched from the head's time when the head's row is there at that time;
+-- otherwise (an edited head, or its row purged) from the start. A head dated after
+-- now counts as dated now; a hash that is not 32 bytes (only an edit makes one) is
+-- no link. For checkpoints, and for a writer that does not know a tenant's chains
+-- (src/ledger/chain.rs). No row for a tenant with none of these. (No JIT: the
+-- writer calls it when it starts, and compiling would cost more than it runs.)
 CREATE FUNCTION mcp_audit_reached(p_tenants uuid[])
 RETURNS TABLE (tenant_id uuid, log text, seq bigint, hash bytea, at timestamptz)
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp SET jit = off AS $$
     WITH t AS (SELECT u.tenant_id FROM pg_catalog.unnest(p_tenants) AS u(tenant_id)
                 WHERE p_tenants IS NOT NULL
                UNION
                SELECT h.tenant_id FROM @extschema@.mcp_audit_heads h WHERE p_tenants IS NULL),
-         g AS (SELECT t.tenant_id, v.log FROM t CROSS JOIN (VALUES ('usage'::text), ('activity'::text)) AS v(log))
-    SELECT g.tenant_id, g.log, r.seq, r.hash, r.at
-      FROM g
-      LEFT JOIN @extschema@.mcp_audit_heads h ON h.tenant_id = g.tenant_id AND h.log = g.log
+         g AS (SELECT t.tenant_id, v.log FROM t CROSS JOIN (VALUES ('usage'::text), ('activity'::text)) AS v(log)),
+         h AS (SELECT g.tenant_id, g.log, h.seq, h.hash, h.at,
+                      CASE WHEN g.log = 'usage' AND EXISTS (
+                               SELECT FROM @extschema@.mcp_key_usage_logs l
+                                WHERE l.tenant_id = g.tenant_id AND l.created_at = h.at
+                                  AND l.seq = h.seq AND l.hash = h.hash)
+                             OR g.log = 'activity' AND EXISTS (
+                               SELECT FROM @extschema@.activity_log l
+                                WHERE l.tenant_id = g.tenant_id AND l.created_at = h.at
+                                  AND l.seq = h.seq AND l.hash = h.hash)
+                           THEN h.at ELSE '-infinity'::timestamptz END AS since
+                 FROM g LEFT JOIN @extschema@.mcp_audit_heads h
+                   ON h.tenant_id = g.tenant_id AND h.log = g.log
+                  AND pg_catalog.length(h.hash) = 32)
+    SELECT h.tenant_id, h.log, r.seq, r.hash, r.at
+      FROM h
      CROSS JOIN LATERAL (
            SELECT c.seq, c.hash, c.at FROM (
-               SELECT h.seq, h.hash, LEAST(h.at, pg_catalog.now()) AS at WHERE h.seq IS NOT NULL
+               SELECT h.seq, h.hash, LEAST(h.at, pg_catalog.now()) AS at, 3 AS rank WHERE h.seq IS NOT NULL
                UNION ALL
-               (SELECT l.seq, l.hash, l.created_at FROM @extschema@.mcp_key_usage_logs l
-                 WHERE g.log = 'usage' AND l.tenant_id = g.tenant_id AND l.seq IS NOT NULL
-                   AND l.created_at >= CASE WHEN h.at <= pg_catalog.now() THEN h.at ELSE '-infinity'::timestamptz END
+               (SELECT l.seq, l.hash, l.created_at, 1 FROM @extschema@.mcp_key_usage_logs l
+                 WHERE h.log = 'usage' AND l.tenant_id = h.tenant_id AND l.seq IS NOT NULL
+                   AND l.created_at >= h.since AND pg_catalog.length(l.hash) = 32
                  ORDER BY l.created_at DESC, l.seq DESC LIMIT 1)
                UNION ALL
-               (SELECT l.seq, l.hash, l.created_at FROM @extschema@.activity_log l
-                 WHERE g.log = 'activity' AND l.tenant_id = g.tenant_id AND l.seq IS NOT NULL
-                   AND l.created_at >= CASE WHEN h.at <= pg_catalog.now() THEN h.at ELSE '-infinity'::timestamptz END
+               (SELECT l.seq, l.hash, l.created_at, 1 FROM @extschema@.activity_log l
+                 WHERE h.log = 'activity' AND l.tenant_id = h.tenant_id AND l.seq IS NOT NULL
+                   AND l.created_at >= h.since AND pg_catalog.length(l.hash) = 32
                  ORDER BY l.created_at DESC, l.seq DESC LIMIT 1)
                UNION ALL
-               (SELECT a.seq, a.hash, a.at FROM @extschema@.mcp_audit_anchors a
-                 WHERE a.tenant_id = g.tenant_id AND a.log = g.log ORDER BY a.seq DESC LIMIT 1)
-           ) c ORDER BY c.seq DESC LIMIT 1) r
+               (SELECT a.seq, a.hash, a.at, 2 FROM @extschema@.mcp_audit_anchors a
+                 WHERE a.tenant_id = h.tenant_id AND a.log = h.log AND pg_catalog.length(a.hash) = 32
+                 ORDER BY a.seq DESC LIMIT 1)
+           ) c ORDER BY c.seq DESC, c.rank LIMIT 1) r
 $$;
 
 -- Records how far every chain has come as a checkpoint and returns it (hash in hex).

@@ -125,10 +125,13 @@ impl Head {
         at: None,
     };
 
+    /// A head as read; None when there is none, or its hash is not 32 bytes (only
+    /// an edit makes one: it is no link to go on from).
     fn read(seq: Option<i64>, hash: Option<Vec<u8>>, at: Option<i64>) -> Option<Head> {
+        let hash = hash.filter(|h| h.len() == 32)?;
         Some(Head {
-            seq: seq?,
-            hash: hash?,
+            seq: seq.filter(|s| *s > 0)?,
+            hash,
             at,
         })
     }
@@ -141,13 +144,21 @@ impl Head {
         }
     }
 
+    /// The next row's seq (an edit can put a head at the highest there is).
+    fn next(&self) -> i64 {
+        self.seq.checked_add(1).unwrap_or_else(|| {
+            pgrx::error!("mcp_auth ledger: an audit chain is at the highest seq there is")
+        })
+    }
+
     /// Appends a row with `fields` (its seq is `self.seq + 1`, already among them)
     /// at time `at`; adds its prev_hash and hash to `links`.
     fn append(&mut self, fields: &[Option<&str>], at: i64, links: &mut Vec<u8>) {
+        let seq = self.next();
         let hash = audit_chain::link(self.hash(), fields.iter().copied());
         links.extend_from_slice(self.hash());
         links.extend_from_slice(&hash);
-        self.seq += 1;
+        self.seq = seq;
         self.hash.clear();
         self.hash.extend_from_slice(&hash);
         self.at = Some(at);
@@ -612,7 +623,7 @@ pub fn link(entries: &mut [Value], known: &Known) -> (HashMap<String, Tenant>, L
             text_of(&entry["user_agent"]),
         );
         let (xact_id, time) = (xid8(&entry["xact_id"]), time_field(created_at));
-        let seq = t.usage.seq + 1;
+        let seq = t.usage.next();
         let seq_text = seq.to_string();
         let fields = [
             Some(tenant_id.as_str()),
@@ -657,7 +668,7 @@ pub fn link(entries: &mut [Value], known: &Known) -> (HashMap<String, Tenant>, L
         }
         .print();
         let activity_id = uuid::Uuid::new_v4().to_string();
-        let seq = t.activity.seq + 1;
+        let seq = t.activity.next();
         let seq_text = seq.to_string();
         let fields = [
             Some(tenant_id.as_str()),
