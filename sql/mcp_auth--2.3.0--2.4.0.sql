@@ -470,11 +470,11 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.mcp_audit_upgraded', '')
 -- that head, and the last anchor a purge left. The ledger's writer records heads up
 -- to a second late, and one that ended abruptly leaves them further behind. The rows
 -- are searched from the head's time when the head's row is there at that time;
--- otherwise (an edited head, or its row purged) from the start. A head dated after
--- now counts as dated now; a hash that is not 32 bytes (only an edit makes one) is
--- no link. For checkpoints, and for a writer that does not know a tenant's chains
--- (src/ledger/chain.rs). No row for a tenant with none of these. (No JIT: the
--- writer calls it when it starts, and compiling would cost more than it runs.)
+-- otherwise (an edited head, or its row purged) from the start. A time after now
+-- (only an edit makes one) counts as now, and a hash that is not 32 bytes (the same)
+-- is no link. For checkpoints, and for a writer that may find the recorded heads
+-- behind (src/ledger/chain.rs). No row for a tenant with none of these. (No JIT:
+-- compiling it would cost more than running it.)
 CREATE FUNCTION @extschema@.mcp_audit_reached(p_tenants uuid[])
 RETURNS TABLE (tenant_id uuid, log text, seq bigint, hash bytea, at timestamptz)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp SET jit = off AS $$
@@ -502,17 +502,17 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp SET jit = off AS $$
            SELECT c.seq, c.hash, c.at FROM (
                SELECT h.seq, h.hash, LEAST(h.at, pg_catalog.now()) AS at, 3 AS rank WHERE h.seq IS NOT NULL
                UNION ALL
-               (SELECT l.seq, l.hash, l.created_at, 1 FROM @extschema@.mcp_key_usage_logs l
+               (SELECT l.seq, l.hash, LEAST(l.created_at, pg_catalog.now()), 1 FROM @extschema@.mcp_key_usage_logs l
                  WHERE h.log = 'usage' AND l.tenant_id = h.tenant_id AND l.seq IS NOT NULL
                    AND l.created_at >= h.since AND pg_catalog.length(l.hash) = 32
                  ORDER BY l.created_at DESC, l.seq DESC LIMIT 1)
                UNION ALL
-               (SELECT l.seq, l.hash, l.created_at, 1 FROM @extschema@.activity_log l
+               (SELECT l.seq, l.hash, LEAST(l.created_at, pg_catalog.now()), 1 FROM @extschema@.activity_log l
                  WHERE h.log = 'activity' AND l.tenant_id = h.tenant_id AND l.seq IS NOT NULL
                    AND l.created_at >= h.since AND pg_catalog.length(l.hash) = 32
                  ORDER BY l.created_at DESC, l.seq DESC LIMIT 1)
                UNION ALL
-               (SELECT a.seq, a.hash, a.at, 2 FROM @extschema@.mcp_audit_anchors a
+               (SELECT a.seq, a.hash, LEAST(a.at, pg_catalog.now()), 2 FROM @extschema@.mcp_audit_anchors a
                  WHERE a.tenant_id = h.tenant_id AND a.log = h.log AND pg_catalog.length(a.hash) = 32
                  ORDER BY a.seq DESC LIMIT 1)
            ) c ORDER BY c.seq DESC, c.rank LIMIT 1) r

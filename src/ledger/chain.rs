@@ -81,6 +81,19 @@ const REACHED: Statement = Statement {
     writes: false,
 };
 
+/// Which of the tenants in $1 (a JSON array) have chained rows in the usage log:
+/// asked only for tenants with no recorded head, which have none unless an edit
+/// removed their heads. (Only the writer writes the usage log, so the search reads
+/// no one else's rows; it starts from the newest, after which chained rows come.)
+const CHAINED: Statement = Statement {
+    sql: "SELECT t.id FROM pg_catalog.jsonb_array_elements_text($1) AS t(id)
+           WHERE EXISTS (SELECT FROM (SELECT l.seq FROM @s.mcp_key_usage_logs l
+                                       WHERE l.tenant_id = t.id::pg_catalog.uuid AND l.seq IS NOT NULL
+                                       ORDER BY l.created_at DESC LIMIT 1) l)",
+    args: &[JSONB],
+    writes: false,
+};
+
 /// Moves heads in the table, $1 a JSON array of tenant_id, log, seq, hash (hex),
 /// at (µs) and was_seq, was_hash: where the writer last saw the table have it (0:
 /// no row). A row that is not as the writer saw it is left alone (someone else
@@ -179,6 +192,10 @@ struct Chains {
 
 impl Chains {
     const LOGS: [&str; 2] = ["usage", "activity"];
+    const NONE: Chains = Chains {
+        usage: Head::GENESIS,
+        activity: Head::GENESIS,
+    };
 
     fn log(&self, log: &str) -> &Head {
         if log == "usage" {
@@ -214,6 +231,10 @@ pub struct Tenant {
 /// What the writer knows of the chains it has written since it started.
 #[derive(Default)]
 pub struct Known {
+    /// Whether the recorded heads were all up to date when this writer started (the
+    /// one before left with them recorded): a tenant it has not seen yet is then
+    /// where the table has it, with no search of the logs.
+    recorded_at_start: bool,
     committed: HashMap<String, Tenant>,
     /// Moved in the round's transaction, by statements that stood.
     pending: HashMap<String, Tenant>,
@@ -224,10 +245,19 @@ pub struct Known {
     /// Tenants whose heads it tried to write but could not (someone else wrote
     /// there, or the statement raised): forgotten, and read anew when next seen.
     missed: HashSet<String>,
+    /// Whether it ever found a head in the table that it had not written.
+    foreign: bool,
     written: Option<Instant>,
 }
 
 impl Known {
+    pub fn new(recorded_at_start: bool) -> Known {
+        Known {
+            recorded_at_start,
+            ..Default::default()
+        }
+    }
+
     fn current(&self, tenant: &str) -> Option<&Tenant> {
         self.pending
             .get(tenant)
@@ -270,8 +300,9 @@ impl Known {
     }
 
     /// Takes what a statement that stood moved.
-    pub fn moved(&mut self, tenants: HashMap<String, Tenant>) {
-        self.pending.extend(tenants);
+    pub fn moved(&mut self, moved: Moved) {
+        self.pending.extend(moved.chains);
+        self.foreign |= moved.foreign;
     }
 
     /// After the round's transaction committed: what it moved is where the chains
@@ -293,10 +324,17 @@ impl Known {
                 }
             }
         }
+        self.foreign |= !self.missed.is_empty();
         for tenant in std::mem::take(&mut self.missed) {
             self.committed.remove(&tenant);
             self.behind.remove(&tenant);
         }
+    }
+
+    /// Whether every head this writer moved is recorded in the table, and it found
+    /// none there that someone else wrote.
+    pub fn all_recorded(&self) -> bool {
+        self.behind.is_empty() && self.pending.is_empty() && !self.foreign
     }
 
     /// Forgets what the round moved (its transaction did not commit).
@@ -539,6 +577,23 @@ fn recover(tenants: &[&String]) -> HashMap<String, Chains> {
     found
 }
 
+/// Those of `tenants` that have chained rows (`CHAINED`).
+fn with_chained_rows(tenants: &[&String]) -> HashSet<String> {
+    if tenants.is_empty() {
+        return HashSet::new();
+    }
+    let ids = pgrx::JsonB(Value::from(
+        tenants.iter().map(|t| (*t).clone()).collect::<Vec<_>>(),
+    ));
+    let mut found = HashSet::new();
+    spi::run(&CHAINED, &[ids.into()], |rows| {
+        found = rows
+            .filter_map(|r| r.get::<String>(1).ok().flatten())
+            .collect();
+    });
+    found
+}
+
 /// What the statement stores of the links, for the n-th entry (from 1): `numbers`
 /// holds its seq, created_at (µs since 2000) and activity row's seq (0: no activity
 /// row) at 3n-2 to 3n; `hashes` its prev_hash, hash, and the activity row's
@@ -551,10 +606,17 @@ pub struct Links {
     pub hashes: Vec<u8>,
 }
 
+/// Where a statement moved its tenants' chains.
+pub struct Moved {
+    chains: HashMap<String, Tenant>,
+    /// Whether it found a head in the table that the writer had not written.
+    foreign: bool,
+}
+
 /// Links `entries` (usage entries, in queue order) into their chains. Returns the
 /// tenants' chains as they are after them (their heads go to the table with
 /// `write_new`, new chains, and `Known::write`) and the links to store.
-pub fn link(entries: &mut [Value], known: &Known) -> (HashMap<String, Tenant>, Links) {
+pub fn link(entries: &mut [Value], known: &Known) -> (Moved, Links) {
     let mut tenants: Vec<String> = entries
         .iter()
         .filter_map(|e| uuid(&e["tenant_id"]))
@@ -562,31 +624,36 @@ pub fn link(entries: &mut [Value], known: &Known) -> (HashMap<String, Tenant>, L
     tenants.sort();
     tenants.dedup();
     let rows = table(&tenants);
-    let in_table = |tenant: &String| {
-        rows.get(tenant).map_or(
-            Chains {
-                usage: Head::GENESIS,
-                activity: Head::GENESIS,
-            },
-            |r| r.heads.clone(),
-        )
-    };
+    let in_table = |tenant: &String| rows.get(tenant).map_or(Chains::NONE, |r| r.heads.clone());
+    // The logs are searched (`recover`) only for a tenant whose recorded heads may
+    // be behind: one this writer knows but finds not as it left it (an edit, a
+    // restore), or one it has not seen since a writer ended without recording its
+    // heads (or the server started). A tenant with no recorded head has no chain
+    // (its first rows record one in their own transaction) unless an edit removed
+    // it, which its usage rows show.
+    let unrecorded: Vec<&String> = tenants
+        .iter()
+        .filter(|t| known.current(t).is_none() && in_table(t) == Chains::NONE)
+        .collect();
+    let chained = with_chained_rows(&unrecorded);
     let cold: Vec<&String> = tenants
         .iter()
-        .filter(|t| known.current(t).is_none_or(|k| k.table != in_table(t)))
+        .filter(|t| match known.current(t) {
+            Some(k) => k.table != in_table(t),
+            None if in_table(t) == Chains::NONE => chained.contains(*t),
+            None => !known.recorded_at_start,
+        })
         .collect();
+    // (A head it knows, found otherwise, was written by someone else.)
+    let foreign = cold.iter().any(|t| known.current(t).is_some());
     let mut recovered = recover(&cold);
     let mut chains: HashMap<String, Tenant> = tenants
         .iter()
         .map(|tenant| {
-            let truth = match recovered.remove(tenant) {
-                Some(truth) => truth,
-                None => known
-                    .current(tenant)
-                    .map(|k| k.truth.clone())
-                    .unwrap_or_else(|| {
-                        pgrx::error!("mcp_auth ledger: the chains of tenant {tenant} are not known")
-                    }),
+            let truth = match (recovered.remove(tenant), known.current(tenant)) {
+                (Some(truth), _) => truth,
+                (None, Some(k)) => k.truth.clone(),
+                (None, None) => in_table(tenant),
             };
             let table = in_table(tenant);
             (tenant.clone(), Tenant { truth, table })
@@ -690,13 +757,14 @@ pub fn link(entries: &mut [Value], known: &Known) -> (HashMap<String, Tenant>, L
             object.insert("activity_id".into(), activity_id.into());
         }
     }
-    (chains, links)
+    (Moved { chains, foreign }, links)
 }
 
 /// Writes the heads of chains the table has none of yet (their first rows), in the
 /// statement's subtransaction: the table is never without a chain the logs hold
 /// (`recover` starts from it).
-pub fn write_new(chains: &mut HashMap<String, Tenant>) {
+pub fn write_new(moved: &mut Moved) {
+    let chains = &mut moved.chains;
     let new = chains.iter().filter(|(_, t)| {
         Chains::LOGS
             .iter()

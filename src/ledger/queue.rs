@@ -11,7 +11,9 @@
 use crate::shmem::{self, Region};
 use pgrx::prelude::*;
 use std::cell::UnsafeCell;
-use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
+use std::sync::atomic::{
+    AtomicBool, AtomicI32, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering::*,
+};
 
 /// Bytes an entry may take inside its slot; larger ones go through DSM.
 pub const INLINE: usize = 8 * 1024;
@@ -47,6 +49,10 @@ pub struct Channel {
     pub worker_latch: AtomicUsize,
     /// When a backend last asked the postmaster for a writer (µs since 2000).
     pub started_at: AtomicI64,
+    /// Whether the last writer left with every audit chain's head recorded
+    /// (ledger/chain.rs): the next one may then take the recorded heads as they are.
+    /// False from the server's start, and while a writer runs.
+    pub heads_recorded: AtomicBool,
 }
 
 #[repr(C)]

@@ -439,7 +439,8 @@ pub extern "C-unwind" fn mcp_auth_ledger_main(arg: pg_sys::Datum) {
     // (or a failed write put counts back).
     let mut counted_at = None;
     let mut schema = None;
-    let mut heads = chain::Known::default();
+    let channel = queue::channel_of(db).expect("claimed above");
+    let mut heads = chain::Known::new(channel.heads_recorded.swap(false, SeqCst));
     // Under a steady stream of calls the counts go in every COUNTS_EVERY, not in every
     // round: one statement fewer per commit. A lone call's count goes with its entry,
     // and a sync entry (mcp_ledger_sync) takes every count queued before it.
@@ -451,6 +452,7 @@ pub extern "C-unwind" fn mcp_auth_ledger_main(arg: pg_sys::Datum) {
             if heads.due(true) {
                 let _ = round(&[], &[], false, &mut schema, &mut heads, true);
             }
+            channel.heads_recorded.store(heads.all_recorded(), SeqCst);
             return;
         }
         if BackgroundWorker::sighup_received() {
@@ -477,8 +479,13 @@ pub extern "C-unwind" fn mcp_auth_ledger_main(arg: pg_sys::Datum) {
         let heads_asked = batch.iter().any(is_sync) || idle_since.elapsed() >= IDLE_AFTER;
         let write_heads = heads.due(heads_asked);
         if batch.is_empty() && pending.is_empty() && !prune && !write_heads {
-            if idle_since.elapsed() >= IDLE_AFTER && leave(db) {
-                return;
+            if idle_since.elapsed() >= IDLE_AFTER {
+                // (Said before the channel is let go: the next writer reads it.)
+                channel.heads_recorded.store(heads.all_recorded(), SeqCst);
+                if leave(db) {
+                    return;
+                }
+                channel.heads_recorded.store(false, SeqCst);
             }
             // (On SIGTERM it returns at once: the loop's top handles it.)
             BackgroundWorker::wait_latch(Some(Duration::from_millis(200)));
