@@ -94,6 +94,17 @@ const CHAINED: Statement = Statement {
     writes: false,
 };
 
+/// Moves every recorded head that is behind its chain (or is no link) to where
+/// the chain has come (mcp_audit_reached of all of them).
+const CATCH_UP: Statement = Statement {
+    sql: "UPDATE @s.mcp_audit_heads h SET seq = r.seq, hash = r.hash, at = r.at
+            FROM @s.mcp_audit_reached(NULL) r
+           WHERE r.seq IS NOT NULL AND h.tenant_id = r.tenant_id AND h.log = r.log
+             AND (h.seq <> r.seq OR h.hash <> r.hash)",
+    args: &[],
+    writes: true,
+};
+
 /// Moves heads in the table, $1 a JSON array of tenant_id, log, seq, hash (hex),
 /// at (µs) and was_seq, was_hash: where the writer last saw the table have it (0:
 /// no row). A row that is not as the writer saw it is left alone (someone else
@@ -217,7 +228,12 @@ impl Chains {
 /// A tenant's row of `TABLE`.
 struct TableRow {
     activity_on: bool,
+    /// As they are in the table (GENESIS for no row), for compare-and-set.
     heads: Chains,
+    /// Whether a head is there but no link to go on from (an edit).
+    unusable: bool,
+    /// Whether the usage head is there.
+    has_usage: bool,
 }
 
 /// A tenant's chains: where they are, and where the heads table has them as the
@@ -247,6 +263,11 @@ pub struct Known {
     missed: HashSet<String>,
     /// Whether it ever found a head in the table that it had not written.
     foreign: bool,
+    /// Whether every recorded head is known to be up to date: from the start when
+    /// the writer before left them so, else once `catch_up` has moved them all.
+    caught_up: bool,
+    /// `catch_up` ran in the round's transaction.
+    caught_up_now: bool,
     written: Option<Instant>,
 }
 
@@ -254,6 +275,7 @@ impl Known {
     pub fn new(recorded_at_start: bool) -> Known {
         Known {
             recorded_at_start,
+            caught_up: recorded_at_start,
             ..Default::default()
         }
     }
@@ -308,6 +330,7 @@ impl Known {
     /// After the round's transaction committed: what it moved is where the chains
     /// are, and what it wrote is in the table.
     pub fn committed(&mut self) {
+        self.caught_up |= std::mem::take(&mut self.caught_up_now);
         for (tenant, t) in self.pending.drain() {
             if t.truth == t.table {
                 self.behind.remove(&tenant);
@@ -334,11 +357,31 @@ impl Known {
     /// Whether every head this writer moved is recorded in the table, and it found
     /// none there that someone else wrote.
     pub fn all_recorded(&self) -> bool {
-        self.behind.is_empty() && self.pending.is_empty() && !self.foreign
+        self.caught_up && self.behind.is_empty() && self.pending.is_empty() && !self.foreign
+    }
+
+    /// Whether the recorded heads of tenants this writer has not seen may be behind
+    /// (a writer before it ended without recording its own).
+    pub fn must_catch_up(&self) -> bool {
+        !self.caught_up
+    }
+
+    /// Moves every recorded head that is behind to where its chain has come
+    /// (`CATCH_UP`), in the round's transaction: after a writer that ended without
+    /// recording its heads, before this one may say they are all recorded.
+    pub fn catch_up(&mut self) {
+        match crate::subxact::attempt(|| spi::run(&CATCH_UP, &[], |_| ())) {
+            Ok(()) => self.caught_up_now = true,
+            Err(e) => pgrx::warning!(
+                "mcp_auth ledger: the audit chains' recorded heads could not be brought up to date: {}",
+                e.message
+            ),
+        }
     }
 
     /// Forgets what the round moved (its transaction did not commit).
     pub fn aborted(&mut self) {
+        self.caught_up_now = false;
         self.pending.clear();
         self.wrote.clear();
         self.missed.clear();
@@ -523,11 +566,32 @@ fn table(tenants: &[String]) -> HashMap<String, TableRow> {
                 continue;
             };
             let activity_on = row.get::<bool>(2).ok().flatten().unwrap_or(true);
+            let (usage, activity) = (
+                (get_i64(3), get_bytes(4), get_i64(5)),
+                (get_i64(6), get_bytes(7), get_i64(8)),
+            );
+            let raw =
+                |(seq, hash, at): (Option<i64>, Option<Vec<u8>>, Option<i64>)| match (seq, hash) {
+                    (Some(seq), Some(hash)) => Head { seq, hash, at },
+                    _ => Head::GENESIS,
+                };
+            let unusable = [&usage, &activity].into_iter().any(|(seq, hash, at)| {
+                seq.is_some() && Head::read(*seq, hash.clone(), *at).is_none()
+            });
+            let has_usage = usage.0.is_some();
             let heads = Chains {
-                usage: Head::read(get_i64(3), get_bytes(4), get_i64(5)).unwrap_or(Head::GENESIS),
-                activity: Head::read(get_i64(6), get_bytes(7), get_i64(8)).unwrap_or(Head::GENESIS),
+                usage: raw(usage),
+                activity: raw(activity),
             };
-            found.insert(id, TableRow { activity_on, heads });
+            found.insert(
+                id,
+                TableRow {
+                    activity_on,
+                    heads,
+                    unusable,
+                    has_usage,
+                },
+            );
         }
     });
     found
@@ -631,17 +695,22 @@ pub fn link(entries: &mut [Value], known: &Known) -> (Moved, Links) {
     // heads (or the server started). A tenant with no recorded head has no chain
     // (its first rows record one in their own transaction) unless an edit removed
     // it, which its usage rows show.
+    let unusable = |t: &String| rows.get(t).is_some_and(|r| r.unusable);
+    let has_usage = |t: &String| rows.get(t).is_some_and(|r| r.has_usage);
     let unrecorded: Vec<&String> = tenants
         .iter()
-        .filter(|t| known.current(t).is_none() && in_table(t) == Chains::NONE)
+        .filter(|t| known.current(t).is_none() && !has_usage(t))
         .collect();
     let chained = with_chained_rows(&unrecorded);
     let cold: Vec<&String> = tenants
         .iter()
-        .filter(|t| match known.current(t) {
-            Some(k) => k.table != in_table(t),
-            None if in_table(t) == Chains::NONE => chained.contains(*t),
-            None => !known.recorded_at_start,
+        .filter(|t| {
+            unusable(t)
+                || match known.current(t) {
+                    Some(k) => k.table != in_table(t),
+                    None if !has_usage(t) => chained.contains(*t),
+                    None => !known.recorded_at_start,
+                }
         })
         .collect();
     // (A head it knows, found otherwise, was written by someone else.)

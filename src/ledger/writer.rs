@@ -144,26 +144,30 @@ fn collect(db: u32) -> Vec<Taken> {
 /// Runs `stmt` on `arg` in a subtransaction; false (with a warning naming `what`)
 /// when it raised.
 fn stored(what: &str, run: impl FnOnce()) -> bool {
-    let result = subxact::attempt(run);
-    if let Err(e) = &result {
+    stored_or(what, run).is_ok()
+}
+
+/// `stored`, with the error's code when it raised.
+fn stored_or(what: &str, run: impl FnOnce()) -> Result<(), PgSqlErrorCode> {
+    subxact::attempt(run).map_err(|e| {
         pgrx::warning!("mcp_auth ledger: {what} could not be stored: {}", e.message);
-    }
-    result.is_ok()
+        e.code
+    })
 }
 
 /// Writes usage entries (a JSON array) in one statement, linked into their
-/// chains first when they are kept; their toasts, or None when it raised.
+/// chains first when they are kept; their toasts, or the error's code when it raised.
 fn write_usage(
     mut entries: serde_json::Value,
     schema: Schema,
     what: &str,
     known: &mut chain::Known,
-) -> Option<Vec<String>> {
+) -> Result<Vec<String>, PgSqlErrorCode> {
     let chain = schema.chain && settings::audit_chain();
     let sql = usage_sql(schema, chain);
     let mut toasts = Vec::new();
     let mut moved = None;
-    let ok = stored(what, || {
+    let result = stored_or(what, || {
         // In the subtransaction: an entry whose values cannot be linked fails alone.
         let mut linked = match entries.as_array_mut() {
             Some(entries) if chain => Some(chain::link(entries, known)),
@@ -192,10 +196,10 @@ fn write_usage(
         }
         moved = linked.map(|(chains, _)| chains);
     });
-    if let Some(chains) = moved.filter(|_| ok) {
+    if let Some(chains) = moved.filter(|_| result.is_ok()) {
         known.moved(chains);
     }
-    ok.then_some(toasts)
+    result.map(|()| toasts)
 }
 
 /// Sends the toasts as NOTIFY mcp_activity in the round's transaction, so they go
@@ -265,20 +269,29 @@ fn write_entries(batch: &[Taken], schema: Schema, known: &mut chain::Known) -> V
         .filter(|&i| entries[i].as_ref().is_some_and(|e| e["kind"] == "usage"))
         .collect();
     let all = serde_json::Value::Array(usage.iter().filter_map(|&i| entries[i].clone()).collect());
-    let batch_toasts = if usage.is_empty() {
-        None
+    let mut batch = if usage.is_empty() {
+        Ok(Vec::new())
     } else {
-        write_usage(all, schema, "a batch of usage entries", known)
+        write_usage(all.clone(), schema, "a batch of usage entries", known)
     };
-    if let Some(toasts) = batch_toasts {
-        usage.iter().for_each(|&i| stored[i] = true);
-        notify(&toasts);
-    } else {
-        for &i in &usage {
-            let one = serde_json::Value::Array(entries[i].iter().cloned().collect());
-            if let Some(toasts) = write_usage(one, schema, "a usage entry", known) {
-                stored[i] = true;
-                notify(&toasts);
+    if matches!(batch, Err(PgSqlErrorCode::ERRCODE_LOCK_NOT_AVAILABLE)) {
+        // A lock someone held for a moment (an ALTER, a purge): once more, whole.
+        batch = write_usage(all, schema, "a batch of usage entries", known);
+    }
+    match batch {
+        Ok(toasts) => {
+            usage.iter().for_each(|&i| stored[i] = true);
+            notify(&toasts);
+        }
+        // A lock still held would make each entry wait for it again.
+        Err(PgSqlErrorCode::ERRCODE_LOCK_NOT_AVAILABLE) => {}
+        Err(_) => {
+            for &i in &usage {
+                let one = serde_json::Value::Array(entries[i].iter().cloned().collect());
+                if let Ok(toasts) = write_usage(one, schema, "a usage entry", known) {
+                    stored[i] = true;
+                    notify(&toasts);
+                }
             }
         }
     }
@@ -314,6 +327,7 @@ fn round(
     known_schema: &mut Option<(Schema, Instant)>,
     heads: &mut chain::Known,
     heads_asked: bool,
+    catch_up: bool,
 ) -> Option<(Vec<bool>, bool)> {
     // A schema without the chains is looked up in every round: a database being
     // upgraded to them gets chained rows from its first round after the commit (an
@@ -348,6 +362,9 @@ fn round(
         let counted = write_counts(pending);
         if schema.chain && heads.due(heads_asked) {
             heads.write();
+        }
+        if schema.chain && catch_up {
+            heads.catch_up();
         }
         if prune && schema.charges {
             let _ = subxact::attempt(|| spi::run(&PRUNE, &[], |_| ()));
@@ -450,7 +467,7 @@ pub extern "C-unwind" fn mcp_auth_ledger_main(arg: pg_sys::Datum) {
             // Shut down (or told to leave): the heads first, if the table is behind;
             // what is queued waits for the next writer.
             if heads.due(true) {
-                let _ = round(&[], &[], false, &mut schema, &mut heads, true);
+                let _ = round(&[], &[], false, &mut schema, &mut heads, true, false);
             }
             channel.heads_recorded.store(heads.all_recorded(), SeqCst);
             return;
@@ -479,6 +496,19 @@ pub extern "C-unwind" fn mcp_auth_ledger_main(arg: pg_sys::Datum) {
         let heads_asked = batch.iter().any(is_sync) || idle_since.elapsed() >= IDLE_AFTER;
         let write_heads = heads.due(heads_asked);
         if batch.is_empty() && pending.is_empty() && !prune && !write_heads {
+            if idle_since.elapsed() >= IDLE_AFTER && heads.must_catch_up() {
+                // After a writer that ended without recording its heads, this one
+                // brings them all up to date before it says they are.
+                let _ = round(&[], &[], false, &mut schema, &mut heads, true, true);
+                if heads.must_catch_up() {
+                    // (It could not: the next writer will search as this one did.)
+                    if leave(db) {
+                        return;
+                    }
+                    channel.heads_recorded.store(false, SeqCst);
+                }
+                continue;
+            }
             if idle_since.elapsed() >= IDLE_AFTER {
                 // (Said before the channel is let go: the next writer reads it.)
                 channel.heads_recorded.store(heads.all_recorded(), SeqCst);
@@ -498,6 +528,7 @@ pub extern "C-unwind" fn mcp_auth_ledger_main(arg: pg_sys::Datum) {
             &mut schema,
             &mut heads,
             heads_asked,
+            false,
         ) else {
             for t in &batch {
                 queue::slot(t.slot).finish(t.generation, queue::FAILED);

@@ -271,9 +271,10 @@ out=$("$mcp_auth" audit keygen --out "$work/signing.key" 2>&1) && rc=0 || rc=$?
 check "keygen never overwrites a key (rc $rc)" test "$rc" = 1
 db -c "UPDATE mcp_key_usage_logs SET success = NOT success WHERE tenant_id = '$b' AND seq = 2" >/dev/null
 out=$(DATABASE_URL="host=$PGHOST port=$PGPORT user=postgres dbname=chain" \
-    "$mcp_auth" audit checkpoint --sign "$work/signing.key" 2>&1) && rc=0 || rc=$?
-check "no checkpoint is signed over a broken chain (rc $rc): $out" \
-    bash -c '[ "$1" = 1 ] && grep -q "no checkpoint signed: tenant $2.s usage chain is broken at 2" <<<"$3"' _ "$rc" "$b" "$out"
+    "$mcp_auth" audit checkpoint --sign "$work/signing.key" --out "$work/partial.json" 2>&1) && rc=0 || rc=$?
+check "a broken chain is left out of a signed checkpoint, and named (rc $rc): $out" \
+    bash -c '[ "$1" = 1 ] && grep -q "checkpoint written without 1 broken chain(s).*tenant $2.s usage chain is broken at 2" <<<"$3"' _ "$rc" "$b" "$out"
+check "(the others are in it: 3 heads of 4)" test "$(grep -c '"seq"' "$work/partial.json")" = 3
 db -c "UPDATE mcp_key_usage_logs SET success = NOT success WHERE tenant_id = '$b' AND seq = 2" >/dev/null
 check "(tenant B restored)" test "$(verified "$b")" = t
 
@@ -676,5 +677,32 @@ err=$(db -c "SELECT log_mcp_key_usage('$w', id, 'fetch_jobs', NULL, true, NULL, 
                FROM mcp_authentication_keys WHERE tenant_id = '$w'" 2>&1 || true)
 check "a head at the highest seq: the call fails closed ($err), and no row wraps around" test "$(db -c \
     "SELECT count(*) FROM mcp_key_usage_logs WHERE tenant_id = '$w' AND seq < 0")" = 0
+
+# (A fourth round.) A writer killed outright leaves its heads behind; the writers
+# after it search, and bring them all up to date before they say they are: a
+# tenant first seen by a later writer must not fork. A usage head made no link by
+# an edit, beside a good activity head, is searched for, not taken as none.
+y=c4a10000-0000-4000-8000-0000000000f3
+z=c4a10000-0000-4000-8000-0000000000f4
+db -c "SET mcp_auth.bcrypt_cost = 4" -c "SELECT generate_mcp_key('$y', 'Y')" -c "SELECT generate_mcp_key('$z', 'Z')" >/dev/null
+ylog() { db -c "SELECT log_mcp_key_usage('$1', id, 'fetch_jobs', NULL, true, NULL, 1, NULL, NULL)
+                  FROM mcp_authentication_keys WHERE tenant_id = '$1'" >/dev/null; }
+for i in 1 2 3 4 5 6; do ylog "$y"; done
+pid=$(db -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'mcp_auth ledger'")
+stale=$(db -c "SELECT (SELECT max(seq) FROM mcp_key_usage_logs WHERE tenant_id = '$y') - seq FROM mcp_audit_heads
+               WHERE tenant_id = '$y' AND log = 'usage'")
+[ -n "$pid" ] && kill -9 "$pid"
+for i in $(seq 1 50); do db -c "SELECT 1" >/dev/null 2>&1 && break; sleep 0.2; done
+ylog "$z"; sleep 4; ylog "$z"; sleep 4
+ylog "$y"
+check "after a writer killed outright (its heads $stale rows behind), a tenant first seen two writers later does not fork" \
+    test "$(db -c "SELECT string_agg(log || ' ' || verified, '; ' ORDER BY log DESC) FROM verify_mcp_audit('$y')")" = "usage true; activity true"
+db -c "SELECT mcp_ledger_sync()" >/dev/null
+db -c "UPDATE mcp_audit_heads SET hash = '\\x00' WHERE tenant_id = '$z' AND log = 'usage'" >/dev/null
+ylog "$z"; sleep 4; ylog "$y"; sleep 4
+ylog "$z"; ylog "$z"
+check "a usage head made no link by an edit: the chain goes on, not from seq 1" test "$(db -c \
+    "SELECT (count(*) = count(DISTINCT seq) AND min(seq) = 1 AND max(seq) = count(*))::text
+       FROM mcp_key_usage_logs WHERE tenant_id = '$z'")" = true
 
 finish audit_chain

@@ -174,17 +174,23 @@ pub fn keygen(out: &Path) -> Result<()> {
 pub async fn checkpoint(client: &Client, sign: Option<&Path>, out: Option<&Path>) -> Result<()> {
     let key = sign.map(signing_key).transpose()?;
     // Only whole chains are signed: a head already tampered with would become the
-    // checkpoint's truth.
+    // checkpoint's truth. A broken chain is left out (and named), not the others
+    // with it: one tenant's admin can break its own tenant's activity chain (an MCP
+    // row it adds), and must not stop every tenant's checkpoints.
     let (verdicts, began) = verdicts(client, None, None).await?;
-    if let Some(v) = verdicts.iter().find(|v| !v.verified) {
-        return Err(failed(format!(
-            "no checkpoint signed: tenant {}'s {} chain is broken at {}: {}",
-            v.tenant_id,
-            v.log,
-            v.broken_seq.unwrap_or(0),
-            v.problem.as_deref().unwrap_or("")
-        )));
-    }
+    let broken: Vec<String> = verdicts
+        .iter()
+        .filter(|v| !v.verified)
+        .map(|v| {
+            format!(
+                "tenant {}'s {} chain is broken at {}: {}",
+                v.tenant_id,
+                v.log,
+                v.broken_seq.unwrap_or(0),
+                v.problem.as_deref().unwrap_or("")
+            )
+        })
+        .collect();
     // Recorded in the database too; what is signed is what was just verified (the
     // chains may have grown since, which the next checkpoint covers).
     let s = schema(client).await?;
@@ -205,6 +211,7 @@ pub async fn checkpoint(client: &Client, sign: Option<&Path>, out: Option<&Path>
         began,
         heads: verdicts
             .iter()
+            .filter(|v| v.verified)
             .filter_map(|v| {
                 Some(Head {
                     tenant_id: v.tenant_id.clone(),
@@ -232,11 +239,17 @@ pub async fn checkpoint(client: &Client, sign: Option<&Path>, out: Option<&Path>
     };
     let text = format!("{}\n", serde_json::to_string_pretty(&document)?);
     match out {
-        Some(path) => write(path, &text, false),
-        None => {
-            print!("{text}");
-            Ok(())
-        }
+        Some(path) => write(path, &text, false)?,
+        None => print!("{text}"),
+    }
+    if broken.is_empty() {
+        Ok(())
+    } else {
+        Err(failed(format!(
+            "checkpoint written without {} broken chain(s), which it does not vouch for: {}",
+            broken.len(),
+            broken.join("; ")
+        )))
     }
 }
 
