@@ -10,12 +10,14 @@
 //!
 //! - **The heads.** The writer is the only one that writes chains, so it keeps their
 //!   heads itself (`Known`) and writes them to mcp_audit_heads at most `HEADS_EVERY`
-//!   apart, when a sync entry asks (mcp_ledger_sync, which mcp_audit_checkpoint
-//!   calls) and before it leaves. The table is a point every chain has reached,
-//!   never one it has not: a chain's first row writes its head at once. A writer
-//!   that starts, or finds the table not as it left it (a restore, the extension
-//!   made anew), reads each tenant's head from the table, the log rows after it and
-//!   the anchors of purges (`recover`).
+//!   apart (compare-and-set: never over a head someone else wrote), when a sync
+//!   entry asks (mcp_ledger_sync), before it leaves or shuts down, and at once for a
+//!   chain's first row. Shared memory says whether the last writer left them all
+//!   recorded; if so the next one takes them as they are. Otherwise (a crash, the
+//!   server's start), and for a head found not as the writer left it, it asks
+//!   mcp_audit_reached (`recover`: the furthest of the head, the rows after it and
+//!   the last anchor), and brings every recorded head up to date (`CATCH_UP`)
+//!   before it may say they are.
 //! - **The fields.** What a hash covers is defined once, in
 //!   crates/core/src/audit_chain.rs (`USAGE_FIELDS`, `ACTIVITY_FIELDS`), which the
 //!   verifiers read back from the stored rows. The text hashed here is that same
