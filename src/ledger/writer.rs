@@ -268,15 +268,16 @@ fn write_entries(batch: &[Taken], schema: Schema, known: &mut chain::Known) -> V
     let usage: Vec<usize> = (0..batch.len())
         .filter(|&i| entries[i].as_ref().is_some_and(|e| e["kind"] == "usage"))
         .collect();
-    let all = serde_json::Value::Array(usage.iter().filter_map(|&i| entries[i].clone()).collect());
+    let all =
+        || serde_json::Value::Array(usage.iter().filter_map(|&i| entries[i].clone()).collect());
     let mut batch = if usage.is_empty() {
         Ok(Vec::new())
     } else {
-        write_usage(all.clone(), schema, "a batch of usage entries", known)
+        write_usage(all(), schema, "a batch of usage entries", known)
     };
     if matches!(batch, Err(PgSqlErrorCode::ERRCODE_LOCK_NOT_AVAILABLE)) {
         // A lock someone held for a moment (an ALTER, a purge): once more, whole.
-        batch = write_usage(all, schema, "a batch of usage entries", known);
+        batch = write_usage(all(), schema, "a batch of usage entries", known);
     }
     match batch {
         Ok(toasts) => {
