@@ -314,10 +314,11 @@ impl Known {
         }
         // A head not written (someone else wrote there, or the statement raised):
         // its tenant is read anew when next seen.
+        let written: HashSet<&(String, String)> = wrote.iter().collect();
         self.missed = tried
-            .into_iter()
-            .filter(|head| !wrote.contains(head))
-            .map(|(tenant, _)| tenant)
+            .iter()
+            .filter(|head| !written.contains(head))
+            .map(|(tenant, _)| tenant.clone())
             .collect();
         self.wrote = wrote;
         self.written = Some(Instant::now());
@@ -606,13 +607,7 @@ fn table(tenants: &[String]) -> HashMap<String, TableRow> {
 fn recover(tenants: &[&String]) -> HashMap<String, Chains> {
     let mut found: HashMap<String, Chains> = tenants
         .iter()
-        .map(|t| {
-            let none = Chains {
-                usage: Head::GENESIS,
-                activity: Head::GENESIS,
-            };
-            ((*t).clone(), none)
-        })
+        .map(|t| ((*t).clone(), Chains::NONE))
         .collect();
     if tenants.is_empty() {
         return found;
