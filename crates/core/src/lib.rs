@@ -10,6 +10,7 @@ pub mod audit_chain;
 pub mod envelope;
 pub mod key;
 pub mod redact;
+pub mod token;
 pub mod tools;
 
 pub use key::{Environment, KeyFormatError, ParsedKey};
