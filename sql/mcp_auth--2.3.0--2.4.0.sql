@@ -17,6 +17,9 @@
 --   evaluates the column defaults for a tenant that never saved one.
 -- - The usage log is hash-chained per tenant, with anchors kept by purges,
 --   checkpoints and verify_mcp_audit (docs/audit-chain.md).
+-- - OAuth 2.1 for `mcp-auth serve --oauth-issuer` (docs/oauth.md): mcp_oauth_clients,
+--   mcp_oauth_tokens (digests only, RLS), the mcp_oauth_* functions for the server,
+--   revoke_mcp_oauth_client for admins, and mcp_keys.oauth_clients.
 
 \echo Use "ALTER EXTENSION mcp_auth UPDATE TO '2.4.0'" to load this file. \quit
 
@@ -654,3 +657,186 @@ $$;
 -- ledger's writer sees the chain's tables once this commits); rows outside the chain
 -- dated later were inserted.
 INSERT INTO @extschema@.mcp_audit_upgraded (began) VALUES (pg_catalog.clock_timestamp());
+
+-- OAuth 2.1 for `mcp-auth serve --oauth-issuer` (docs/oauth.md): clients, codes and
+-- tokens (digests only), the functions of src/oauth, and mcp_keys.oauth_clients.
+-- The clients the authorization server knows: registered (RFC 7591; client_id made
+-- here) or described by a Client ID Metadata Document (client_id is its https URL,
+-- fetched by the server). Not tenant data: a client serves any tenant's users.
+CREATE TABLE @extschema@.mcp_oauth_clients (
+    client_id       text        PRIMARY KEY,
+    client_name     text        NOT NULL,
+    redirect_uris   text[]      NOT NULL,
+    -- 'registered' (dynamic registration) or 'metadata' (metadata document).
+    kind            text        NOT NULL CHECK (kind IN ('registered', 'metadata')),
+    -- Where a registration came from: registrations are capped per address.
+    registered_from inet,
+    created_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    -- When a metadata document was last read.
+    fetched_at      timestamptz,
+    CONSTRAINT mcp_oauth_clients_name CHECK (pg_catalog.length(client_name) BETWEEN 1 AND 200),
+    CONSTRAINT mcp_oauth_clients_redirects CHECK (
+        pg_catalog.cardinality(redirect_uris) BETWEEN 1 AND 10)
+);
+CREATE INDEX mcp_oauth_clients_from_idx ON @extschema@.mcp_oauth_clients (registered_from, created_at);
+COMMENT ON TABLE @extschema@.mcp_oauth_clients IS
+    'mcp_auth: OAuth clients (registered, or by metadata document); see revoke_mcp_oauth_client()';
+
+-- Codes, access and refresh tokens, by digest. A family is one consent: its code and
+-- every token that came from it, revoked together when a used code or refresh token
+-- comes back (a sign that one was stolen).
+CREATE TABLE @extschema@.mcp_oauth_tokens (
+    digest         text        PRIMARY KEY CHECK (digest ~ '^[0-9a-f]{64}$'),
+    kind           text        NOT NULL CHECK (kind IN ('code', 'access', 'refresh')),
+    family         uuid        NOT NULL,
+    tenant_id      uuid        NOT NULL,
+    key_id         uuid        NOT NULL,
+    client_id      text        NOT NULL,
+    -- The audience (RFC 8707): the MCP endpoint's URL.
+    resource       text        NOT NULL,
+    -- The tools chosen at consent; NULL: every tool the key may call.
+    tools          text[],
+    -- A code's redirect_uri and PKCE challenge (S256).
+    redirect_uri   text,
+    code_challenge text,
+    created_at     timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    expires_at     timestamptz NOT NULL,
+    -- A code or refresh token is used once.
+    used_at        timestamptz,
+    revoked_at     timestamptz
+);
+CREATE INDEX mcp_oauth_tokens_family_idx ON @extschema@.mcp_oauth_tokens (family);
+-- A key's live tokens (mcp_keys.oauth_clients), and a client's (revocation).
+CREATE INDEX mcp_oauth_tokens_key_idx ON @extschema@.mcp_oauth_tokens (key_id) WHERE revoked_at IS NULL;
+CREATE INDEX mcp_oauth_tokens_client_idx ON @extschema@.mcp_oauth_tokens (client_id) WHERE revoked_at IS NULL;
+-- Expired rows are deleted as new ones are made.
+CREATE INDEX mcp_oauth_tokens_expiry_idx ON @extschema@.mcp_oauth_tokens (expires_at);
+COMMENT ON TABLE @extschema@.mcp_oauth_tokens IS
+    'mcp_auth: OAuth codes and tokens (SHA-256 digests only), bound to a key, a client, a resource and tools';
+
+SELECT pg_catalog.pg_extension_config_dump('mcp_oauth_clients', '');
+SELECT pg_catalog.pg_extension_config_dump('mcp_oauth_tokens', '');
+
+ALTER TABLE @extschema@.mcp_oauth_tokens ENABLE ROW LEVEL SECURITY;
+ALTER TABLE @extschema@.mcp_oauth_tokens FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON @extschema@.mcp_oauth_tokens
+    USING (tenant_id = @extschema@.mcp_current_tenant())
+    WITH CHECK (tenant_id = @extschema@.mcp_current_tenant());
+REVOKE ALL ON @extschema@.mcp_oauth_tokens FROM PUBLIC;
+CREATE FUNCTION @extschema@."mcp_oauth_register_client"(
+	"p_client_name" TEXT, /* Option < & str > */
+	"p_redirect_uris" TEXT[], /* :: std :: option :: Option < Vec < String > > */
+	"p_from" inet DEFAULT NULL, /* Option < Inet > */
+	"p_max_per_address" INT DEFAULT 20 /* i32 */
+) RETURNS jsonb /* JsonB */
+SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'mcp_oauth_register_client_wrapper';
+REVOKE ALL ON FUNCTION @extschema@.mcp_oauth_register_client(text, text[], inet, integer) FROM PUBLIC;
+CREATE FUNCTION @extschema@."mcp_oauth_describe_client"(
+	"p_client_id" TEXT, /* Option < & str > */
+	"p_client_name" TEXT, /* Option < & str > */
+	"p_redirect_uris" TEXT[] /* :: std :: option :: Option < Vec < String > > */
+) RETURNS jsonb /* JsonB */
+SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'mcp_oauth_describe_client_wrapper';
+REVOKE ALL ON FUNCTION @extschema@.mcp_oauth_describe_client(text, text, text[]) FROM PUBLIC;
+CREATE FUNCTION @extschema@."mcp_oauth_client"(
+	"p_client_id" TEXT /* Option < & str > */
+) RETURNS jsonb /* Option < JsonB > */
+SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'mcp_oauth_client_wrapper';
+REVOKE ALL ON FUNCTION @extschema@.mcp_oauth_client(text) FROM PUBLIC;
+CREATE FUNCTION @extschema@."mcp_oauth_consent"(
+	"p_api_key" TEXT /* Option < & str > */
+) RETURNS jsonb /* JsonB */
+SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'mcp_oauth_consent_wrapper';
+REVOKE ALL ON FUNCTION @extschema@.mcp_oauth_consent(text) FROM PUBLIC;
+CREATE FUNCTION @extschema@."mcp_oauth_authorize"(
+	"p_api_key" TEXT, /* Option < & str > */
+	"p_client_id" TEXT, /* Option < & str > */
+	"p_redirect_uri" TEXT, /* Option < & str > */
+	"p_code_challenge" TEXT, /* Option < & str > */
+	"p_resource" TEXT, /* Option < & str > */
+	"p_tools" TEXT[] DEFAULT NULL /* :: std :: option :: Option < Vec < String > > */
+) RETURNS jsonb /* JsonB */
+SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'mcp_oauth_authorize_wrapper';
+REVOKE ALL ON FUNCTION @extschema@.mcp_oauth_authorize(text, text, text, text, text, text[]) FROM PUBLIC;
+CREATE FUNCTION @extschema@."mcp_oauth_token"(
+	"p_grant_type" TEXT, /* Option < & str > */
+	"p_secret" TEXT, /* Option < & str > */
+	"p_client_id" TEXT, /* Option < & str > */
+	"p_code_verifier" TEXT DEFAULT NULL, /* Option < & str > */
+	"p_redirect_uri" TEXT DEFAULT NULL, /* Option < & str > */
+	"p_resource" TEXT DEFAULT NULL /* Option < & str > */
+) RETURNS jsonb /* JsonB */
+SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'mcp_oauth_token_wrapper';
+REVOKE ALL ON FUNCTION @extschema@.mcp_oauth_token(text, text, text, text, text, text) FROM PUBLIC;
+CREATE FUNCTION @extschema@."mcp_oauth_revoke"(
+	"p_token" TEXT, /* Option < & str > */
+	"p_client_id" TEXT /* Option < & str > */
+) RETURNS bool /* bool */
+SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'mcp_oauth_revoke_wrapper';
+REVOKE ALL ON FUNCTION @extschema@.mcp_oauth_revoke(text, text) FROM PUBLIC;
+CREATE FUNCTION @extschema@."revoke_mcp_oauth_client"(
+	"p_client_id" TEXT /* Option < & str > */
+) RETURNS INT /* i32 */
+SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'revoke_mcp_oauth_client_wrapper';
+REVOKE ALL ON FUNCTION @extschema@.revoke_mcp_oauth_client(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    @extschema@.mcp_oauth_register_client(text, text[], inet, integer),
+    @extschema@.mcp_oauth_describe_client(text, text, text[]),
+    @extschema@.mcp_oauth_client(text),
+    @extschema@.mcp_oauth_consent(text),
+    @extschema@.mcp_oauth_authorize(text, text, text, text, text, text[]),
+    @extschema@.mcp_oauth_token(text, text, text, text, text, text),
+    @extschema@.mcp_oauth_revoke(text, text)
+TO mcp_client;
+GRANT EXECUTE ON FUNCTION @extschema@.revoke_mcp_oauth_client(text) TO mcp_admin;
+GRANT SELECT (tenant_id, key_id, client_id, kind, family, resource, tools, created_at,
+              expires_at, used_at, revoked_at) ON @extschema@.mcp_oauth_tokens TO mcp_admin;
+GRANT SELECT (client_id, client_name, kind, created_at) ON @extschema@.mcp_oauth_clients TO mcp_admin;
+CREATE OR REPLACE VIEW @extschema@.mcp_keys WITH (security_invoker = true, security_barrier = true) AS
+SELECT k.id, k.tenant_id, k.name, k.description, k.key_prefix, k.environment,
+       k.allowed_tools, k.rate_limit, k.enabled, k.expires_at, k.revoked_at,
+       k.rotated_from, k.replaced_by, k.created_by, k.created_at, k.updated_at,
+       COALESCE(u.usage_count, 0)::bigint AS usage_count,
+       u.last_used_at,
+       -- The validator's rule (src/keys/status.rs), on the same facts.
+       @extschema@.mcp_key_status(k.revoked_at IS NOT NULL, k.enabled,
+                                  COALESCE(k.expires_at <= pg_catalog.now(), false),
+                                  k.replaced_by IS NOT NULL) AS status,
+       -- The OAuth clients holding a live token of the key (revoke_mcp_oauth_client).
+       ARRAY(SELECT DISTINCT c.client_name || ' (' || t.client_id || ')'
+               FROM @extschema@.mcp_oauth_tokens t
+               JOIN @extschema@.mcp_oauth_clients c ON c.client_id = t.client_id
+              WHERE t.key_id = k.id AND t.revoked_at IS NULL AND t.kind <> 'code'
+                AND t.expires_at > pg_catalog.now()
+              ORDER BY 1) AS oauth_clients
+FROM @extschema@.mcp_authentication_keys k
+LEFT JOIN LATERAL (
+    SELECT pg_catalog.sum(c.usage_count) AS usage_count, pg_catalog.max(c.last_used_at) AS last_used_at
+    FROM @extschema@.mcp_key_usage_counters c
+    WHERE c.key_id = k.id
+) u ON true;
+COMMENT ON VIEW @extschema@.mcp_keys IS 'mcp_auth: keys of the current tenant with usage_count, last_used_at and status';

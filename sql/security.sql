@@ -40,7 +40,7 @@ BEGIN
                              'mcp_key_usage_minutes', 'mcp_rate_limit_charges',
                              'mcp_server_config', 'mcp_server_health', 'mcp_server_logs',
                              'mcp_activity_outbox', 'mcp_audit_heads', 'mcp_audit_anchors',
-                             'mcp_audit_checkpoints']
+                             'mcp_audit_checkpoints', 'mcp_oauth_tokens']
     LOOP
         EXECUTE pg_catalog.format('ALTER TABLE @extschema@.%I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE pg_catalog.format('ALTER TABLE @extschema@.%I FORCE ROW LEVEL SECURITY', t);
@@ -63,7 +63,14 @@ SELECT k.id, k.tenant_id, k.name, k.description, k.key_prefix, k.environment,
        -- The validator's rule (src/keys/status.rs), on the same facts.
        @extschema@.mcp_key_status(k.revoked_at IS NOT NULL, k.enabled,
                                   COALESCE(k.expires_at <= pg_catalog.now(), false),
-                                  k.replaced_by IS NOT NULL) AS status
+                                  k.replaced_by IS NOT NULL) AS status,
+       -- The OAuth clients holding a live token of the key (revoke_mcp_oauth_client).
+       ARRAY(SELECT DISTINCT c.client_name || ' (' || t.client_id || ')'
+               FROM @extschema@.mcp_oauth_tokens t
+               JOIN @extschema@.mcp_oauth_clients c ON c.client_id = t.client_id
+              WHERE t.key_id = k.id AND t.revoked_at IS NULL AND t.kind <> 'code'
+                AND t.expires_at > pg_catalog.now()
+              ORDER BY 1) AS oauth_clients
 FROM @extschema@.mcp_authentication_keys k
 LEFT JOIN LATERAL (
     SELECT pg_catalog.sum(c.usage_count) AS usage_count, pg_catalog.max(c.last_used_at) AS last_used_at
@@ -108,6 +115,17 @@ GRANT EXECUTE ON FUNCTION
     @extschema@.list_tools(text),
     @extschema@.call_tool(text, text, jsonb, jsonb)
 TO mcp_client, mcp_admin;
+-- The OAuth authorization server's entry points (mcp-auth serve --oauth-issuer):
+-- each answers in OAuth's terms, and grants no more than the key consenting has.
+GRANT EXECUTE ON FUNCTION
+    @extschema@.mcp_oauth_register_client(text, text[], inet, integer),
+    @extschema@.mcp_oauth_describe_client(text, text, text[]),
+    @extschema@.mcp_oauth_client(text),
+    @extschema@.mcp_oauth_consent(text),
+    @extschema@.mcp_oauth_authorize(text, text, text, text, text, text[]),
+    @extschema@.mcp_oauth_token(text, text, text, text, text, text),
+    @extschema@.mcp_oauth_revoke(text, text)
+TO mcp_client;
 
 -- Tool handlers run as mcp_tool_runner: it needs the tenant of the validated key,
 -- and the EXECUTE right on each handler (granted by register_mcp_tool).
@@ -132,8 +150,14 @@ GRANT EXECUTE ON FUNCTION
     @extschema@.purge_mcp_usage_logs(interval),
     @extschema@.purge_activity_log(interval),
     @extschema@.mcp_ledger_sync(),
-    @extschema@.verify_mcp_audit(uuid, timestamptz, timestamptz)
+    @extschema@.verify_mcp_audit(uuid, timestamptz, timestamptz),
+    @extschema@.revoke_mcp_oauth_client(text)
 TO mcp_admin;
+-- For mcp_keys.oauth_clients: its tenant's tokens (RLS), never their digests; and
+-- the clients' names (no tenant's data: any user of any tenant may consent to one).
+GRANT SELECT (tenant_id, key_id, client_id, kind, family, resource, tools, created_at,
+              expires_at, used_at, revoked_at) ON mcp_oauth_tokens TO mcp_admin;
+GRANT SELECT (client_id, client_name, kind, created_at) ON mcp_oauth_clients TO mcp_admin;
 GRANT SELECT (id, tenant_id, name, description, key_prefix, environment, allowed_tools,
               rate_limit, enabled, expires_at, revoked_at, rotated_from, replaced_by,
               created_by, created_at, updated_at)

@@ -19,6 +19,7 @@ mod jsonb_datum;
 mod keys;
 mod ledger;
 mod locks;
+mod oauth;
 mod rate_limit;
 mod roles;
 mod settings;
@@ -60,6 +61,7 @@ extension_sql_file!(
     requires = ["audit", mcp_audit_chain_step]
 );
 extension_sql_file!("../sql/tools.sql", name = "tools", requires = ["schema"]);
+extension_sql_file!("../sql/oauth.sql", name = "oauth", requires = ["schema"]);
 extension_sql!(
     "-- Every backend's copy of the registry is dropped when the registry changes.
 CREATE TRIGGER mcp_tools_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON mcp_tools

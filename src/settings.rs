@@ -1,6 +1,7 @@
 //! GUCs: `mcp_auth.bcrypt_cost`, `mcp_auth.ledger_timeout` and
 //! `mcp_auth.jwt_tenant_claim` (superuser only), `mcp_auth.audit_chain` (the server's
-//! configuration), and `mcp_auth.tenant_id` (the
+//! configuration), `mcp_auth.oauth_resource` (the audience of OAuth access tokens a
+//! session accepts), and `mcp_auth.tenant_id` (the
 //! tenant of an mcp_admin session, among those it is bound to; ignored for everyone
 //! else).
 
@@ -11,6 +12,7 @@ pub static BCRYPT_COST: GucSetting<i32> = GucSetting::<i32>::new(10);
 pub static LEDGER_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(5000);
 pub static AUDIT_CHAIN: GucSetting<bool> = GucSetting::<bool>::new(true);
 pub static TENANT_ID: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+pub static OAUTH_RESOURCE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 pub static JWT_TENANT_CLAIM: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"tenant_id"));
 
@@ -48,6 +50,14 @@ pub fn init() {
         c"Tenant of an mcp_admin session (uuid).",
         c"Read only for members of mcp_admin and superusers; a validated MCP key always wins.",
         &TENANT_ID,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"mcp_auth.oauth_resource",
+        c"The MCP endpoint URL this session serves, for OAuth access tokens.",
+        c"mcp-auth serve --oauth-issuer sets it on its connections; a token is accepted only by the resource it was issued for.",
+        &OAUTH_RESOURCE,
         GucContext::Userset,
         GucFlags::default(),
     );

@@ -18,6 +18,27 @@ pub struct Authenticated {
     /// `allowed_tools` read once.
     pub patterns: Vec<String>,
     pub environment: String,
+    /// Set when an OAuth access token, not the key itself, was presented.
+    pub oauth: Option<Grant>,
+}
+
+/// What an OAuth access token adds to its key: the client it was issued to, and
+/// the tools chosen at consent (None: every tool the key may call).
+pub struct Grant {
+    pub client: String,
+    pub tools: Option<Vec<String>>,
+}
+
+impl Authenticated {
+    /// Whether this caller may call `tool`: the key's patterns, and the token's tools.
+    pub fn allows(&self, tool: &str) -> bool {
+        mcp_auth_core::tools::allows(&self.patterns, tool)
+            && self
+                .oauth
+                .as_ref()
+                .and_then(|g| g.tools.as_ref())
+                .is_none_or(|t| t.iter().any(|n| n == tool))
+    }
 }
 
 /// Why a key did not authenticate. Clients only ever see `Invalid or disabled MCP key`.
@@ -77,19 +98,8 @@ struct KeyRow {
 }
 
 impl KeyRow {
-    fn info(&self) -> KeyInfo {
-        KeyInfo {
-            id: self.id,
-            tenant_id: self.tenant_id,
-            name: self.name.clone(),
-            key_prefix: self.key_prefix.clone(),
-            rate_limit: self.rate_limit,
-        }
-    }
-}
-
-fn find(lookup: &str) -> Option<KeyRow> {
-    spi::first(&FIND, &[lookup.into()], |row| {
+    /// Columns 1 to 12 of FIND (and FIND_TOKEN): the key and the facts of its status.
+    fn read(row: &pgrx::spi::SpiTupleTable<'_>) -> Option<KeyRow> {
         Some(KeyRow {
             id: col(row, 1)?,
             tenant_id: col(row, 2)?,
@@ -106,12 +116,67 @@ fn find(lookup: &str) -> Option<KeyRow> {
                 col(row, 12)?,
             ),
         })
+    }
+
+    fn info(&self) -> KeyInfo {
+        KeyInfo {
+            id: self.id,
+            tenant_id: self.tenant_id,
+            name: self.name.clone(),
+            key_prefix: self.key_prefix.clone(),
+            rate_limit: self.rate_limit,
+        }
+    }
+}
+
+fn find(lookup: &str) -> Option<KeyRow> {
+    spi::first(&FIND, &[lookup.into()], KeyRow::read)
+}
+
+// An access token's key, with the same facts as FIND, and what the token adds. The
+// token must be live and for this server's resource (mcp_auth.oauth_resource, set
+// by `mcp-auth serve --oauth-issuer` on its connections).
+const FIND_TOKEN: Statement = Statement {
+    sql: "SELECT k.id, k.tenant_id, k.name, k.key_hash, k.allowed_tools, k.rate_limit, k.environment,
+                 k.key_prefix, k.revoked_at IS NOT NULL, k.enabled, k.expires_at <= pg_catalog.now(),
+                 k.replaced_by IS NOT NULL, t.tools, t.client_id, c.client_name
+            FROM @s.mcp_oauth_tokens t
+            JOIN @s.mcp_authentication_keys k ON k.id = t.key_id
+            LEFT JOIN @s.mcp_oauth_clients c ON c.client_id = t.client_id
+           WHERE t.digest = $1 AND t.kind = 'access' AND t.revoked_at IS NULL
+             AND t.expires_at > pg_catalog.now()
+             AND t.resource = pg_catalog.current_setting('mcp_auth.oauth_resource', true)",
+    args: &[TEXT],
+    writes: false,
+};
+
+fn find_token(digest: &str) -> Option<(KeyRow, Grant)> {
+    spi::first(&FIND_TOKEN, &[digest.into()], |row| {
+        let mut key = KeyRow::read(row)?;
+        // A rotated key's tokens end with the rotation, whatever its grace period.
+        if key.status == super::status::ACTIVE && col::<bool>(row, 12)? {
+            key.status = "rotated";
+        }
+        let client_id: String = col(row, 14)?;
+        let client = match col::<String>(row, 15) {
+            Some(name) => format!("{name} ({client_id})"),
+            None => client_id,
+        };
+        let tools = col::<Vec<String>>(row, 13);
+        Some((key, Grant { client, tools }))
     })
 }
 
-/// Checks `api_key`; on success sets the tenant context and counts the use.
+/// Checks `api_key` (a key, or an OAuth access token); on success sets the tenant
+/// context and counts the use.
 pub fn authenticate(api_key: &str) -> Result<Authenticated, Refused> {
     let refused = |refusal, key| Err(Refused { refusal, key });
+    if mcp_auth_core::token::parse(api_key) == Some(mcp_auth_core::token::Kind::Access) {
+        let Some((row, grant)) = find_token(&mcp_auth_core::token::digest(api_key)) else {
+            return refused(Refusal::Unknown, None);
+        };
+        return accept(row, Some(grant));
+    }
     if let Err(e) = key::parse(api_key) {
         return refused(Refusal::Malformed(e), None);
     }
@@ -132,6 +197,24 @@ pub fn authenticate(api_key: &str) -> Result<Authenticated, Refused> {
     {
         return refused(Refusal::Mismatch, found);
     }
+    accept(row, None)
+}
+
+/// A found key (or a token's key): refused unless active; else it sets the context.
+fn accept(row: KeyRow, oauth: Option<Grant>) -> Result<Authenticated, Refused> {
+    let refusal = match row.status {
+        "revoked" => Some(Refusal::Revoked),
+        "disabled" => Some(Refusal::Disabled),
+        "rotated" => Some(Refusal::Rotated),
+        "expired" => Some(Refusal::Expired),
+        _ => None,
+    };
+    if let Some(refusal) = refusal {
+        return Err(Refused {
+            refusal,
+            key: Some(row.info()),
+        });
+    }
     tenant::set_key_context(
         row.tenant_id,
         row.id,
@@ -145,6 +228,7 @@ pub fn authenticate(api_key: &str) -> Result<Authenticated, Refused> {
         patterns: super::stored_patterns(&row.allowed_tools),
         allowed_tools: row.allowed_tools,
         environment: row.environment,
+        oauth,
     })
 }
 
@@ -173,7 +257,11 @@ fn validate_mcp_key(
             k.key.tenant_id,
             k.key.id,
             k.key.name,
-            JsonB(k.allowed_tools),
+            // A token's tools when it names them, else the key's.
+            JsonB(match k.oauth.and_then(|g| g.tools) {
+                Some(tools) => serde_json::json!(tools),
+                None => k.allowed_tools,
+            }),
             k.key.rate_limit,
             k.environment,
         )),

@@ -14,10 +14,10 @@ use crate::jsonb_datum::JsonbDatum;
 use crate::keys::{validate, KeyInfo};
 use crate::ledger::{self, Down};
 use crate::rate_limit;
+use mcp_auth_core::arguments;
 use mcp_auth_core::envelope::{
     self, ErrorKind, INVALID_KEY, RATE_LIMITED, TOOL_NOT_ALLOWED, UNKNOWN_TOOL,
 };
-use mcp_auth_core::{arguments, tools};
 use pgrx::datum::Inet;
 use pgrx::prelude::*;
 use pgrx::JsonB;
@@ -140,7 +140,7 @@ fn call_tool(
     p_arguments: default!(Option<JsonbDatum>, "'{}'"),
     p_client: default!(Option<JsonbDatum>, "'{}'"),
 ) -> JsonbDatum {
-    let call = Call {
+    let mut call = Call {
         start: Instant::now(),
         client: client_of(p_client),
         tool_name: p_tool
@@ -176,6 +176,14 @@ fn call_tool(
             ));
         }
     };
+    if let Some(grant) = &key.oauth {
+        // The audit row names the OAuth client the token was issued to.
+        let via = format!("OAuth client {}", grant.client);
+        call.client.user_agent = Some(match call.client.user_agent.take() {
+            Some(agent) => format!("{agent}; {via}"),
+            None => via,
+        });
+    }
     let mut kept = Arguments::None;
     let mut charge = None;
     match run(&call, &key, p_arguments, &mut kept, &mut charge) {
@@ -219,7 +227,7 @@ fn run(
         ));
     }
     // Authorization, before existence: a key learns nothing about tools it may not call.
-    if !tools::allows(&key.patterns, tool_name) {
+    if !key.allows(tool_name) {
         return Ending::Failed(Failed::new(ErrorKind::Permission, TOOL_NOT_ALLOWED));
     }
     let Some(tool) = registry::find(tool_name) else {
@@ -307,7 +315,7 @@ fn list_tools(p_api_key: Option<&str>) -> JsonbDatum {
     };
     let listed: Vec<Value> = registry::all()
         .into_iter()
-        .filter(|t| tools::allows(&key.patterns, &t.name))
+        .filter(|t| key.allows(&t.name))
         .map(|t| {
             let title = t.title.clone().unwrap_or_else(|| t.name.clone());
             json!({

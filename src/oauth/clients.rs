@@ -1,0 +1,204 @@
+//! The clients: registered ones (RFC 7591), capped per source address, and those a
+//! Client ID Metadata Document describes (the server fetched it; client_id is its URL).
+
+use super::{error, ok};
+use crate::spi::{self, col, Statement, TEXT};
+use mcp_auth_core::token;
+use pgrx::datum::Inet;
+use pgrx::prelude::*;
+use pgrx::{JsonB, PgBuiltInOids, PgOid};
+use serde_json::json;
+
+pub(super) const TEXT_ARRAY: PgOid = PgOid::BuiltIn(PgBuiltInOids::TEXTARRAYOID);
+const INET: PgOid = PgOid::BuiltIn(PgBuiltInOids::INETOID);
+
+/// Whether a name and redirect URIs may describe a client; the error answer if not.
+fn problem(name: &str, redirect_uris: &[String]) -> Option<JsonB> {
+    if name.trim().is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+        return Some(error(
+            "invalid_client_metadata",
+            "client_name: must be 1 to 200 characters, without control characters",
+        ));
+    }
+    if redirect_uris.is_empty() || redirect_uris.len() > 10 {
+        return Some(error(
+            "invalid_redirect_uri",
+            "redirect_uris: must list 1 to 10 URIs",
+        ));
+    }
+    for uri in redirect_uris {
+        if let Some(rule) = token::redirect_uri_problem(uri) {
+            return Some(error(
+                "invalid_redirect_uri",
+                format!("redirect_uris: {rule}"),
+            ));
+        }
+    }
+    None
+}
+
+// Registrations from one address in the last day (the cap), after its unused old
+// ones are forgotten.
+const FORGET: Statement = Statement {
+    sql: "DELETE FROM @s.mcp_oauth_clients c
+           WHERE c.registered_from = $1 AND c.kind = 'registered'
+             AND c.created_at <= pg_catalog.now() - '1 day'::pg_catalog.interval
+             AND NOT EXISTS (SELECT FROM @s.mcp_oauth_tokens t WHERE t.client_id = c.client_id)",
+    args: &[INET],
+    writes: true,
+};
+const RECENT: Statement = Statement {
+    sql: "SELECT pg_catalog.count(*)::pg_catalog.int4 FROM @s.mcp_oauth_clients
+           WHERE registered_from = $1 AND created_at > pg_catalog.now() - '1 day'::pg_catalog.interval",
+    args: &[INET],
+    writes: false,
+};
+const REGISTER: Statement = Statement {
+    sql: "INSERT INTO @s.mcp_oauth_clients (client_id, client_name, redirect_uris, kind, registered_from)
+          VALUES ($1, $2, $3, 'registered', $4)
+          RETURNING pg_catalog.date_part('epoch', created_at)::pg_catalog.int8",
+    args: &[TEXT, TEXT, TEXT_ARRAY, INET],
+    writes: true,
+};
+
+/// Registers a public client (RFC 7591): at most `p_max_per_address` a day from one
+/// address. Answers the registration, or an OAuth error.
+#[pg_extern(security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn mcp_oauth_register_client(
+    p_client_name: Option<&str>,
+    p_redirect_uris: Option<Vec<String>>,
+    p_from: default!(Option<Inet>, "NULL"),
+    p_max_per_address: default!(i32, 20),
+) -> JsonB {
+    let name = p_client_name.unwrap_or("").trim().to_string();
+    let uris = p_redirect_uris.unwrap_or_default();
+    if let Some(answer) = problem(&name, &uris) {
+        return answer;
+    }
+    if let Some(from) = &p_from {
+        spi::run(&FORGET, &[from.clone().into()], |_| ());
+        let recent: i32 = spi::one(&RECENT, &[from.clone().into()]).unwrap_or(0);
+        if recent >= p_max_per_address {
+            return error(
+                "too_many_registrations",
+                format!(
+                    "at most {p_max_per_address} clients may register from one address in a day"
+                ),
+            );
+        }
+    }
+    let client_id = token::client_id();
+    let issued: Option<i64> = spi::one(
+        &REGISTER,
+        &[
+            client_id.as_str().into(),
+            name.as_str().into(),
+            uris.clone().into(),
+            p_from.into(),
+        ],
+    );
+    ok(json!({
+        "client_id": client_id,
+        "client_id_issued_at": issued,
+        "client_name": name,
+        "redirect_uris": uris,
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "token_endpoint_auth_method": "none",
+    }))
+}
+
+const DESCRIBE: Statement = Statement {
+    sql:
+        "INSERT INTO @s.mcp_oauth_clients (client_id, client_name, redirect_uris, kind, fetched_at)
+          VALUES ($1, $2, $3, 'metadata', pg_catalog.now())
+          ON CONFLICT (client_id) DO UPDATE
+             SET client_name = EXCLUDED.client_name, redirect_uris = EXCLUDED.redirect_uris,
+                 fetched_at = EXCLUDED.fetched_at
+           WHERE @s.mcp_oauth_clients.kind = 'metadata'
+          RETURNING client_id",
+    args: &[TEXT, TEXT, TEXT_ARRAY],
+    writes: true,
+};
+
+/// Records what a Client ID Metadata Document says (the server fetched it from
+/// `p_client_id`, an https URL). Answers the client, or an OAuth error.
+#[pg_extern(security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn mcp_oauth_describe_client(
+    p_client_id: Option<&str>,
+    p_client_name: Option<&str>,
+    p_redirect_uris: Option<Vec<String>>,
+) -> JsonB {
+    let client_id = p_client_id.unwrap_or("");
+    if !(client_id.starts_with("https://") || client_id.starts_with("http://"))
+        || client_id.len() > 2000
+    {
+        return error(
+            "invalid_client",
+            "client_id: must be the metadata document's URL",
+        );
+    }
+    let name = p_client_name.unwrap_or("").trim().to_string();
+    let uris = p_redirect_uris.unwrap_or_default();
+    if let Some(answer) = problem(&name, &uris) {
+        return answer;
+    }
+    let args = [client_id.into(), name.as_str().into(), uris.clone().into()];
+    if spi::one::<String>(&DESCRIBE, &args).is_none() {
+        return error(
+            "invalid_client",
+            "client_id: already names a registered client",
+        );
+    }
+    ok(json!({"client_id": client_id, "client_name": name, "redirect_uris": uris}))
+}
+
+const CLIENT: Statement = Statement {
+    sql: "SELECT client_name, redirect_uris, kind,
+                 pg_catalog.date_part('epoch', pg_catalog.now() - fetched_at)::pg_catalog.int4
+            FROM @s.mcp_oauth_clients WHERE client_id = $1",
+    args: &[TEXT],
+    writes: false,
+};
+
+/// A known client: its name, redirect URIs, kind and (for a metadata document) the
+/// seconds since it was read. NULL when unknown.
+#[pg_extern(security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn mcp_oauth_client(p_client_id: Option<&str>) -> Option<JsonB> {
+    let id = p_client_id?;
+    spi::first(&CLIENT, &[id.into()], |r| {
+        Some(JsonB(json!({
+            "client_id": id,
+            "client_name": col::<String>(r, 1)?,
+            "redirect_uris": col::<Vec<String>>(r, 2)?,
+            "kind": col::<String>(r, 3)?,
+            "fetched_seconds_ago": col::<i32>(r, 4),
+        })))
+    })
+}
+
+const REVOKE_CLIENT: Statement = Statement {
+    sql: "UPDATE @s.mcp_oauth_tokens SET revoked_at = pg_catalog.now()
+           WHERE client_id = $1 AND revoked_at IS NULL
+             AND ($2::pg_catalog.uuid IS NULL OR tenant_id = $2)
+             AND kind <> 'code'
+          RETURNING 1",
+    args: &[TEXT, crate::spi::UUID],
+    writes: true,
+};
+
+/// Ends every token a client holds for the caller's tenant (every tenant for the
+/// DBA): its next request is refused, and it must ask the user again. Answers how
+/// many tokens were live.
+#[pg_extern(security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn revoke_mcp_oauth_client(p_client_id: Option<&str>) -> i32 {
+    let id = p_client_id.unwrap_or_else(|| crate::errors::required("p_client_id"));
+    let tenant = crate::access::managed_tenant();
+    spi::run(&REVOKE_CLIENT, &[id.into(), tenant.into()], |t| {
+        t.len() as i32
+    })
+}
