@@ -53,6 +53,13 @@ pub enum KeyAction {
         #[arg(long, value_name = "TENANT_ID")]
         tenant: Option<String>,
     },
+    /// End every OAuth token a client holds for the tenant's keys (keys list names
+    /// each key's clients); the client must ask its user again
+    RevokeClient {
+        client_id: String,
+        #[arg(long, value_name = "TENANT_ID")]
+        tenant: Option<String>,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -122,7 +129,8 @@ impl Cli {
             KeyAction::List { tenant }
             | KeyAction::Rotate { tenant, .. }
             | KeyAction::Disable { tenant, .. }
-            | KeyAction::Stats { tenant, .. } => tenant.clone(),
+            | KeyAction::Stats { tenant, .. }
+            | KeyAction::RevokeClient { tenant, .. } => tenant.clone(),
         };
         let client = self.connect(tenant.as_deref()).await?;
         // Each action's statement, its parameters, and whether its answer holds a key.
@@ -154,7 +162,8 @@ impl Cli {
             KeyAction::List { .. } => (
                 "SELECT jsonb_build_object('id', id, 'name', name, 'key_prefix', key_prefix,
                         'environment', environment, 'status', status, 'rate_limit', rate_limit,
-                        'usage_count', usage_count, 'last_used_at', last_used_at)::text
+                        'usage_count', usage_count, 'last_used_at', last_used_at,
+                        'oauth_clients', oauth_clients)::text
                    FROM mcp_keys ORDER BY created_at",
                 vec![],
                 false,
@@ -167,6 +176,12 @@ impl Cli {
             KeyAction::Disable { key_id, .. } => (
                 "SELECT jsonb_build_object('disabled', disable_mcp_key($1::text::uuid))::text",
                 vec![key_id],
+                false,
+            ),
+            KeyAction::RevokeClient { client_id, .. } => (
+                "SELECT jsonb_build_object('client_id', $1::text,
+                        'tokens_revoked', revoke_mcp_oauth_client($1))::text",
+                vec![client_id],
                 false,
             ),
             KeyAction::Stats { key_id, .. } => (

@@ -41,6 +41,9 @@ pub struct Database {
     size: usize,
     /// `statement_timeout` of every connection (milliseconds), when set.
     statement_timeout: Option<u32>,
+    /// `mcp_auth.oauth_resource` of every connection: the audience of the OAuth
+    /// access tokens it accepts (`--oauth-issuer`).
+    oauth_resource: Option<String>,
     /// MCP_API_KEY: with it, each (re)connection is recorded as a server event and a
     /// health check of the key's tenant (when that tenant's configuration enables them).
     key: Option<String>,
@@ -64,11 +67,17 @@ impl Database {
             permits: Semaphore::new(pool_size.max(1)),
             size: pool_size.max(1),
             statement_timeout: None,
+            oauth_resource: None,
             key,
         }
     }
 
     /// Every connection's `statement_timeout`, in milliseconds (0: none).
+    pub fn with_oauth_resource(mut self, resource: String) -> Self {
+        self.oauth_resource = Some(resource);
+        self
+    }
+
     pub fn with_statement_timeout(mut self, ms: u32) -> Self {
         self.statement_timeout = Some(ms);
         self
@@ -95,6 +104,14 @@ impl Database {
         if let Some(ms) = self.statement_timeout {
             client
                 .batch_execute(&format!("SET statement_timeout = {ms}"))
+                .await?;
+        }
+        if let Some(resource) = &self.oauth_resource {
+            client
+                .execute(
+                    "SELECT set_config('mcp_auth.oauth_resource', $1, false)",
+                    &[resource],
+                )
                 .await?;
         }
         if let Some(key) = &self.key {

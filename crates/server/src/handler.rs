@@ -163,8 +163,9 @@ impl McpAuthServer {
         }
     }
 
-    /// The request's key, and whether it is the bearer's. A key that is not even
-    /// shaped like one (format, checksum) is refused here, without the database.
+    /// The request's key (or the bearer's OAuth access token), and whether it is the
+    /// bearer's. A key that is not even shaped like one (format, checksum) is refused
+    /// here, without the database.
     fn require_key(
         &self,
         meta: Option<&RequestMetaObject>,
@@ -182,7 +183,12 @@ impl McpAuthServer {
                 key,
                 from_transport,
             } => {
-                if mcp_auth_core::key::parse(&key).is_err() {
+                // An OAuth access token comes only as the bearer (the gate admits it
+                // only with --oauth-issuer); the database checks it as it checks keys.
+                let token = from_transport
+                    && mcp_auth_core::token::parse(&key)
+                        == Some(mcp_auth_core::token::Kind::Access);
+                if !token && mcp_auth_core::key::parse(&key).is_err() {
                     if from_transport {
                         self.report(context, |r| r.bearer_refused = true);
                     }

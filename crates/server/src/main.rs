@@ -131,6 +131,30 @@ struct Serve {
     /// On SIGTERM, how long in-flight requests may take to finish, in seconds
     #[arg(long, value_name = "SECONDS", default_value_t = 30, requires = "http")]
     shutdown_grace: u64,
+    /// Also be an OAuth 2.1 authorization server, at this public URL (e.g.
+    /// https://mcp.example.com): hosts then connect by the URL alone, and the user
+    /// consents with their MCP key on a page served here
+    #[arg(long, value_name = "URL", requires = "http")]
+    oauth_issuer: Option<String>,
+    /// OAuth clients one address may register in a day
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 20,
+        requires = "oauth_issuer"
+    )]
+    oauth_clients_per_ip: u32,
+    /// MCP keys one address may try on the consent page in a minute
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 10,
+        requires = "oauth_issuer"
+    )]
+    oauth_attempts_per_minute: u32,
+    /// Fetch client metadata documents from http and private addresses too (tests only)
+    #[arg(long, requires = "oauth_issuer")]
+    oauth_allow_private_clients: bool,
 }
 
 // Many small allocations per request (headers, JSON values, futures): mimalloc
@@ -259,6 +283,12 @@ async fn run(args: Args) {
                 idle_timeout: std::time::Duration::from_secs(serve.idle_timeout),
             },
             shutdown_grace: std::time::Duration::from_secs(serve.shutdown_grace),
+            oauth: serve.oauth_issuer.map(|issuer| http::OAuthOptions {
+                issuer,
+                private_clients: serve.oauth_allow_private_clients,
+                clients_per_ip: serve.oauth_clients_per_ip,
+                attempts_per_minute: serve.oauth_attempts_per_minute,
+            }),
         };
         if let Err(e) = http::serve(options, db).await {
             tracing::error!("{}", mcp_auth_core::redact::text(&e.to_string()));

@@ -196,8 +196,9 @@ pub async fn serve(
         match open.admit(source(peer.ip()), &limits) {
             Ok(admitted) => {
                 let (tls, app, stop) = (tls.clone(), app.clone(), stop.clone());
+                let peer = Peer(source(peer.ip()));
                 tokio::spawn(async move {
-                    connection(stream, tls, app, limits, stop).await;
+                    connection(stream, peer, tls, app, limits, stop).await;
                     drop(admitted);
                 });
             }
@@ -232,9 +233,14 @@ pub async fn serve(
     }
 }
 
+/// The address a request came from (its connection's), as the limits count it.
+#[derive(Clone, Copy, Debug)]
+pub struct Peer(pub IpAddr);
+
 /// One connection, until the client closes it, a limit ends it, or the server stops.
 async fn connection(
     stream: TcpStream,
+    peer: Peer,
     tls: Option<TlsAcceptor>,
     app: Router,
     limits: Limits,
@@ -250,10 +256,10 @@ async fn connection(
         activity: activity.clone(),
     };
     match tls {
-        None => http(io, app, limits, stop, activity).await,
+        None => http(io, peer, app, limits, stop, activity).await,
         Some(acceptor) => {
             match tokio::time::timeout(limits.header_timeout, acceptor.accept(io)).await {
-                Ok(Ok(tls)) => http(tls, app, limits, stop, activity).await,
+                Ok(Ok(tls)) => http(tls, peer, app, limits, stop, activity).await,
                 Ok(Err(e)) => tracing::debug!("TLS handshake: {e}"),
                 Err(_) => tracing::debug!("TLS handshake: timed out"),
             }
@@ -272,6 +278,7 @@ impl Drop for Busy {
 
 async fn http<I>(
     io: I,
+    peer: Peer,
     app: Router,
     limits: Limits,
     stop: CancellationToken,
@@ -281,8 +288,9 @@ async fn http<I>(
 {
     let service = {
         let activity = activity.clone();
-        hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+        hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
             activity.in_flight.fetch_add(1, Ordering::AcqRel);
+            request.extensions_mut().insert(peer);
             let busy = Busy(activity.clone());
             let mut app = app.clone();
             async move {

@@ -121,16 +121,36 @@ fn refusal(
 }
 
 /// 401 with the WWW-Authenticate of RFC 6750; `invalid` when a key was given.
-fn unauthorized(mut response: Response, invalid: bool) -> Response {
+/// With OAuth, it names the resource metadata (RFC 9728) and the scope.
+fn unauthorized(state: &State, mut response: Response, invalid: bool) -> Response {
     *response.status_mut() = StatusCode::UNAUTHORIZED;
-    response.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static(if invalid {
+    let value = match &state.oauth {
+        Some(o) => HeaderValue::from_str(&o.challenge(invalid)).ok(),
+        None => Some(HeaderValue::from_static(if invalid {
             r#"Bearer realm="mcp-auth", error="invalid_token", error_description="Invalid or disabled MCP key""#
         } else {
             r#"Bearer realm="mcp-auth", error_description="An MCP key is required: Authorization: Bearer mcp_...""#
-        }),
-    );
+        })),
+    };
+    if let Some(value) = value {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
+}
+
+/// 403 for a tool outside an OAuth token's tools (RFC 6750 §3.1); the JSON-RPC
+/// refusal stays the body.
+fn insufficient_scope(state: &State, mut response: Response) -> Response {
+    *response.status_mut() = StatusCode::FORBIDDEN;
+    if let Some(v) = state
+        .oauth
+        .as_ref()
+        .and_then(|o| HeaderValue::from_str(&o.insufficient_scope()).ok())
+    {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
     response
 }
 
@@ -235,6 +255,16 @@ fn foreign(headers: &HeaderMap, uri: &axum::http::Uri, state: &State) -> Option<
     let origin = headers
         .get(header::ORIGIN)
         .map(|o| o.to_str().unwrap_or(""));
+    if let (Some(o), Some(_)) = (&state.oauth, origin) {
+        // The OAuth API takes no cookie: any page may call it. The consent form
+        // posts from the issuer's own origin.
+        if super::oauth::is_api_path(uri.path())
+            || (uri.path() == "/authorize"
+                && origin.is_some_and(|v| v.eq_ignore_ascii_case(&o.origin)))
+        {
+            return None;
+        }
+    }
     if let Some(origin) = origin {
         let allowed = state.origins.iter().any(|a| {
             a.eq_ignore_ascii_case(origin)
@@ -294,7 +324,10 @@ pub async fn check(Extract(state): Extract<Arc<State>>, request: Request, next: 
     let Some(bearer) = crate::bearer::bearer(request.headers()).map(str::to_owned) else {
         return refuse_bearer(&state, request, "missing_key").await;
     };
-    if mcp_auth_core::key::parse(&bearer).is_err() {
+    // An OAuth access token (with --oauth-issuer) stands where a key does.
+    let token = state.oauth.is_some()
+        && mcp_auth_core::token::parse(&bearer) == Some(mcp_auth_core::token::Kind::Access);
+    if !token && mcp_auth_core::key::parse(&bearer).is_err() {
         return refuse_bearer(&state, request, "malformed_key").await;
     }
     let declared = declared_length(&request);
@@ -336,8 +369,13 @@ pub async fn check(Extract(state): Extract<Arc<State>>, request: Request, next: 
             request,
             TOOL_NOT_ALLOWED,
             ErrorKind::Permission,
-        );
-        return closing(response.await);
+        )
+        .await;
+        return closing(if token {
+            insufficient_scope(&state, response)
+        } else {
+            response
+        });
     }
     // What this body may hold of the budget: its declared length, or the limit.
     let want = declared.map_or(gate.max_body, |n| n as usize).max(1);
@@ -391,7 +429,7 @@ pub async fn check(Extract(state): Extract<Arc<State>>, request: Request, next: 
         Some(Value::String(k)) if !k.is_empty() && !handshake => {
             mcp_auth_core::key::lookup_digest(k)
         }
-        _ => bearer_digest,
+        _ => bearer_digest.clone(),
     };
     if let Some(id) = &message.cancels {
         // Only a call of the same key, and only a key the database has accepted: no
@@ -447,7 +485,10 @@ pub async fn check(Extract(state): Extract<Arc<State>>, request: Request, next: 
     }
     if report.bearer_refused {
         state.metrics.refused("bad_key");
-        return unauthorized(response, true);
+        return unauthorized(&state, response, true);
+    }
+    if report.denied && token && digest == bearer_digest {
+        return insufficient_scope(&state, response);
     }
     response
 }
@@ -457,7 +498,7 @@ pub async fn check(Extract(state): Extract<Arc<State>>, request: Request, next: 
 async fn refuse_bearer(state: &State, request: Request, why: &'static str) -> Response {
     state.metrics.refused(why);
     let response = refused_unread(state, request, INVALID_KEY, ErrorKind::Authentication).await;
-    closing(unauthorized(response, why != "missing_key"))
+    closing(unauthorized(state, response, why != "missing_key"))
 }
 
 /// A -32000 refusal of a request whose body is not wanted: the id comes from a

@@ -14,9 +14,11 @@ mod connections;
 mod gate;
 mod https;
 mod keys;
+mod oauth;
 mod routes;
 
 pub use connections::Limits;
+pub use oauth::Options as OAuthOptions;
 
 use crate::cancels::Cancels;
 use crate::db::Database;
@@ -46,6 +48,8 @@ pub struct Options {
     pub max_in_flight_per_key: Option<usize>,
     pub limits: Limits,
     pub shutdown_grace: Duration,
+    /// `--oauth-issuer` and its settings: OAuth beside keys.
+    pub oauth: Option<OAuthOptions>,
 }
 
 /// File descriptors besides the connections: the pool, the listener, the rest.
@@ -120,16 +124,38 @@ pub struct State {
     pub origins: Vec<String>,
     /// The last health answer, and when it was made (`routes::healthz`).
     pub health: tokio::sync::Mutex<Option<(std::time::Instant, routes::Health)>>,
+    /// The authorization server, with `--oauth-issuer`.
+    pub oauth: Option<oauth::OAuth>,
 }
 
-pub async fn serve(options: Options, db: Database) -> Result<(), Error> {
+impl State {
+    /// The authorization server; only its routes call this, and they exist only with it.
+    fn oauth(&self) -> &oauth::OAuth {
+        self.oauth
+            .as_ref()
+            .expect("OAuth routes exist only with --oauth-issuer")
+    }
+}
+
+pub async fn serve(mut options: Options, mut db: Database) -> Result<(), Error> {
     options.check(db.pool_size())?;
+    let oauth = match options.oauth.take() {
+        Some(o) => Some(oauth::OAuth::new(o)?),
+        None => None,
+    };
     options.open_files(db.pool_size())?;
+    if let Some(o) = &oauth {
+        // The audience of the tokens this server accepts, on each of its connections.
+        db = db.with_oauth_resource(o.resource.clone());
+    }
     let db = Arc::new(db);
     let cancels = Arc::new(Cancels::default());
     let mut hosts: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
     hosts.push(options.addr.ip().to_string());
     hosts.extend(options.allow_hosts.iter().map(|h| h.to_ascii_lowercase()));
+    if let Some(o) = &oauth {
+        hosts.push(o.host.clone());
+    }
     let state = Arc::new(State {
         db: db.clone(),
         metrics: Metrics::new(),
@@ -139,6 +165,7 @@ pub async fn serve(options: Options, db: Database) -> Result<(), Error> {
         hosts: hosts.clone(),
         origins: options.allow_origins.clone(),
         health: tokio::sync::Mutex::new(None),
+        oauth,
     });
     let stop = CancellationToken::new();
 
@@ -163,11 +190,16 @@ pub async fn serve(options: Options, db: Database) -> Result<(), Error> {
         config,
     );
 
-    let app = Router::new()
+    let mut app = Router::new()
         .route("/healthz", get(routes::healthz))
         .route("/metrics", get(routes::metrics))
-        .route("/register", axum::routing::post(routes::register))
-        .route_service("/mcp", mcp)
+        .route_service("/mcp", mcp);
+    app = if state.oauth.is_some() {
+        oauth::routes(app).layer(axum::middleware::from_fn(oauth::cors))
+    } else {
+        app.route("/register", axum::routing::post(routes::register))
+    };
+    let app = app
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             gate::check,
@@ -192,9 +224,13 @@ pub async fn serve(options: Options, db: Database) -> Result<(), Error> {
         });
     }
     tracing::info!(
-        "serving MCP over {} on {} (/mcp, /healthz, /metrics)",
+        "serving MCP over {} on {} (/mcp, /healthz, /metrics{})",
         if tls.is_some() { "HTTPS" } else { "HTTP" },
-        options.addr
+        options.addr,
+        match &state.oauth {
+            Some(o) => format!("; OAuth as {}", o.issuer),
+            None => String::new(),
+        }
     );
     let metrics = state.metrics.clone();
     connections::serve(
