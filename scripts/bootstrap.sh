@@ -38,6 +38,8 @@ if [ "${1:-}" = "--python" ]; then
     extra=()
     python3 -m venv --help >/dev/null 2>&1 || extra+=(python3-venv)
     command -v npm >/dev/null 2>&1 || extra+=(nodejs npm)
+    # The OAuth consent page is driven in a real browser (tests/e2e/node/oauth.mjs).
+    command -v chromium >/dev/null 2>&1 || extra+=(chromium)
     if [ ${#extra[@]} -gt 0 ]; then
         say "installing ${extra[*]}"
         sudo_if_needed apt-get update -q

@@ -26,8 +26,8 @@ def free_port():
 class Server:
     """One `mcp-auth serve --http` process on a free loopback port."""
 
-    def __init__(self, db_url, *args, tls=None, wait=True):
-        self.port = free_port()
+    def __init__(self, db_url, *args, tls=None, wait=True, port=None):
+        self.port = port or free_port()
         self.tls = tls
         log = tempfile.NamedTemporaryFile(prefix="mcp-auth-http-", suffix=".log", delete=False)
         stderr_files.append(log.name)
