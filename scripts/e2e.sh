@@ -11,7 +11,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 scripts/bootstrap.sh --python
 cargo build -q -p mcp-auth
-cluster=e2e
+cluster=${E2E_CLUSTER:-e2e}
 pgenv=$(scripts/cluster.sh fresh "$cluster" "${E2E_PORT:-25435}") # fails the script if it fails
 eval "$pgenv"
 trap 'scripts/cluster.sh stop "$cluster"' EXIT
@@ -54,7 +54,8 @@ export E2E_PG_LOG="$here/.clusters/$cluster/server.log"
 export E2E_ADMIN_PSQL="psql -X -h $PGHOST -p $PGPORT -U postgres -d mcp_e2e"
 export MCP_AUTH_BIN="$here/target/debug/mcp-auth"
 for step in .venv:test_stdio .venv:test_stdio_hardening .venv-modern:test_stdio_modern \
-            .venv:test_http .venv-modern:test_http_modern .venv:test_http_internet .venv:test_http_load; do
+            .venv:test_http .venv-modern:test_http_modern .venv:test_http_internet .venv:test_http_load \
+            .venv:test_http_oauth; do
     # Streamable HTTP (`serve --http`): both SDK eras, raw HTTP, the internet's
     # attacks, then load and isolation.
     # A failed step still lets the others run; the script fails at the end.
@@ -63,10 +64,12 @@ done
 
 # A free loopback port, and an HTTP server on it until the step ends.
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-start_http() { # port
-    DATABASE_URL="$E2E_DATABASE_URL" "$MCP_AUTH_BIN" serve --http "127.0.0.1:$1" 2>/dev/null &
+start_http() { # port [more `serve` arguments]
+    local port=$1
+    shift
+    DATABASE_URL="$E2E_DATABASE_URL" "$MCP_AUTH_BIN" serve --http "127.0.0.1:$port" "$@" 2>/dev/null &
     http_pid=$!
-    python3 - "$1" <<'PY'
+    python3 - "$port" <<'PY'
 import sys, time, urllib.request
 for _ in range(100):
     try:
@@ -85,6 +88,23 @@ if wanted node; then
     http_port=$(free_port)
     start_http "$http_port"
     node "$node_dir/clients.mjs" "http://127.0.0.1:$http_port/mcp" || status=1
+    kill -TERM "$http_pid"
+    wait "$http_pid" || true
+fi
+
+# OAuth 2.1 (`--oauth-issuer`) through the TypeScript SDK's OAuth client, mcp-remote
+# with the URL only, and the consent page in headless Chromium. Every client comes
+# from 127.0.0.1, hence the raised per-address limits.
+if wanted oauth_node; then
+    node_dir="$here/tests/e2e/node"
+    [ -d "$node_dir/node_modules/puppeteer-core" ] \
+        || (cd "$node_dir" && npm ci --no-audit --no-fund --loglevel=error)
+    export E2E_ARTIFACTS="$here/tests/e2e/artifacts"
+    mkdir -p "$E2E_ARTIFACTS"
+    http_port=$(free_port)
+    start_http "$http_port" --oauth-issuer "http://127.0.0.1:$http_port" \
+        --oauth-clients-per-ip 1000 --oauth-attempts-per-minute 1000
+    node "$node_dir/oauth.mjs" "http://127.0.0.1:$http_port/mcp" || status=1
     kill -TERM "$http_pid"
     wait "$http_pid" || true
 fi
