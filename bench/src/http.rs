@@ -1,8 +1,9 @@
 //! The HTTP section: `tools/call` through `mcp-auth serve --http` at 1, 16 and 64
 //! concurrent clients, against the same `call_tool` sent straight to PostgreSQL on a
 //! prepared connection per client; the server's own CPU against its backends' CPU
-//! for the same calls; the server's memory; and the others' p99 while one tenant
-//! floods over its limit (at a bounded rate), against their p99 alone.
+//! for the same calls; the server's memory; the others' p99 while one tenant
+//! floods over its limit (at a bounded rate), against their p99 alone; and calls
+//! with OAuth access tokens against the same calls with keys.
 
 use crate::{ms, verdict, Result, Row};
 use postgres::{Client, NoTls};
@@ -29,13 +30,25 @@ struct Server {
 
 impl Server {
     fn start(db_url: &str) -> Result<Server> {
+        Self::start_with(db_url, false)
+    }
+
+    /// With `oauth`, also an authorization server (`--oauth-issuer` its own URL).
+    fn start_with(db_url: &str, oauth: bool) -> Result<Server> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
         let bin =
             std::env::var("MCP_AUTH_BIN").unwrap_or_else(|_| "target/release/mcp-auth".into());
+        let issuer = format!("http://127.0.0.1:{port}");
+        let oauth_args: &[&str] = if oauth {
+            &["--oauth-issuer", &issuer]
+        } else {
+            &[]
+        };
         let child = Command::new(bin)
             .args(["serve", "--http", &format!("127.0.0.1:{port}")])
+            .args(oauth_args)
             .args([
                 "--pool-size",
                 &POOL.to_string(),
@@ -344,5 +357,73 @@ pub fn run(db: &mut Client, url: &str) -> Result<Vec<Row>> {
         goal: "≤ 1.5 x".into(),
         verdict: verdict(ratio <= 1.5),
     });
+    drop(server);
+    rows.push(token_against_key(db, url, &keys[..TOKEN_CLIENTS])?);
     Ok(rows)
+}
+
+const TOKEN_CLIENTS: usize = 4;
+
+/// The same calls with OAuth access tokens (one per key, all its tools) and with
+/// the keys themselves, through one `--oauth-issuer` server: rounds key, token,
+/// token, key, so that drift over the run falls on both alike.
+fn token_against_key(db: &mut Client, url: &str, keys: &[String]) -> Result<Row> {
+    let server = Server::start_with(url, true)?;
+    let resource = format!("{}/mcp", server.url);
+    // The RFC 7636 example pair: the bench needs a grant, not a secret verifier.
+    let (verifier, challenge) = (
+        "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
+        "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+    );
+    let client: String = db
+        .query_one(
+            "SELECT mcp_oauth_register_client('bench', ARRAY['http://127.0.0.1:9/cb']) ->> 'client_id'",
+            &[],
+        )?
+        .get(0);
+    let mut tokens = Vec::new();
+    for key in keys {
+        let token: String = db
+            .query_one(
+                "SELECT mcp_oauth_token('authorization_code',
+                     mcp_oauth_authorize($1, $2, 'http://127.0.0.1:9/cb', $3, $4) ->> 'code',
+                     $2, $5, 'http://127.0.0.1:9/cb', $4) ->> 'access_token'",
+                &[key, &client, &challenge, &resource, &verifier],
+            )?
+            .get(0);
+        tokens.push(token);
+    }
+    eprintln!("http: OAuth tokens against keys...");
+    let (mut by_key, mut by_token) = (Vec::new(), Vec::new());
+    for round in ["key", "token", "token", "key"] {
+        let bearers = if round == "key" { keys } else { &tokens[..] };
+        let times = drive(TOKEN_CLIENTS, bearers, over_http(&server.url))?;
+        if round == "key" {
+            by_key.extend(times);
+        } else {
+            by_token.extend(times);
+        }
+    }
+    by_key.sort();
+    by_token.sort();
+    // Calls made in the same time: the throughput ratio.
+    let ratio = by_token.len() as f64 / by_key.len().max(1) as f64;
+    Ok(Row {
+        what: format!(
+            "tools/call fetch_jobs (limit 1) over HTTP with an OAuth access token, {TOKEN_CLIENTS} clients, 2 x {SECONDS} s each way (key, token, token, key)"
+        ),
+        figure: format!(
+            "{:.0} calls/s, p50 {}",
+            by_token.len() as f64 / (2 * SECONDS) as f64,
+            ms(p(&by_token, 0.5))
+        ),
+        ratio: format!(
+            "{:.0}% of the same calls with the keys ({:.0} calls/s, p50 {})",
+            ratio * 100.0,
+            by_key.len() as f64 / (2 * SECONDS) as f64,
+            ms(p(&by_key, 0.5))
+        ),
+        goal: "≥ 90% (a token costs within 10% of a key)".into(),
+        verdict: verdict(ratio >= 0.9),
+    })
 }
