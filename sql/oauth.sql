@@ -30,7 +30,7 @@ COMMENT ON TABLE mcp_oauth_clients IS
 -- every token that came from it, revoked together when a used code or refresh token
 -- comes back (a sign that one was stolen).
 CREATE TABLE mcp_oauth_tokens (
-    digest         text        PRIMARY KEY CHECK (digest ~ '^[0-9a-f]{64}$'),
+    digest         text        NOT NULL CHECK (digest ~ '^[0-9a-f]{64}$'),
     kind           text        NOT NULL CHECK (kind IN ('code', 'access', 'refresh')),
     family         uuid        NOT NULL,
     tenant_id      uuid        NOT NULL,
@@ -47,7 +47,10 @@ CREATE TABLE mcp_oauth_tokens (
     expires_at     timestamptz NOT NULL,
     -- A code or refresh token is used once.
     used_at        timestamptz,
-    revoked_at     timestamptz
+    revoked_at     timestamptz,
+    -- Found by digest alone (the leading column); tenant_id in the key, as every
+    -- key of a tenant table has it (Citus's rule for distributed tables).
+    PRIMARY KEY (digest, tenant_id)
 );
 CREATE INDEX mcp_oauth_tokens_family_idx ON mcp_oauth_tokens (family);
 -- A key's live tokens (mcp_keys.oauth_clients), and a client's (revocation).

@@ -3,6 +3,7 @@
 //! messages and server-log text before they reach a table or a notification.
 
 use crate::key;
+use crate::token;
 use serde_json::Value;
 use std::sync::OnceLock;
 use unicode_normalization::UnicodeNormalization;
@@ -191,8 +192,9 @@ fn alnum(c: char) -> bool {
 }
 
 /// Where a key prefix (`mcp`, a separator, `live` or `test`, a separator; any case)
-/// starts at `i` of the view: the index just after it.
-fn prefix_at(v: &[(char, usize, usize)], i: usize) -> Option<usize> {
+/// or an OAuth secret's (`at`, `rt` or `ac` in its place) starts at `i` of the view:
+/// the index just after it, and how long the body after it is.
+fn prefix_at(v: &[(char, usize, usize)], i: usize) -> Option<(usize, usize)> {
     let word = |at: usize, w: &str| {
         w.chars()
             .enumerate()
@@ -208,7 +210,11 @@ fn prefix_at(v: &[(char, usize, usize)], i: usize) -> Option<usize> {
     let environment = key::Environment::ALL
         .iter()
         .any(|e| word(i + 4, e.as_str()));
-    (word(i, "mcp") && sep(i + 3) && environment && sep(i + 8)).then_some(i + 9)
+    if word(i, "mcp") && sep(i + 3) && environment && sep(i + 8) {
+        return Some((i + 9, key::KEY_LEN - 9));
+    }
+    let secret = ["at", "rt", "ac"].iter().any(|k| word(i + 4, k));
+    (word(i, "mcp") && sep(i + 3) && secret && sep(i + 6)).then_some((i + 7, token::TOKEN_LEN - 7))
 }
 
 /// A key's body (its 38 characters after the prefix) standing alone: its checksum
@@ -243,7 +249,7 @@ pub fn text(s: &str) -> String {
     let mut cuts: Vec<(usize, usize, usize)> = Vec::new(); // start, end, bytes kept
     let mut i = 0;
     while i < v.len() {
-        let Some(after) = prefix_at(&v, i) else {
+        let Some((after, body_len)) = prefix_at(&v, i) else {
             i += 1;
             continue;
         };
@@ -272,6 +278,7 @@ pub fn text(s: &str) -> String {
             let plain = key::Environment::ALL
                 .iter()
                 .any(|e| written.eq_ignore_ascii_case(e.prefix()));
+            // A whole key keeps its display prefix; an OAuth secret keeps only its kind.
             let keep = if plain && taken >= body_len && first_run >= 7 {
                 v[after + 6].2 - v[i].1
             } else {
@@ -512,6 +519,21 @@ mod tests {
         let out = cap(&long, 51);
         assert!(out.starts_with(&"é".repeat(25)), "{out}");
         assert!(out.ends_with("... [truncated: 200 bytes in all]"), "{out}");
+    }
+
+    #[test]
+    fn oauth_secrets_keep_only_their_kind() {
+        for kind in token::Kind::ALL {
+            let secret = token::generate(kind);
+            let out = text(&format!("token={secret}; next"));
+            assert_eq!(
+                out,
+                format!("token={}{REDACTED}; next", kind.prefix()),
+                "{out}"
+            );
+            let spaced = text(&format!("{} {}", &secret[..7].to_uppercase(), &secret[7..]));
+            assert!(!spaced.contains(&secret[7..20]), "{spaced}");
+        }
     }
 
     #[test]

@@ -33,6 +33,8 @@ const MAX_PENDING: usize = 10_000;
 struct SignIn {
     client_id: String,
     client_name: String,
+    /// Registered by itself (RFC 7591): its name is its own claim.
+    self_registered: bool,
     redirect_uri: String,
     state: Option<String>,
     challenge: String,
@@ -50,11 +52,10 @@ pub struct Pending(Mutex<HashMap<String, SignIn>>);
 impl Pending {
     fn start(&self, sign_in: SignIn) -> Option<String> {
         let mut map = self.0.lock().expect("pending lock");
+        // Sign-ins never finished go (with any key they hold) as new ones start.
+        map.retain(|_, s| s.started.elapsed() < PENDING_FOR);
         if map.len() >= MAX_PENDING {
-            map.retain(|_, s| s.started.elapsed() < PENDING_FOR);
-            if map.len() >= MAX_PENDING {
-                return None;
-            }
+            return None;
         }
         let id = random(32);
         map.insert(id.clone(), sign_in);
@@ -215,13 +216,17 @@ fn back_with_error(o: &OAuth, s: &SignIn, error: &str, description: &str) -> Res
     )
 }
 
+/// A client as the consent page shows it.
+struct Client {
+    name: String,
+    redirect_uris: Vec<String>,
+    /// Registered by itself (RFC 7591): its name is only its own claim.
+    self_registered: bool,
+}
+
 /// The client's name and redirect URIs: from the database, or for a metadata
 /// document's URL, from the document (read again after an hour).
-async fn client(
-    state: &State,
-    o: &OAuth,
-    client_id: &str,
-) -> Result<(String, Vec<String>), String> {
+async fn client(state: &State, o: &OAuth, client_id: &str) -> Result<Client, String> {
     let document = super::client_document::is_document_url(client_id);
     if document {
         o.fetcher.check_url(client_id)?;
@@ -251,7 +256,11 @@ async fn client(
                     .collect()
             })
             .unwrap_or_default();
-        return Ok((name, uris));
+        return Ok(Client {
+            name,
+            redirect_uris: uris,
+            self_registered: known.get("kind").and_then(Value::as_str) == Some("registered"),
+        });
     }
     if !document {
         return Err("client_id: no such client is registered".into());
@@ -269,7 +278,11 @@ async fn client(
     if let Some(e) = answer.get("error_description").and_then(Value::as_str) {
         return Err(e.to_string());
     }
-    Ok((doc.client_name, doc.redirect_uris))
+    Ok(Client {
+        name: doc.client_name,
+        redirect_uris: doc.redirect_uris,
+        self_registered: false,
+    })
 }
 
 fn cookie_name(id: &str) -> String {
@@ -323,7 +336,11 @@ pub async fn show(Extract(state): Extract<Arc<State>>, request: Request) -> Resp
     let Some(client_id) = field(&pairs, "client_id") else {
         return stop(StatusCode::BAD_REQUEST, "client_id: required");
     };
-    let (client_name, uris) = match client(&state, o, client_id).await {
+    let Client {
+        name: client_name,
+        redirect_uris: uris,
+        self_registered,
+    } = match client(&state, o, client_id).await {
         Ok(c) => c,
         Err(why) => return stop(StatusCode::BAD_REQUEST, &why),
     };
@@ -340,6 +357,7 @@ pub async fn show(Extract(state): Extract<Arc<State>>, request: Request) -> Resp
     let mut sign_in = SignIn {
         client_id: client_id.to_string(),
         client_name,
+        self_registered,
         redirect_uri,
         state: field(&pairs, "state").map(str::to_string),
         challenge: field(&pairs, "code_challenge").unwrap_or("").to_string(),
@@ -400,7 +418,7 @@ fn key_page(id: &str, s: &SignIn, error: Option<&str>, cookie: Option<String>) -
     });
     let body = format!(
         "<h1>Connect {client} to your MCP tools</h1>\
-         <div class=box><p><strong>{client}</strong> asks to call tools on your behalf. \
+         <div class=box><p><strong>{client}</strong>{claim} asks to call tools on your behalf. \
          After you allow it, your browser returns to <code>{host}</code>.</p>\
          {error_html}\
          <form method=post action=/authorize autocomplete=off>\
@@ -414,6 +432,11 @@ fn key_page(id: &str, s: &SignIn, error: Option<&str>, cookie: Option<String>) -
          <input type=hidden name=csrf value=\"{csrf}\"><input type=hidden name=action value=deny>\
          <button type=submit>Cancel</button></form></div>",
         client = escape(&s.client_name),
+        claim = if s.self_registered {
+            " <span class=muted>(a name the application gave itself: go on only if you started this connection)</span>"
+        } else {
+            ""
+        },
         host = escape(&redirect_host(&s.redirect_uri)),
         id = escape(id),
         csrf = escape(&s.csrf),
