@@ -463,6 +463,16 @@ def client_documents():
               status == 200 and t.get("access_token", "").startswith("mcp_at_"), (q, t))
         _, _, page = send(s, "GET", authorize_url(cid, challenge))
         check("the consent page names the client as its document does", "Document client" in page)
+        # Whoever holds the server's database login rewrites the document's record:
+        # the server goes by what it read itself, never by the database's copy.
+        subprocess.run(["psql", DB_URL, "-Atc",
+                        f"SELECT mcp_oauth_describe_client('{cid}', 'Poisoned', ARRAY['http://127.0.0.1:9/evil'])"],
+                       check=True, capture_output=True)
+        status, headers, page = send(s, "GET", authorize_url(cid, challenge, redirect_uri="http://127.0.0.1:9/evil"))
+        status2, _, page2 = send(s, "GET", authorize_url(cid, challenge))
+        check("a document's record rewritten in the database redirects nowhere and names no one",
+              status == 400 and "location" not in headers and "Poisoned" not in page
+              and status2 == 200 and "Document client" in page2, (status, headers, page2[-300:]))
         for path, why in [("/redirect", "redirects are not followed"), ("/big", "over 5 KiB"),
                           ("/liar", "names another client_id")]:
             status, headers, page = send(s, "GET", authorize_url(f"{base}{path}", challenge))

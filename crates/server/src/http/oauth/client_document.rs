@@ -5,18 +5,22 @@
 //! connecting (and the connection made to that address, so DNS cannot change its
 //! mind), 5 seconds, 5 KiB, no redirect followed, and the document must name itself.
 //! `--oauth-allow-private-clients` (tests) allows http and private addresses.
+//! What was read is kept in this process for an hour, never taken back from the
+//! database (whoever holds the server's login could have written anything there).
 
 use rustls::pki_types::ServerName;
 use serde_json::Value;
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_BYTES: usize = 5 * 1024;
 
 /// What a document says of its client.
+#[derive(Clone)]
 pub struct Document {
     pub client_name: String,
     pub redirect_uris: Vec<String>,
@@ -25,7 +29,14 @@ pub struct Document {
 pub struct Fetcher {
     private_ok: bool,
     tls: tokio_rustls::TlsConnector,
+    /// Documents read in the last hour, by URL (this process's own reading).
+    read: Mutex<HashMap<String, (Instant, Document)>>,
 }
+
+/// How long a document read is used before it is read again.
+const KEEP_FOR: Duration = Duration::from_secs(3600);
+/// Documents kept at once.
+const MAX_KEPT: usize = 1024;
 
 /// Whether `client_id` is the URL of a metadata document (not a registered id).
 pub fn is_document_url(client_id: &str) -> bool {
@@ -77,11 +88,36 @@ impl Fetcher {
         Self {
             private_ok,
             tls: tokio_rustls::TlsConnector::from(Arc::new(config)),
+            read: Mutex::new(HashMap::new()),
         }
     }
 
-    /// The document at `client_id`, or why it cannot be used (shown to the user).
-    pub async fn fetch(&self, client_id: &str) -> Result<Document, String> {
+    /// The document at `client_id`: as read within the hour, else read now.
+    pub async fn document(&self, client_id: &str) -> Result<Document, String> {
+        self.check_url(client_id)?;
+        let kept = self
+            .read
+            .lock()
+            .expect("documents lock")
+            .get(client_id)
+            .cloned();
+        if let Some((_, doc)) = kept.filter(|(at, _)| at.elapsed() < KEEP_FOR) {
+            return Ok(doc);
+        }
+        let doc = self.fetch(client_id).await?;
+        let mut read = self.read.lock().expect("documents lock");
+        if read.len() >= MAX_KEPT {
+            read.retain(|_, (at, _)| at.elapsed() < KEEP_FOR);
+            if read.len() >= MAX_KEPT {
+                read.clear();
+            }
+        }
+        read.insert(client_id.to_string(), (Instant::now(), doc.clone()));
+        Ok(doc)
+    }
+
+    /// The document at `client_id`, read now, or why it cannot be used (shown to the user).
+    async fn fetch(&self, client_id: &str) -> Result<Document, String> {
         match tokio::time::timeout(TIMEOUT, self.get(client_id)).await {
             Ok(result) => result,
             Err(_) => Err("its metadata document did not arrive within 5 seconds".into()),

@@ -224,48 +224,43 @@ struct Client {
     self_registered: bool,
 }
 
-/// The client's name and redirect URIs: from the database, or for a metadata
-/// document's URL, from the document (read again after an hour).
+/// The client's name and redirect URIs: a registered client's from the database; a
+/// metadata document's from the document itself, as this process read it (within
+/// the hour), never from the database, where whoever holds the server's login
+/// could have written anything. The database is told what the document says before
+/// a code is granted against it.
 async fn client(state: &State, o: &OAuth, client_id: &str) -> Result<Client, String> {
-    let document = super::client_document::is_document_url(client_id);
-    if document {
-        o.fetcher.check_url(client_id)?;
-    }
-    let known = ask(
-        state,
-        "SELECT mcp_oauth_client($1::text)::text",
-        &[client_id],
-    )
-    .await
-    .map_err(|_| "The database did not answer; try again".to_string())?;
-    let fresh = known.get("kind").and_then(Value::as_str) == Some("registered")
-        || known
-            .get("fetched_seconds_ago")
-            .and_then(Value::as_i64)
-            .is_some_and(|s| s < 3600);
-    if !known.is_null() && fresh {
-        let name = known["client_name"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        let uris = known["redirect_uris"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
+    let unavailable = |_| "The database did not answer; try again".to_string();
+    if !super::client_document::is_document_url(client_id) {
+        let known = ask(
+            state,
+            "SELECT mcp_oauth_client($1::text)::text",
+            &[client_id],
+        )
+        .await
+        .map_err(unavailable)?;
+        if known.get("kind").and_then(Value::as_str) != Some("registered") {
+            return Err("client_id: no such client is registered".into());
+        }
+        let strings = |v: &Value| -> Vec<String> {
+            v.as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|s| s.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
         return Ok(Client {
-            name,
-            redirect_uris: uris,
-            self_registered: known.get("kind").and_then(Value::as_str) == Some("registered"),
+            name: known["client_name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            redirect_uris: strings(&known["redirect_uris"]),
+            self_registered: true,
         });
     }
-    if !document {
-        return Err("client_id: no such client is registered".into());
-    }
-    let doc = o.fetcher.fetch(client_id).await?;
+    let doc = o.fetcher.document(client_id).await?;
     let uris = Value::from(doc.redirect_uris.clone()).to_string();
     let answer = ask(
         state,
@@ -274,7 +269,7 @@ async fn client(state: &State, o: &OAuth, client_id: &str) -> Result<Client, Str
         &[client_id, &doc.client_name, &uris],
     )
     .await
-    .map_err(|_| "The database did not answer; try again".to_string())?;
+    .map_err(unavailable)?;
     if let Some(e) = answer.get("error_description").and_then(Value::as_str) {
         return Err(e.to_string());
     }
