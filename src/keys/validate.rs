@@ -253,18 +253,22 @@ fn validate_mcp_key(
         errors::invalid_key()
     };
     match authenticate(api_key) {
-        Ok(k) => TableIterator::once((
-            k.key.tenant_id,
-            k.key.id,
-            k.key.name,
-            // A token's tools when it names them, else the key's.
-            JsonB(match k.oauth.and_then(|g| g.tools) {
-                Some(tools) => serde_json::json!(tools),
-                None => k.allowed_tools,
-            }),
-            k.key.rate_limit,
-            k.environment,
-        )),
+        Ok(k) => {
+            // A token's tools that its key still allows, when it names them; else
+            // the key's own list.
+            let tools = match k.oauth.as_ref().and_then(|g| g.tools.as_ref()) {
+                Some(t) => serde_json::json!(t.iter().filter(|n| k.allows(n)).collect::<Vec<_>>()),
+                None => k.allowed_tools.clone(),
+            };
+            TableIterator::once((
+                k.key.tenant_id,
+                k.key.id,
+                k.key.name,
+                JsonB(tools),
+                k.key.rate_limit,
+                k.environment,
+            ))
+        }
         // The reason is never reported, at any log level: one message for all.
         Err(_) => errors::invalid_key(),
     }

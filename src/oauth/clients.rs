@@ -14,10 +14,10 @@ const INET: PgOid = PgOid::BuiltIn(PgBuiltInOids::INETOID);
 
 /// Whether a name and redirect URIs may describe a client; the error answer if not.
 fn problem(name: &str, redirect_uris: &[String]) -> Option<JsonB> {
-    if name.trim().is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+    if name.trim().is_empty() || name.chars().count() > 200 || name.chars().any(token::is_hidden) {
         return Some(error(
             "invalid_client_metadata",
-            "client_name: must be 1 to 200 characters, without control characters",
+            "client_name: must be 1 to 200 characters, without control, direction or invisible characters",
         ));
     }
     if redirect_uris.is_empty() || redirect_uris.len() > 10 {
@@ -66,6 +66,15 @@ const REGISTER: Statement = Statement {
 #[pg_extern(security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn mcp_oauth_register_client(
+    p_client_name: Option<&str>,
+    p_redirect_uris: Option<Vec<String>>,
+    p_from: default!(Option<Inet>, "NULL"),
+    p_max_per_address: default!(i32, 20),
+) -> JsonB {
+    super::bounded(|| register(p_client_name, p_redirect_uris, p_from, p_max_per_address))
+}
+
+fn register(
     p_client_name: Option<&str>,
     p_redirect_uris: Option<Vec<String>>,
     p_from: default!(Option<Inet>, "NULL"),
@@ -131,6 +140,14 @@ fn mcp_oauth_describe_client(
     p_client_name: Option<&str>,
     p_redirect_uris: Option<Vec<String>>,
 ) -> JsonB {
+    super::bounded(|| describe(p_client_id, p_client_name, p_redirect_uris))
+}
+
+fn describe(
+    p_client_id: Option<&str>,
+    p_client_name: Option<&str>,
+    p_redirect_uris: Option<Vec<String>>,
+) -> JsonB {
     let client_id = p_client_id.unwrap_or("");
     if !(client_id.starts_with("https://") || client_id.starts_with("http://"))
         || client_id.len() > 2000
@@ -182,7 +199,7 @@ fn mcp_oauth_client(p_client_id: Option<&str>) -> Option<JsonB> {
 
 const REVOKE_CLIENT: Statement = Statement {
     sql: "UPDATE @s.mcp_oauth_tokens SET revoked_at = pg_catalog.now()
-           WHERE client_id = $1 AND revoked_at IS NULL
+           WHERE client_id = $1 AND revoked_at IS NULL AND expires_at > pg_catalog.now()
              AND ($2::pg_catalog.uuid IS NULL OR tenant_id = $2)
              AND kind <> 'code'
           RETURNING 1",
@@ -196,6 +213,10 @@ const REVOKE_CLIENT: Statement = Statement {
 #[pg_extern(security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn revoke_mcp_oauth_client(p_client_id: Option<&str>) -> i32 {
+    super::bounded(|| revoke_client(p_client_id))
+}
+
+fn revoke_client(p_client_id: Option<&str>) -> i32 {
     let id = p_client_id.unwrap_or_else(|| crate::errors::required("p_client_id"));
     let tenant = crate::access::managed_tenant();
     spi::run(&REVOKE_CLIENT, &[id.into(), tenant.into()], |t| {

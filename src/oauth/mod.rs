@@ -15,6 +15,7 @@ mod clients;
 mod consent;
 mod tokens;
 
+use crate::spi::{self, Statement, TEXT};
 use pgrx::JsonB;
 use serde_json::{json, Value};
 
@@ -25,6 +26,30 @@ fn error(code: &str, description: impl std::fmt::Display) -> JsonB {
 
 fn ok(value: Value) -> JsonB {
     JsonB(value)
+}
+
+const LOCK_TIMEOUT: Statement = Statement {
+    sql: "SELECT pg_catalog.current_setting('lock_timeout')",
+    args: &[],
+    writes: false,
+};
+const SET_LOCK_TIMEOUT: Statement = Statement {
+    sql: "SELECT pg_catalog.set_config('lock_timeout', $1, true)",
+    args: &[TEXT],
+    writes: true,
+};
+
+/// Runs `f` waiting at most 2 s for any row lock, then puts the caller's
+/// lock_timeout back. A tenant's admin can hold its own tenant's token rows in an
+/// open transaction; the server's connection that meets them gives up (the
+/// client is told to try again) instead of waiting, with its pool slot, for as
+/// long as the admin likes.
+fn bounded<R>(f: impl FnOnce() -> R) -> R {
+    let before: String = spi::one(&LOCK_TIMEOUT, &[]).unwrap_or_else(|| "0".into());
+    spi::one::<String>(&SET_LOCK_TIMEOUT, &["2s".into()]);
+    let out = f();
+    spi::one::<String>(&SET_LOCK_TIMEOUT, &[before.as_str().into()]);
+    out
 }
 
 /// How long codes and tokens live.

@@ -96,9 +96,11 @@ const ISSUE: Statement = Statement {
 
 // Rows a day past their expiry go, a few at a time, as new ones come.
 const CLEAN: Statement = Statement {
-    sql: "DELETE FROM @s.mcp_oauth_tokens WHERE digest IN (
-              SELECT digest FROM @s.mcp_oauth_tokens
-               WHERE expires_at < pg_catalog.now() - '1 day'::pg_catalog.interval LIMIT 100)",
+    // Rows someone holds (an admin's open transaction) are skipped, never waited for.
+    sql: "DELETE FROM @s.mcp_oauth_tokens WHERE (digest, tenant_id) IN (
+              SELECT digest, tenant_id FROM @s.mcp_oauth_tokens
+               WHERE expires_at < pg_catalog.now() - '1 day'::pg_catalog.interval
+               LIMIT 100 FOR UPDATE SKIP LOCKED)",
     args: &[],
     writes: true,
 };
@@ -143,6 +145,26 @@ fn issue(t: &Taken) -> JsonB {
 #[pg_extern(security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn mcp_oauth_token(
+    p_grant_type: Option<&str>,
+    p_secret: Option<&str>,
+    p_client_id: Option<&str>,
+    p_code_verifier: default!(Option<&str>, "NULL"),
+    p_redirect_uri: default!(Option<&str>, "NULL"),
+    p_resource: default!(Option<&str>, "NULL"),
+) -> JsonB {
+    super::bounded(|| {
+        grant(
+            p_grant_type,
+            p_secret,
+            p_client_id,
+            p_code_verifier,
+            p_redirect_uri,
+            p_resource,
+        )
+    })
+}
+
+fn grant(
     p_grant_type: Option<&str>,
     p_secret: Option<&str>,
     p_client_id: Option<&str>,
@@ -235,6 +257,10 @@ const REVOKE: Statement = Statement {
 #[pg_extern(security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn mcp_oauth_revoke(p_token: Option<&str>, p_client_id: Option<&str>) -> bool {
+    super::bounded(|| revoke(p_token, p_client_id))
+}
+
+fn revoke(p_token: Option<&str>, p_client_id: Option<&str>) -> bool {
     let secret = p_token.unwrap_or("");
     if !matches!(token::parse(secret), Some(Kind::Access | Kind::Refresh)) {
         return false;

@@ -28,6 +28,11 @@ NO_LIMITS = ["--oauth-clients-per-ip", "1000", "--oauth-attempts-per-minute", "1
 CALLBACK = "http://127.0.0.1:9/callback"  # never listened on: the tests read the Location
 
 
+def pg_log_errors():
+    with open(os.environ["E2E_PG_LOG"], errors="replace") as f:
+        return sum(1 for line in f if "ERROR:" in line)
+
+
 def oauth_server(*args, host="127.0.0.1", limits=True):
     port = free_port()
     extra = NO_LIMITS if limits else []
@@ -310,14 +315,26 @@ def refusals(s, cid):
     status, _, t = token(s, {"grant_type": "authorization_code", "code": q["code"], "code_verifier": verifier,
                              "redirect_uri": "http://127.0.0.1:9/other", "client_id": cid})
     check("a code redeemed with another redirect_uri: invalid_grant", status == 400 and t["error"] == "invalid_grant", t)
-    status, headers, _ = send(s, "GET", authorize_url(cid, challenge, code_challenge_method="plain"))
-    check("plain PKCE is refused back to the client (invalid_request)",
-          status == 303 and "error=invalid_request" in headers["location"], headers)
+    status, headers, page = send(s, "GET", authorize_url(cid, challenge, code_challenge_method="plain"))
+    check("plain PKCE is refused on the page, never redirected (no open redirector)",
+          status == 400 and "location" not in headers and "S256" in page, headers)
+    status, headers, _ = send(s, "GET", authorize_url(cid, challenge, response_type="token"))
+    check("response_type other than code: refused on the page, never redirected",
+          status == 400 and "location" not in headers, headers)
     status, headers, _ = send(s, "GET", authorize_url("mcp_client_unknown", challenge))
     check("an unknown client: an error page", status == 400 and "location" not in headers)
-    status, headers, _ = send(s, "GET", authorize_url(cid, challenge, resource="https://other.example/mcp"))
-    check("a resource that is not this server: invalid_target",
-          status == 303 and "error=invalid_target" in headers["location"], headers)
+    status, headers, page = send(s, "GET", authorize_url(cid, challenge, resource="https://other.example/mcp"))
+    check("a resource that is not this server: refused on the page",
+          status == 400 and "location" not in headers and "resource" in page, headers)
+    status, headers, page = send(s, "GET", authorize_url(cid, challenge, state="s" * 1025))
+    check("a state over 1024 characters is refused (sign-ins in memory stay small)", status == 400, status)
+    status, headers, page = send(s, "GET", authorize_url(cid, challenge) + "&x=" + "a" * 9000)
+    check("an /authorize query over 8 KiB is refused", status == 400, status)
+    errors = pg_log_errors()
+    status, _, t = token(s, {"grant_type": "refresh_token", "refresh_token": "a\0b", "client_id": cid})
+    status2, _, page = send(s, "GET", authorize_url("a\0b", challenge))
+    check("a NUL in a form or query: 400, and no ERROR in the PostgreSQL log",
+          status == 400 and status2 == 400 and pg_log_errors() == errors, (status, status2))
 
     # Another audience: a second server, another issuer, the same database.
     other = oauth_server(host="localhost")
@@ -334,6 +351,52 @@ def refusals(s, cid):
         check("a refresh asking for another resource: invalid_target", status == 400 and r["error"] == "invalid_target", r)
     finally:
         other.stop()
+
+    # Rows held in another transaction (a tenant admin's revoke, left open): the
+    # clean-up passes them by, and a grant that needs one gives up after 2 s.
+    old_tokens = grant(s, cid)
+    held = grant(s, cid)
+    psql("UPDATE mcp_oauth_tokens SET expires_at = now() - interval '2 days' "
+         f"WHERE digest = encode(sha256('{old_tokens['access_token']}'::bytea), 'hex')")
+    admin = os.environ["E2E_ADMIN_PSQL"].split()
+    holder = subprocess.Popen(admin + ["-Atc", "BEGIN; SELECT digest FROM mcp_oauth_tokens WHERE digest IN ("
+                                       f"encode(sha256('{old_tokens['access_token']}'::bytea), 'hex'), "
+                                       f"encode(sha256('{held['refresh_token']}'::bytea), 'hex')) FOR UPDATE; "
+                                       "SELECT pg_sleep(8); COMMIT;"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        import time
+        time.sleep(1)
+        started = time.monotonic()
+        fresh = grant(s, cid)
+        quick = time.monotonic() - started
+        started = time.monotonic()
+        status, _, r = token(s, {"grant_type": "refresh_token", "refresh_token": held["refresh_token"],
+                                 "client_id": cid})
+        waited = time.monotonic() - started
+        check("a grant passes by token rows held elsewhere (the clean-up skips them)",
+              fresh.get("access_token", "").startswith("mcp_at_") and quick < 4, (quick, fresh))
+        check("a refresh whose row is held gives up after about 2 s (503), not after the holder",
+              status == 503 and r["error"] == "temporarily_unavailable" and waited < 6, (status, r, waited))
+    finally:
+        holder.wait(timeout=30)
+
+    # A body that trickles is cut at the header timeout, as /mcp's is.
+    slow = oauth_server("--header-timeout", "2")
+    try:
+        import socket
+        import time
+        c = socket.create_connection(("127.0.0.1", slow.port), timeout=10)
+        c.sendall(f"POST /token HTTP/1.1\r\nHost: 127.0.0.1:{slow.port}\r\n"
+                  "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ngrant".encode())
+        started = time.monotonic()
+        answer = c.recv(4096)
+        took = time.monotonic() - started
+        c.close()
+        check("a /token body that does not arrive is answered at the header timeout (2 s)",
+              answer.startswith(b"HTTP/1.1 400") and took < 5, (answer[:80], took))
+    finally:
+        slow.stop()
 
     # Expired refresh and access tokens.
     t = grant(s, cid)
@@ -388,6 +451,14 @@ def csrf_and_limits(s, cid):
     status, _, _ = b.post({"action": "check", "api_key": FULL_KEY})
     check("an ended sign-in cannot be posted again", status == 400, status)
 
+    crowded = oauth_server()
+    try:
+        statuses = [send(crowded, "GET", authorize_url(cid, challenge))[0] for _ in range(34)]
+        check("sign-ins in progress are capped per address (503 past 32)",
+              statuses == [200] * 32 + [503, 503], statuses)
+    finally:
+        crowded.stop()
+
     n = int(psql("SELECT count(*) FROM mcp_oauth_clients WHERE registered_from = '127.0.0.1' "
                  "AND created_at > now() - interval '1 day'"))
     capped = oauth_server("--oauth-clients-per-ip", str(n + 2), "--oauth-attempts-per-minute", "3", limits=False)
@@ -409,6 +480,14 @@ def csrf_and_limits(s, cid):
           and body["error"] == "invalid_redirect_uri", body)
     status, body = register(s, redirects=["javascript:alert(1)"])
     check("registration refuses a javascript: redirect URI", status == 400, body)
+    status, body = register(s, redirects=["https://a;script-src/cb"])
+    check("registration refuses a host that is not a host name", status == 400, body)
+    status, body = register(s, name="Claude\u202e")
+    check("registration refuses a name with a direction override", status == 400
+          and body["error"] == "invalid_client_metadata", body)
+    status, _, body = send(s, "POST", "/register", json.dumps({"redirect_uris": [CALLBACK]}),
+                           {"Content-Type": "text/plain"})
+    check("registration takes JSON only (a page's plain form post registers nothing)", status == 415, body)
 
 
 class DocumentServer(http.server.ThreadingHTTPServer):

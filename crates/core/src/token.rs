@@ -141,6 +141,30 @@ pub fn redirect_uri_problem(uri: &str) -> Option<&'static str> {
                 host.to_ascii_lowercase().as_str(),
                 "localhost" | "127.0.0.1" | "::1"
             );
+            // A host name or an address, nothing else (the origin goes into a
+            // Content-Security-Policy, where `;` would start a directive).
+            let plain = if authority.starts_with('[') {
+                host.bytes()
+                    .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+            } else {
+                !host.is_empty()
+                    && host
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+            };
+            let port_ok = match authority.strip_prefix('[') {
+                Some(v6) => v6.split_once(']').is_some_and(|(_, p)| {
+                    p.is_empty()
+                        || p.strip_prefix(':')
+                            .is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+                }),
+                None => authority
+                    .rsplit_once(':')
+                    .is_none_or(|(_, p)| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())),
+            };
+            if !plain || !port_ok {
+                return Some("must name a host by letters, digits, dots and dashes, or an address");
+            }
             (scheme == "http" && !loopback)
                 .then_some("must use https (http only to localhost, 127.0.0.1 or [::1])")
         }
@@ -149,6 +173,17 @@ pub fn redirect_uri_problem(uri: &str) -> Option<&'static str> {
         }
         _ => None,
     }
+}
+
+/// A character that is not shown as itself: a control, a direction mark or
+/// override (which turns the text after it around), an invisible joiner or
+/// separator. None belongs in a name a user must read.
+pub fn is_hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(c as u32,
+            0x00AD | 0x034F | 0x061C | 0x115F | 0x1160 | 0x17B4 | 0x17B5 | 0x180B..=0x180F
+            | 0x200B..=0x200F | 0x2028..=0x202E | 0x2060..=0x206F | 0x3164 | 0xFE00..=0xFE0F
+            | 0xFEFF | 0xFFA0 | 0xFFF0..=0xFFFB | 0xE0000..=0xE0FFF)
 }
 
 /// Unpadded base64url (RFC 4648 §5).
@@ -198,6 +233,9 @@ mod tests {
             "https://a.example/cb#frag",
             "javascript:alert(1)",
             "https://user@a.example/cb",
+            "https://a;script-src/cb",
+            "https://a.example:80x/cb",
+            "https://a\u{202e}b.example/cb",
             "/relative",
             "https://a.example/c b",
             "",
@@ -206,6 +244,8 @@ mod tests {
             assert!(redirect_uri_problem(bad).is_some(), "{bad}");
         }
         assert!(client_id().starts_with("mcp_client_"));
+        assert!(is_hidden('\u{202e}') && is_hidden('\u{200b}') && is_hidden('\n'));
+        assert!(!is_hidden('é') && !is_hidden('Ω') && !is_hidden(' '));
     }
 
     #[test]

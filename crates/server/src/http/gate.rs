@@ -74,6 +74,11 @@ impl Gate {
         }
     }
 
+    /// How long a request body may take to arrive.
+    pub fn read_timeout(&self) -> Duration {
+        self.read_timeout
+    }
+
     fn enter(&self) -> InFlight<'_> {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         InFlight(self)
@@ -304,7 +309,17 @@ pub async fn check(Extract(state): Extract<Arc<State>>, request: Request, next: 
         } else {
             "Forbidden: this Origin may not call the server"
         };
+        let page = request.uri().path() == "/authorize";
         discard(request.into_body(), gate.max_body);
+        if page {
+            // A browser shows this: plain text, not a JSON-RPC error.
+            let mut response = (StatusCode::FORBIDDEN, format!("{message}.\n")).into_response();
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            );
+            return closing(response);
+        }
         return closing(refusal(StatusCode::FORBIDDEN, None, REFUSED, message, None));
     }
     let mut request = request;

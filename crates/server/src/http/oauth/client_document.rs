@@ -17,6 +17,10 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
+/// One answer for every way a reachable-looking address fails to give a document
+/// (refused, TLS, HTTP status, time): the consent page is no port scanner.
+const UNREADABLE: &str =
+    "client_id: its metadata document could not be read (https, answered 200 within 5 seconds)";
 const MAX_BYTES: usize = 5 * 1024;
 
 /// What a document says of its client.
@@ -28,6 +32,9 @@ pub struct Document {
 
 pub struct Fetcher {
     private_ok: bool,
+    /// This server's own origin: a document is never fetched from it (it would
+    /// fetch itself, as often as the URL nests).
+    own_origin: String,
     tls: tokio_rustls::TlsConnector,
     /// Documents read in the last hour, by URL (this process's own reading).
     read: Mutex<HashMap<String, (Instant, Document)>>,
@@ -48,7 +55,7 @@ pub fn is_document_url(client_id: &str) -> bool {
 fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
+            let [a, b, c, _] = v4.octets();
             !(v4.is_private()
                 || v4.is_loopback()
                 || v4.is_link_local()
@@ -58,24 +65,28 @@ fn is_public(ip: IpAddr) -> bool {
                 || v4.is_multicast()
                 || a == 0
                 || a >= 240
-                || (a == 100 && (64..128).contains(&b)))
+                || (a == 100 && (64..128).contains(&b))
+                || (a == 198 && (b == 18 || b == 19))
+                || (a == 192 && b == 0 && c == 0))
         }
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => is_public(IpAddr::V4(v4)),
-            None => {
-                let first = v6.segments()[0];
-                !(v6.is_loopback()
-                    || v6.is_unspecified()
-                    || v6.is_multicast()
-                    || (first & 0xfe00) == 0xfc00
-                    || (first & 0xffc0) == 0xfe80)
-            }
-        },
+        // Only global unicast (2000::/3), and none of the prefixes in it that lead
+        // to IPv4 (6to4, NAT64) or are reserved (documentation, ORCHID, Teredo).
+        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some() => {
+            is_public(IpAddr::V4(v6.to_ipv4_mapped().expect("checked")))
+        }
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            (s[0] & 0xe000) == 0x2000
+                && s[0] != 0x2002
+                && !(s[0] == 0x2001
+                    && (s[1] == 0x0db8 || s[1] < 0x0200 || (s[1] & 0xfff0) == 0x0010))
+                && !(s[0] == 0x0064 && s[1] == 0xff9b)
+        }
     }
 }
 
 impl Fetcher {
-    pub fn new(private_ok: bool) -> Self {
+    pub fn new(private_ok: bool, own_origin: String) -> Self {
         let roots = rustls::RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         };
@@ -87,6 +98,7 @@ impl Fetcher {
             .with_no_client_auth();
         Self {
             private_ok,
+            own_origin,
             tls: tokio_rustls::TlsConnector::from(Arc::new(config)),
             read: Mutex::new(HashMap::new()),
         }
@@ -120,7 +132,7 @@ impl Fetcher {
     async fn fetch(&self, client_id: &str) -> Result<Document, String> {
         match tokio::time::timeout(TIMEOUT, self.get(client_id)).await {
             Ok(result) => result,
-            Err(_) => Err("its metadata document did not arrive within 5 seconds".into()),
+            Err(_) => Err(UNREADABLE.into()),
         }
     }
 
@@ -135,6 +147,9 @@ impl Fetcher {
             return Err(
                 "client_id: a metadata document's URL needs a path, and no fragment or user".into(),
             );
+        }
+        if url.origin().ascii_serialization() == self.own_origin {
+            return Err("client_id: a metadata document cannot be on this server".into());
         }
         Ok(url)
     }
@@ -158,7 +173,12 @@ impl Fetcher {
         }
         let tcp = TcpStream::connect(addrs[0])
             .await
-            .map_err(|_| format!("client_id: {host} refused the connection"))?;
+            .map_err(|_| UNREADABLE.to_string())?;
+        // The Host header names the port when the URL does.
+        let authority = match url.port() {
+            Some(p) => format!("{host}:{p}"),
+            None => host.clone(),
+        };
         let target = match url.query() {
             Some(q) => format!("{}?{q}", url.path()),
             None => url.path().to_string(),
@@ -170,10 +190,10 @@ impl Fetcher {
                 .tls
                 .connect(name, tcp)
                 .await
-                .map_err(|e| format!("client_id: TLS with {host} failed ({e})"))?;
-            request(tls, &host, &target).await?
+                .map_err(|_| UNREADABLE.to_string())?;
+            request(tls, &authority, &target).await?
         } else {
-            request(tcp, &host, &target).await?
+            request(tcp, &authority, &target).await?
         };
         read_document(client_id, &bytes)
     }
@@ -187,7 +207,7 @@ where
     let (mut sender, connection) =
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(io))
             .await
-            .map_err(|_| "client_id: the HTTP exchange failed".to_string())?;
+            .map_err(|_| UNREADABLE.to_string())?;
     tokio::spawn(connection);
     let request = hyper::Request::get(target)
         .header(hyper::header::HOST, host)
@@ -201,7 +221,7 @@ where
     let response = sender
         .send_request(request)
         .await
-        .map_err(|_| "client_id: the HTTP exchange failed".to_string())?;
+        .map_err(|_| UNREADABLE.to_string())?;
     let status = response.status();
     if status.is_redirection() {
         return Err(
@@ -209,10 +229,7 @@ where
         );
     }
     if status != hyper::StatusCode::OK {
-        return Err(format!(
-            "client_id: its metadata document answered HTTP {}",
-            status.as_u16()
-        ));
+        return Err(UNREADABLE.into());
     }
     let body = axum::body::Body::new(response.into_body());
     axum::body::to_bytes(body, MAX_BYTES)
@@ -267,6 +284,15 @@ mod tests {
             "fd00::1",
             "fe80::1",
             "::ffff:127.0.0.1",
+            "198.18.0.1",
+            "192.0.0.1",
+            "64:ff9b::7f00:1",
+            "2002:7f00:1::",
+            "fec0::1",
+            "100::1",
+            "::ffff:0:7f00:1",
+            "::127.0.0.1",
+            "2001:db8::1",
         ] {
             assert!(!is_public(private.parse().unwrap()), "{private}");
         }

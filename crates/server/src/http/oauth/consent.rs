@@ -25,12 +25,19 @@ use subtle::ConstantTimeEq;
 
 /// How long a sign-in may take, from the first page to the choice.
 const PENDING_FOR: Duration = Duration::from_secs(600);
-/// Sign-ins in progress at once (each costs a little memory until it ends or expires).
-const MAX_PENDING: usize = 10_000;
+/// Sign-ins in progress at once (each costs up to a few KiB until it ends or
+/// expires), and from one address.
+const MAX_PENDING: usize = 4096;
+const MAX_PENDING_PER_ADDRESS: usize = 32;
+/// The longest `/authorize` query, and `state` (kept with the sign-in).
+const MAX_QUERY: usize = 8 * 1024;
+const MAX_STATE: usize = 1024;
 
 /// One sign-in in progress.
 #[derive(Clone)]
 struct SignIn {
+    /// The address it started from (sign-ins in progress are capped per address).
+    from: std::net::IpAddr,
     client_id: String,
     client_name: String,
     /// Registered by itself (RFC 7591): its name is its own claim.
@@ -54,7 +61,8 @@ impl Pending {
         let mut map = self.0.lock().expect("pending lock");
         // Sign-ins never finished go (with any key they hold) as new ones start.
         map.retain(|_, s| s.started.elapsed() < PENDING_FOR);
-        if map.len() >= MAX_PENDING {
+        let from_there = map.values().filter(|s| s.from == sign_in.from).count();
+        if map.len() >= MAX_PENDING || from_there >= MAX_PENDING_PER_ADDRESS {
             return None;
         }
         let id = random(32);
@@ -227,8 +235,7 @@ struct Client {
 /// The client's name and redirect URIs: a registered client's from the database; a
 /// metadata document's from the document itself, as this process read it (within
 /// the hour), never from the database, where whoever holds the server's login
-/// could have written anything. The database is told what the document says before
-/// a code is granted against it.
+/// could have written anything.
 async fn client(state: &State, o: &OAuth, client_id: &str) -> Result<Client, String> {
     let unavailable = |_| "The database did not answer; try again".to_string();
     if !super::client_document::is_document_url(client_id) {
@@ -261,7 +268,18 @@ async fn client(state: &State, o: &OAuth, client_id: &str) -> Result<Client, Str
         });
     }
     let doc = o.fetcher.document(client_id).await?;
-    let uris = Value::from(doc.redirect_uris.clone()).to_string();
+    Ok(Client {
+        name: doc.client_name,
+        redirect_uris: doc.redirect_uris,
+        self_registered: false,
+    })
+}
+
+/// Tells the database what a metadata document says, just before a code is granted
+/// against it (only then: a document no one consented to leaves no row).
+async fn record_document(state: &State, o: &OAuth, client_id: &str) -> Result<(), String> {
+    let doc = o.fetcher.document(client_id).await?;
+    let uris = Value::from(doc.redirect_uris).to_string();
     let answer = ask(
         state,
         "SELECT mcp_oauth_describe_client($1::text, $2::text,
@@ -269,15 +287,11 @@ async fn client(state: &State, o: &OAuth, client_id: &str) -> Result<Client, Str
         &[client_id, &doc.client_name, &uris],
     )
     .await
-    .map_err(unavailable)?;
-    if let Some(e) = answer.get("error_description").and_then(Value::as_str) {
-        return Err(e.to_string());
+    .map_err(|_| "The database did not answer; try again".to_string())?;
+    match answer.get("error_description").and_then(Value::as_str) {
+        Some(e) => Err(e.to_string()),
+        None => Ok(()),
     }
-    Ok(Client {
-        name: doc.client_name,
-        redirect_uris: doc.redirect_uris,
-        self_registered: false,
-    })
 }
 
 fn cookie_name(id: &str) -> String {
@@ -308,10 +322,13 @@ pub async fn show(Extract(state): Extract<Arc<State>>, request: Request) -> Resp
             "Too many requests from this address; wait a minute",
         );
     }
-    let pairs: Vec<(String, String)> =
-        form_urlencoded::parse(request.uri().query().unwrap_or("").as_bytes())
-            .into_owned()
-            .collect();
+    let query = request.uri().query().unwrap_or("");
+    if query.len() > MAX_QUERY {
+        return stop(StatusCode::BAD_REQUEST, "The request is over 8 KiB");
+    }
+    let Some(pairs) = super::pairs(query.as_bytes()) else {
+        return stop(StatusCode::BAD_REQUEST, "The request holds a NUL character");
+    };
     let names = [
         "client_id",
         "redirect_uri",
@@ -349,7 +366,8 @@ pub async fn show(Extract(state): Extract<Arc<State>>, request: Request) -> Resp
             )
         }
     };
-    let mut sign_in = SignIn {
+    let sign_in = SignIn {
+        from: peer(request.extensions()),
         client_id: client_id.to_string(),
         client_name,
         self_registered,
@@ -362,41 +380,37 @@ pub async fn show(Extract(state): Extract<Arc<State>>, request: Request) -> Resp
         about: String::new(),
         tools: vec![],
     };
-    // From here on the redirect URI is known good: errors go back to the client.
+    // Nothing goes back to the redirect URI before the user acts: anyone may
+    // register one, and an automatic redirect would make this an open redirector.
     if field(&pairs, "response_type") != Some("code") {
-        return back_with_error(
-            o,
-            &sign_in,
-            "unsupported_response_type",
-            "response_type: must be code",
-        );
+        return stop(StatusCode::BAD_REQUEST, "response_type: must be code");
     }
     if field(&pairs, "code_challenge_method") != Some("S256")
         || !mcp_auth_core::token::is_challenge(&sign_in.challenge)
     {
-        return back_with_error(
-            o,
-            &sign_in,
-            "invalid_request",
+        return stop(
+            StatusCode::BAD_REQUEST,
             "code_challenge: PKCE with code_challenge_method=S256 is required",
         );
     }
     if field(&pairs, "resource").is_some_and(|r| r.trim_end_matches('/') != o.resource) {
-        return back_with_error(
-            o,
-            &sign_in,
-            "invalid_target",
+        return stop(
+            StatusCode::BAD_REQUEST,
             "resource: is not this server's MCP endpoint",
         );
     }
-    let csrf = sign_in.csrf.clone();
+    if sign_in.state.as_ref().is_some_and(|s| s.len() > MAX_STATE) {
+        return stop(
+            StatusCode::BAD_REQUEST,
+            "state: must be at most 1024 characters",
+        );
+    }
     let Some(id) = o.consent.start(sign_in.clone()) else {
         return stop(
             StatusCode::SERVICE_UNAVAILABLE,
-            "Too many sign-ins are in progress; try again in a minute",
+            "Too many sign-ins are in progress from this address or in all; try again in a few minutes",
         );
     };
-    sign_in.csrf = csrf;
     let cookie = format!(
         "{}={}; Path=/authorize; HttpOnly; SameSite=Strict; Max-Age=600{}",
         cookie_name(&id),
@@ -404,6 +418,25 @@ pub async fn show(Extract(state): Extract<Arc<State>>, request: Request) -> Resp
         if o.secure { "; Secure" } else { "" }
     );
     key_page(&id, &sign_in, None, Some(cookie))
+}
+
+/// The client's name, isolated from the text around it (a right-to-left mark in a
+/// name cannot turn the page's words around).
+fn named(s: &SignIn) -> String {
+    format!("<bdi>{}</bdi>", escape(&s.client_name))
+}
+
+/// Who vouches for the client's name: no one for a self-registered one; the host of
+/// its metadata document otherwise.
+fn claim(s: &SignIn) -> String {
+    if s.self_registered {
+        " <span class=muted>(a name the application gave itself: go on only if you started this connection)</span>".into()
+    } else {
+        format!(
+            " <span class=muted>(as published by <code>{}</code>)</span>",
+            escape(&redirect_host(&s.client_id))
+        )
+    }
 }
 
 /// The first form: the MCP key.
@@ -426,12 +459,8 @@ fn key_page(id: &str, s: &SignIn, error: Option<&str>, cookie: Option<String>) -
          <form method=post action=/authorize><input type=hidden name=request value=\"{id}\">\
          <input type=hidden name=csrf value=\"{csrf}\"><input type=hidden name=action value=deny>\
          <button type=submit>Cancel</button></form></div>",
-        client = escape(&s.client_name),
-        claim = if s.self_registered {
-            " <span class=muted>(a name the application gave itself: go on only if you started this connection)</span>"
-        } else {
-            ""
-        },
+        client = named(s),
+        claim = claim(s),
         host = escape(&redirect_host(&s.redirect_uri)),
         id = escape(id),
         csrf = escape(&s.csrf),
@@ -475,7 +504,7 @@ fn tools_page(id: &str, s: &SignIn, error: Option<&str>) -> Response {
          <p class=muted>Untick the tools it should not call. Your browser then returns to <code>{host}</code>.</p>\
          <button type=submit name=action value=allow>Allow</button>\
          <button type=submit name=action value=deny>Deny</button></form></div>",
-        client = escape(&s.client_name),
+        client = named(s),
         about = s.about,
         host = escape(&redirect_host(&s.redirect_uri)),
         id = escape(id),
@@ -501,7 +530,7 @@ pub async fn submit(Extract(state): Extract<Arc<State>>, request: Request) -> Re
         );
     }
     let headers = request.headers().clone();
-    let Some(pairs) = form(request.into_body()).await else {
+    let Some(pairs) = form(&state, request.into_body()).await else {
         return stop(StatusCode::BAD_REQUEST, "The form could not be read");
     };
     let id = field(&pairs, "request").unwrap_or("");
@@ -595,6 +624,12 @@ pub async fn submit(Extract(state): Extract<Arc<State>>, request: Request) -> Re
                 .collect();
             if chosen.is_empty() {
                 return tools_page(id, &s, Some("Choose at least one tool"));
+            }
+            if super::client_document::is_document_url(&s.client_id) {
+                if let Err(why) = record_document(&state, o, &s.client_id).await {
+                    o.consent.end(id);
+                    return stop(StatusCode::BAD_REQUEST, &why);
+                }
             }
             // Every tool kept: the token follows the key's own list.
             let tools = if chosen.len() == s.tools.len() {

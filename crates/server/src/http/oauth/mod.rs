@@ -102,7 +102,10 @@ impl OAuth {
             consent: consent::Pending::default(),
             attempts: limiter::Limiter::new(options.attempts_per_minute),
             requests: limiter::Limiter::new(REQUESTS_PER_MINUTE),
-            fetcher: client_document::Fetcher::new(options.private_clients),
+            fetcher: client_document::Fetcher::new(
+                options.private_clients,
+                url.origin().ascii_serialization(),
+            ),
         })
     }
 
@@ -219,10 +222,32 @@ fn status_of(answer: &Value) -> StatusCode {
     }
 }
 
-/// A form body (application/x-www-form-urlencoded) of at most 16 KiB, as pairs.
-async fn form(body: Body) -> Option<Vec<(String, String)>> {
-    let bytes = axum::body::to_bytes(body, 16 * 1024).await.ok()?;
-    Some(form_urlencoded::parse(&bytes).into_owned().collect())
+/// Largest OAuth request body.
+const MAX_BODY: usize = 16 * 1024;
+
+/// A body of at most 16 KiB that arrives within the header timeout (as /mcp's
+/// must: a client trickling a body holds no connection longer).
+async fn body(state: &State, body: Body) -> Option<axum::body::Bytes> {
+    let read = axum::body::to_bytes(body, MAX_BODY);
+    tokio::time::timeout(state.gate.read_timeout(), read)
+        .await
+        .ok()?
+        .ok()
+}
+
+/// Pairs of a form or query, unless a value holds a NUL (which PostgreSQL refuses
+/// in text, with an ERROR in its log that a stranger should not be able to cause).
+fn pairs(bytes: &[u8]) -> Option<Vec<(String, String)>> {
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(bytes).into_owned().collect();
+    (!pairs
+        .iter()
+        .any(|(k, v)| k.contains('\0') || v.contains('\0')))
+    .then_some(pairs)
+}
+
+/// A form body (application/x-www-form-urlencoded), read as `body` reads it.
+async fn form(state: &State, b: Body) -> Option<Vec<(String, String)>> {
+    pairs(&body(state, b).await?)
 }
 
 /// The first value of `name` in a form or query, when not empty.

@@ -5,7 +5,7 @@
 use super::{ask, json, oauth_error, peer, status_of, too_many};
 use crate::http::State;
 use axum::extract::{Request, State as Extract};
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::response::Response;
 use serde_json::Value;
 use std::sync::Arc;
@@ -16,11 +16,28 @@ pub async fn register(Extract(state): Extract<Arc<State>>, request: Request) -> 
     if !o.requests.allow(ip) {
         return too_many();
     }
-    let Ok(bytes) = axum::body::to_bytes(request.into_body(), 16 * 1024).await else {
+    // JSON only: a page's plain-text form post (no CORS preflight) registers nothing.
+    let json_body = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/json")
+        });
+    if !json_body {
         return oauth_error(
-            StatusCode::PAYLOAD_TOO_LARGE,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "invalid_client_metadata",
-            "The registration is over 16 KiB",
+            "Content-Type: must be application/json",
+        );
+    }
+    let Some(bytes) = super::body(&state, request.into_body()).await else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_client_metadata",
+            "The registration must be at most 16 KiB and arrive in time",
         );
     };
     let Ok(Value::Object(meta)) = serde_json::from_slice::<Value>(&bytes) else {
@@ -65,6 +82,9 @@ pub async fn register(Extract(state): Extract<Arc<State>>, request: Request) -> 
         Some(Value::String(n)) => n.as_str(),
         Some(_) => return bad("client_name: must be a string"),
     };
+    if name.contains('\0') || redirect_uris.iter().any(|u| u.contains('\0')) {
+        return bad("client metadata: must not contain NUL");
+    }
     let uris = Value::from(redirect_uris).to_string();
     let answer = ask(
         &state,

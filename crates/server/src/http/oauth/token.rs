@@ -48,26 +48,26 @@ fn decode_base64(s: &str) -> Option<String> {
 
 /// A POSTed form and its headers, within the address's share of requests.
 async fn posted(
-    o: &super::OAuth,
+    state: &State,
     request: Request,
 ) -> Result<(axum::http::HeaderMap, Vec<(String, String)>), Response> {
-    if !o.requests.allow(peer(request.extensions())) {
+    if !state.oauth().requests.allow(peer(request.extensions())) {
         return Err(too_many());
     }
     let headers = request.headers().clone();
-    match form(request.into_body()).await {
+    match form(state, request.into_body()).await {
         Some(pairs) => Ok((headers, pairs)),
         None => Err(oauth_error(
             StatusCode::BAD_REQUEST,
             "invalid_request",
-            "The body must be a form of at most 16 KiB",
+            "The body must be a form of at most 16 KiB, without NUL, sent in time",
         )),
     }
 }
 
 pub async fn token(Extract(state): Extract<Arc<State>>, request: Request) -> Response {
     let o = state.oauth();
-    let (headers, pairs) = match posted(o, request).await {
+    let (headers, pairs) = match posted(&state, request).await {
         Ok(p) => p,
         Err(refused) => return refused,
     };
@@ -142,8 +142,7 @@ pub async fn token(Extract(state): Extract<Arc<State>>, request: Request) -> Res
 }
 
 pub async fn revoke(Extract(state): Extract<Arc<State>>, request: Request) -> Response {
-    let o = state.oauth();
-    let (headers, pairs) = match posted(o, request).await {
+    let (headers, pairs) = match posted(&state, request).await {
         Ok(p) => p,
         Err(refused) => return refused,
     };
