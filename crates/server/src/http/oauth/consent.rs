@@ -239,6 +239,13 @@ struct Client {
 async fn client(state: &State, o: &OAuth, client_id: &str) -> Result<Client, String> {
     let unavailable = |_| "The database did not answer; try again".to_string();
     if !super::client_document::is_document_url(client_id) {
+        // A registered client_id is `mcp_client_` and 24 base62: nothing else is asked for.
+        let shaped = client_id.len() == 35
+            && client_id.starts_with("mcp_client_")
+            && client_id[11..].bytes().all(|b| b.is_ascii_alphanumeric());
+        if !shaped {
+            return Err("client_id: no such client is registered".into());
+        }
         let known = ask(
             state,
             "SELECT mcp_oauth_client($1::text)::text",

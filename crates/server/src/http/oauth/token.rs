@@ -125,6 +125,26 @@ pub async fn token(Extract(state): Extract<Arc<State>>, request: Request) -> Res
             &format!("{what}: required"),
         );
     };
+    // A code or refresh token not even shaped like one (length, prefix, checksum)
+    // is refused here, with no database work.
+    use mcp_auth_core::token::{parse, Kind};
+    let kind = if grant == "refresh_token" {
+        Kind::Refresh
+    } else {
+        Kind::Code
+    };
+    if parse(secret) != Some(kind) {
+        let what = if kind == Kind::Refresh {
+            "refresh_token"
+        } else {
+            "code"
+        };
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            &format!("{what}: unknown"),
+        );
+    }
     let verifier = field(&pairs, "code_verifier").unwrap_or("");
     let redirect_uri = field(&pairs, "redirect_uri").unwrap_or("");
     // The audience is always this server's: a grant made for another resource is refused.
@@ -160,6 +180,13 @@ pub async fn revoke(Extract(state): Extract<Arc<State>>, request: Request) -> Re
             "client_id: required",
         );
     };
+    // Nothing shaped like a token: nothing to revoke (RFC 7009 §2.2: still 200).
+    if !matches!(
+        mcp_auth_core::token::parse(token),
+        Some(mcp_auth_core::token::Kind::Access | mcp_auth_core::token::Kind::Refresh)
+    ) {
+        return StatusCode::OK.into_response();
+    }
     match ask(
         &state,
         "SELECT to_jsonb(mcp_oauth_revoke($1::text, $2::text))::text",
