@@ -110,7 +110,10 @@ class Browser:
             h["Origin"] = self.server.issuer if origin == "issuer" else origin
         base = {"request": self.fields.get("request", ""), "csrf": self.fields.get("csrf", "")}
         base.update(fields)
-        return send(self.server, "POST", "/authorize", base, h)
+        status, headers, page = send(self.server, "POST", "/authorize", base, h)
+        if status in (200, 401) and "name=request" in page:
+            self.read_form(page)  # as a browser goes on from the page it got
+        return status, headers, page
 
 
 def consent(server, path, key, keep=None):
@@ -290,11 +293,16 @@ def the_flow(s):
     check("another client cannot revoke a client's token (200, nothing revoked)",
           status == 200 and status2 == 200, (status, t5))
 
-    # An admin revokes a client.
+    # An admin revokes a client: its tokens, and a code not yet exchanged.
     t6 = grant(s, cid)
+    verifier, challenge = pkce()
+    pending_code = consent(s, authorize_url(cid, challenge), FULL_KEY)["code"]
     n = psql(f"SELECT revoke_mcp_oauth_client('{cid}')")
     status, _, _ = mcp(s, t6["access_token"], "tools/list")
     check("revoke_mcp_oauth_client ends the client's tokens", int(n) >= 1 and status == 401, (n, status))
+    status, _, r = token(s, {"grant_type": "authorization_code", "code": pending_code, "code_verifier": verifier,
+                             "redirect_uri": CALLBACK, "client_id": cid})
+    check("...and its codes not yet exchanged", status == 400 and r["error"] == "invalid_grant", r)
     return cid
 
 
@@ -376,8 +384,8 @@ def refusals(s, cid):
         waited = time.monotonic() - started
         check("a grant passes by token rows held elsewhere (the clean-up skips them)",
               fresh.get("access_token", "").startswith("mcp_at_") and quick < 4, (quick, fresh))
-        check("a refresh whose row is held gives up after about 2 s (503), not after the holder",
-              status == 503 and r["error"] == "temporarily_unavailable" and waited < 6, (status, r, waited))
+        check("a refresh whose row is held gives up at once (503), not after the holder",
+              status == 503 and r["error"] == "temporarily_unavailable" and waited < 2, (status, r, waited))
     finally:
         holder.wait(timeout=30)
 
@@ -453,9 +461,16 @@ def csrf_and_limits(s, cid):
 
     crowded = oauth_server()
     try:
-        statuses = [send(crowded, "GET", authorize_url(cid, challenge))[0] for _ in range(34)]
-        check("sign-ins in progress are capped per address (503 past 32)",
-              statuses == [200] * 32 + [503, 503], statuses)
+        opened = [send(crowded, "GET", authorize_url(cid, challenge))[0] for _ in range(40)]
+        keyed = []
+        for _ in range(34):
+            b = Browser(crowded)
+            b.open(authorize_url(cid, challenge))
+            keyed.append(b.post({"action": "check", "api_key": FULL_KEY})[0])
+        check("opening the consent page keeps nothing (40 opened from one address, all answered)",
+              opened == [200] * 40, opened)
+        check("sign-ins kept after a key was accepted are capped per address (503 past 32)",
+              keyed == [200] * 32 + [503, 503], keyed)
     finally:
         crowded.stop()
 
@@ -485,6 +500,16 @@ def csrf_and_limits(s, cid):
     status, body = register(s, name="Claude\u202e")
     check("registration refuses a name with a direction override", status == 400
           and body["error"] == "invalid_client_metadata", body)
+    status, body = register(s, name="Dev \U0001F9D1\u200d\U0001F4BB \u2764\ufe0f")
+    check("registration keeps emoji joiners and variation selectors in a name", status == 201, body)
+    status, body = register(s, redirects=[f"{CALLBACK}/{'x' * 1990}" for _ in range(3)])
+    check("registration refuses redirect URIs over 4096 characters in all", status == 400, body)
+    errors = pg_log_errors()
+    basic = base64.b64encode(b"a\x00b:").decode()
+    status, _, _ = send(s, "POST", "/token", {"grant_type": "refresh_token", "refresh_token": "x"},
+                        {"Authorization": f"Basic {basic}"})
+    check("a NUL in HTTP Basic's client: refused before the database", status == 401 and pg_log_errors() == errors,
+          status)
     status, _, body = send(s, "POST", "/register", json.dumps({"redirect_uris": [CALLBACK]}),
                            {"Content-Type": "text/plain"})
     check("registration takes JSON only (a page's plain form post registers nothing)", status == 415, body)
@@ -512,7 +537,11 @@ def documents():
                                                 "redirect_uris": [CALLBACK]}),
                     "/big": json.dumps({"client_id": f"{base}/big", "client_name": "x" * 9000,
                                         "redirect_uris": [CALLBACK]}),
-                    "/liar": json.dumps({"client_id": "https://claude.ai/client.json", "redirect_uris": [CALLBACK]})
+                    "/liar": json.dumps({"client_id": "https://claude.ai/client.json", "redirect_uris": [CALLBACK]}),
+                    "/bidi": json.dumps({"client_id": f"{base}/bidi", "client_name": "Claude\u202e",
+                                         "redirect_uris": [CALLBACK]}),
+                    "/csp": json.dumps({"client_id": f"{base}/csp", "client_name": "CSP",
+                                        "redirect_uris": ["https://x;sandbox/cb"]}),
                     }.get(self.path)
             if body is None:
                 self.send_response(404)
@@ -553,10 +582,15 @@ def client_documents():
               status == 400 and "location" not in headers and "Poisoned" not in page
               and status2 == 200 and "Document client" in page2, (status, headers, page2[-300:]))
         for path, why in [("/redirect", "redirects are not followed"), ("/big", "over 5 KiB"),
-                          ("/liar", "names another client_id")]:
+                          ("/liar", "names another client_id"), ("/bidi", "breaks the rules for names"),
+                          ("/csp", "lists a redirect URI that is not allowed")]:
             status, headers, page = send(s, "GET", authorize_url(f"{base}{path}", challenge))
             check(f"a metadata document that {why.split(' ', 1)[1] if why.startswith('is') else why}: refused",
                   status == 400 and why in page and "location" not in headers, page[-300:])
+        own = f"http://localhost:{s.port}/authorize?client_id=x"
+        status, _, page = send(s, "GET", authorize_url(own, challenge))
+        check("a metadata document on this very server (by any name it answers to) is never fetched",
+              status == 400 and "cannot be on this server" in page, page[-300:])
         status, _, page = send(strict, "GET", authorize_url(cid, challenge))
         check("without --oauth-allow-private-clients, a document on a private address or http is never fetched",
               status == 400 and "https" in page, page[-300:])

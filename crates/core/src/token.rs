@@ -150,7 +150,7 @@ pub fn redirect_uri_problem(uri: &str) -> Option<&'static str> {
                 !host.is_empty()
                     && host
                         .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+                        .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
             };
             let port_ok = match authority.strip_prefix('[') {
                 Some(v6) => v6.split_once(']').is_some_and(|(_, p)| {
@@ -163,7 +163,9 @@ pub fn redirect_uri_problem(uri: &str) -> Option<&'static str> {
                     .is_none_or(|(_, p)| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())),
             };
             if !plain || !port_ok {
-                return Some("must name a host by letters, digits, dots and dashes, or an address");
+                return Some(
+                    "must name a host by letters, digits, dots, dashes and underscores, or an address",
+                );
             }
             (scheme == "http" && !loopback)
                 .then_some("must use https (http only to localhost, 127.0.0.1 or [::1])")
@@ -175,15 +177,15 @@ pub fn redirect_uri_problem(uri: &str) -> Option<&'static str> {
     }
 }
 
-/// A character that is not shown as itself: a control, a direction mark or
-/// override (which turns the text after it around), an invisible joiner or
-/// separator. None belongs in a name a user must read.
+/// A character that may not be in a name a user must read: a control, a line or
+/// paragraph separator, or one that turns or isolates the direction of the text
+/// after it (which can make the words around a name read backwards). Joiners,
+/// variation selectors and direction marks stay: emoji, Persian and Hebrew names
+/// need them, and the consent page isolates every name.
 pub fn is_hidden(c: char) -> bool {
     c.is_control()
         || matches!(c as u32,
-            0x00AD | 0x034F | 0x061C | 0x115F | 0x1160 | 0x17B4 | 0x17B5 | 0x180B..=0x180F
-            | 0x200B..=0x200F | 0x2028..=0x202E | 0x2060..=0x206F | 0x3164 | 0xFE00..=0xFE0F
-            | 0xFEFF | 0xFFA0 | 0xFFF0..=0xFFFB | 0xE0000..=0xE0FFF)
+            0x2028 | 0x2029 | 0x202A..=0x202E | 0x2066..=0x2069 | 0xFFF9..=0xFFFB | 0xE0000..=0xE007F)
 }
 
 /// Unpadded base64url (RFC 4648 §5).
@@ -244,8 +246,12 @@ mod tests {
             assert!(redirect_uri_problem(bad).is_some(), "{bad}");
         }
         assert!(client_id().starts_with("mcp_client_"));
-        assert!(is_hidden('\u{202e}') && is_hidden('\u{200b}') && is_hidden('\n'));
-        assert!(!is_hidden('é') && !is_hidden('Ω') && !is_hidden(' '));
+        assert!(is_hidden('\u{202e}') && is_hidden('\u{2066}') && is_hidden('\n'));
+        for fine in [
+            "é", "Ω", " ", "\u{fe0f}", "\u{200d}", "\u{200c}", "\u{200f}",
+        ] {
+            assert!(!fine.chars().any(is_hidden), "{fine:?}");
+        }
     }
 
     #[test]

@@ -288,6 +288,8 @@ async fn run(args: Args) {
                 private_clients: serve.oauth_allow_private_clients,
                 clients_per_ip: serve.oauth_clients_per_ip,
                 attempts_per_minute: serve.oauth_attempts_per_minute,
+                own_hosts: vec![],
+                port: 0,
             }),
         };
         if let Err(e) = http::serve(options, db).await {

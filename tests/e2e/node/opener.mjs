@@ -53,8 +53,10 @@ export async function consent(authorizeUrl, key, keep = null) {
     throw new Error(`POST the key: ${checked.status}, no tools offered: ${tools_html.slice(0, 400)}`);
   }
   const kept = keep ?? offered;
+  // The tools page names the sign-in kept since the key was accepted.
+  const kept_request = hidden(tools_html, "request") ?? request;
   const allowed = await post(action, cookie, [
-    ["request", request], ["csrf", csrf], ["action", "allow"], ...kept.map((t) => ["tool", t]),
+    ["request", kept_request], ["csrf", csrf], ["action", "allow"], ...kept.map((t) => ["tool", t]),
   ]);
   const location = allowed.headers.get("location");
   if (allowed.status !== 303 || !location) {

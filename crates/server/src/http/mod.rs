@@ -139,8 +139,17 @@ impl State {
 
 pub async fn serve(mut options: Options, mut db: Database) -> Result<(), Error> {
     options.check(db.pool_size())?;
+    let mut hosts: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
+    hosts.push(options.addr.ip().to_string());
+    hosts.extend(options.allow_hosts.iter().map(|h| h.to_ascii_lowercase()));
     let oauth = match options.oauth.take() {
-        Some(o) => Some(oauth::OAuth::new(o)?),
+        Some(mut o) => {
+            o.own_hosts = hosts.clone();
+            o.port = options.addr.port();
+            let o = oauth::OAuth::new(o, db.pool_size())?;
+            hosts.push(o.host.clone());
+            Some(o)
+        }
         None => None,
     };
     options.open_files(db.pool_size())?;
@@ -150,12 +159,7 @@ pub async fn serve(mut options: Options, mut db: Database) -> Result<(), Error> 
     }
     let db = Arc::new(db);
     let cancels = Arc::new(Cancels::default());
-    let mut hosts: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
-    hosts.push(options.addr.ip().to_string());
-    hosts.extend(options.allow_hosts.iter().map(|h| h.to_ascii_lowercase()));
-    if let Some(o) = &oauth {
-        hosts.push(o.host.clone());
-    }
+
     let state = Arc::new(State {
         db: db.clone(),
         metrics: Metrics::new(),

@@ -8,6 +8,7 @@
 //! What was read is kept in this process for an hour, never taken back from the
 //! database (whoever holds the server's login could have written anything there).
 
+use mcp_auth_core::token;
 use rustls::pki_types::ServerName;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -32,9 +33,9 @@ pub struct Document {
 
 pub struct Fetcher {
     private_ok: bool,
-    /// This server's own origin: a document is never fetched from it (it would
-    /// fetch itself, as often as the URL nests).
-    own_origin: String,
+    /// The hosts and ports this server answers on: a document is never fetched
+    /// from one (the server would fetch itself, as often as the URL nests).
+    own: Vec<(String, u16)>,
     tls: tokio_rustls::TlsConnector,
     /// Documents read in the last hour, by URL (this process's own reading).
     read: Mutex<HashMap<String, (Instant, Document)>>,
@@ -86,7 +87,7 @@ fn is_public(ip: IpAddr) -> bool {
 }
 
 impl Fetcher {
-    pub fn new(private_ok: bool, own_origin: String) -> Self {
+    pub fn new(private_ok: bool, own: Vec<(String, u16)>) -> Self {
         let roots = rustls::RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         };
@@ -98,7 +99,7 @@ impl Fetcher {
             .with_no_client_auth();
         Self {
             private_ok,
-            own_origin,
+            own,
             tls: tokio_rustls::TlsConnector::from(Arc::new(config)),
             read: Mutex::new(HashMap::new()),
         }
@@ -148,7 +149,13 @@ impl Fetcher {
                 "client_id: a metadata document's URL needs a path, and no fragment or user".into(),
             );
         }
-        if url.origin().ascii_serialization() == self.own_origin {
+        let host = url
+            .host_str()
+            .unwrap_or("")
+            .trim_matches(['[', ']'])
+            .to_ascii_lowercase();
+        let port = url.port_or_known_default().unwrap_or(0);
+        if self.own.iter().any(|(h, p)| *h == host && *p == port) {
             return Err("client_id: a metadata document cannot be on this server".into());
         }
         Ok(url)
@@ -166,7 +173,7 @@ impl Fetcher {
             .ok_or("client_id: names no port")?;
         let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.trim_matches(['[', ']']), port))
             .await
-            .map_err(|_| format!("client_id: {host} does not resolve"))?
+            .map_err(|_| format!("client_id: {host} is not a public address"))?
             .collect();
         if addrs.is_empty() || (!self.private_ok && !addrs.iter().all(|a| is_public(a.ip()))) {
             return Err(format!("client_id: {host} is not a public address"));
@@ -260,6 +267,22 @@ fn read_document(client_id: &str, bytes: &[u8]) -> Result<Document, String> {
             .and_then(|u| u.host_str().map(str::to_string))
             .unwrap_or_else(|| client_id.to_string()),
     };
+    // The rules a registration meets, here too, before the page shows any of it.
+    if client_name.chars().count() > 200 || client_name.chars().any(token::is_hidden) {
+        return Err(
+            "client_id: its metadata document's client_name breaks the rules for names".into(),
+        );
+    }
+    if redirect_uris.len() > 10
+        || redirect_uris.iter().map(String::len).sum::<usize>() > 4096
+        || redirect_uris
+            .iter()
+            .any(|u| token::redirect_uri_problem(u).is_some())
+    {
+        return Err(
+            "client_id: its metadata document lists a redirect URI that is not allowed".into(),
+        );
+    }
     Ok(Document {
         client_name,
         redirect_uris,

@@ -1,8 +1,9 @@
-//! `/authorize`: the one page a user sees. A GET checks the client and its redirect
-//! URI (an unknown client or a redirect URI not registered exactly is told on the
-//! page, never redirected to), then asks for the MCP key; a POST of the key shows the
-//! key's tenant and tools, each ticked; a POST of the choice redirects back with a
-//! code (and `iss`, RFC 9207), or with `access_denied`.
+//! `/authorize`: the one page a user sees. A GET checks the request (an unknown
+//! client, a redirect URI not registered exactly, no S256 PKCE, another resource:
+//! told on the page, never redirected to, since anyone may register a redirect
+//! URI), then asks for the MCP key; a POST of the key shows the key's tenant and
+//! tools, each ticked; a POST of the choice redirects back with a code (and `iss`,
+//! RFC 9207), or with `access_denied`.
 //!
 //! The key stays on the server between the two forms (in `Pending`, ten minutes),
 //! never written back into a page. Each sign-in has its own CSRF token, in its form
@@ -10,6 +11,7 @@
 //! HTML with no script, framed by no one (`frame-ancestors 'none'`), cached by
 //! nothing, and key checks are limited per address.
 
+use super::ticket::Ticket;
 use super::{ask, field, form, peer, repeated, OAuth};
 use crate::http::State;
 use axum::extract::{Request, State as Extract};
@@ -53,6 +55,26 @@ struct SignIn {
     tools: Vec<(String, String)>,
 }
 
+impl SignIn {
+    /// The first step's ticket, for a sign-in that has no key yet.
+    fn from_ticket(t: Ticket, from: std::net::IpAddr) -> Self {
+        SignIn {
+            from,
+            client_id: t.client_id,
+            client_name: t.client_name,
+            self_registered: t.self_registered,
+            redirect_uri: t.redirect_uri,
+            state: t.state,
+            challenge: t.challenge,
+            csrf: t.csrf,
+            started: Instant::now(),
+            key: None,
+            about: String::new(),
+            tools: vec![],
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct Pending(Mutex<HashMap<String, SignIn>>);
 
@@ -77,11 +99,11 @@ impl Pending {
             .cloned()
     }
 
+    /// Updates a sign-in still in progress (one ended meanwhile stays ended).
     fn put(&self, id: &str, sign_in: SignIn) {
-        self.0
-            .lock()
-            .expect("pending lock")
-            .insert(id.to_string(), sign_in);
+        if let Some(kept) = self.0.lock().expect("pending lock").get_mut(id) {
+            *kept = sign_in;
+        }
     }
 
     fn end(&self, id: &str) {
@@ -301,8 +323,10 @@ async fn record_document(state: &State, o: &OAuth, client_id: &str) -> Result<()
     }
 }
 
-fn cookie_name(id: &str) -> String {
-    format!("mcp_auth_consent_{}", &id[..12])
+/// The sign-in's cookie: named after the start of its CSRF token, so sign-ins in
+/// other tabs keep theirs.
+fn cookie_name(csrf: &str) -> String {
+    format!("mcp_auth_consent_{}", &csrf[..12.min(csrf.len())])
 }
 
 fn cookie_of<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -373,27 +397,22 @@ pub async fn show(Extract(state): Extract<Arc<State>>, request: Request) -> Resp
             )
         }
     };
-    let sign_in = SignIn {
-        from: peer(request.extensions()),
-        client_id: client_id.to_string(),
+    let ticket = Ticket::new(
+        client_id.to_string(),
         client_name,
         self_registered,
         redirect_uri,
-        state: field(&pairs, "state").map(str::to_string),
-        challenge: field(&pairs, "code_challenge").unwrap_or("").to_string(),
-        csrf: random(32),
-        started: Instant::now(),
-        key: None,
-        about: String::new(),
-        tools: vec![],
-    };
+        field(&pairs, "state").map(str::to_string),
+        field(&pairs, "code_challenge").unwrap_or("").to_string(),
+        random(32),
+    );
     // Nothing goes back to the redirect URI before the user acts: anyone may
     // register one, and an automatic redirect would make this an open redirector.
     if field(&pairs, "response_type") != Some("code") {
         return stop(StatusCode::BAD_REQUEST, "response_type: must be code");
     }
     if field(&pairs, "code_challenge_method") != Some("S256")
-        || !mcp_auth_core::token::is_challenge(&sign_in.challenge)
+        || !mcp_auth_core::token::is_challenge(&ticket.challenge)
     {
         return stop(
             StatusCode::BAD_REQUEST,
@@ -406,25 +425,22 @@ pub async fn show(Extract(state): Extract<Arc<State>>, request: Request) -> Resp
             "resource: is not this server's MCP endpoint",
         );
     }
-    if sign_in.state.as_ref().is_some_and(|s| s.len() > MAX_STATE) {
+    if ticket.state.as_ref().is_some_and(|s| s.len() > MAX_STATE) {
         return stop(
             StatusCode::BAD_REQUEST,
             "state: must be at most 1024 characters",
         );
     }
-    let Some(id) = o.consent.start(sign_in.clone()) else {
-        return stop(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Too many sign-ins are in progress from this address or in all; try again in a few minutes",
-        );
-    };
+    // Nothing is kept here yet: the browser carries the first step, signed.
+    let sealed = o.tickets.seal(&ticket);
     let cookie = format!(
         "{}={}; Path=/authorize; HttpOnly; SameSite=Strict; Max-Age=600{}",
-        cookie_name(&id),
-        sign_in.csrf,
+        cookie_name(&ticket.csrf),
+        ticket.csrf,
         if o.secure { "; Secure" } else { "" }
     );
-    key_page(&id, &sign_in, None, Some(cookie))
+    let sign_in = SignIn::from_ticket(ticket, peer(request.extensions()));
+    key_page(&sealed, &sign_in, None, Some(cookie))
 }
 
 /// The client's name, isolated from the text around it (a right-to-left mark in a
@@ -540,46 +556,65 @@ pub async fn submit(Extract(state): Extract<Arc<State>>, request: Request) -> Re
     let Some(pairs) = form(&state, request.into_body()).await else {
         return stop(StatusCode::BAD_REQUEST, "The form could not be read");
     };
-    let id = field(&pairs, "request").unwrap_or("");
-    let Some(mut s) = (id.len() == 32).then(|| o.consent.get(id)).flatten() else {
-        return stop(
-            StatusCode::BAD_REQUEST,
-            "This sign-in has expired or is unknown",
-        );
+    // The first step's ticket (no key yet), or the id of a sign-in kept since its
+    // key was accepted.
+    let request_field = field(&pairs, "request").unwrap_or("");
+    let kept = (request_field.len() == 32)
+        .then(|| o.consent.get(request_field))
+        .flatten();
+    let (id, mut s) = match kept {
+        Some(s) => (Some(request_field.to_string()), s),
+        None => match o.tickets.open(request_field) {
+            Some(t) => (None, SignIn::from_ticket(t, ip)),
+            None => {
+                return stop(
+                    StatusCode::BAD_REQUEST,
+                    "This sign-in has expired or is unknown",
+                )
+            }
+        },
     };
     let csrf_ok = field(&pairs, "csrf").is_some_and(|c| same(c, &s.csrf))
-        && cookie_of(&headers, &cookie_name(id)).is_some_and(|c| same(c, &s.csrf));
+        && cookie_of(&headers, &cookie_name(&s.csrf)).is_some_and(|c| same(c, &s.csrf));
     if !csrf_ok {
         return stop(
             StatusCode::FORBIDDEN,
             "The form did not come from this sign-in (its CSRF token does not match); nothing was granted",
         );
     }
+    // What the forms carry as `request`.
+    let carried = id.clone().unwrap_or_else(|| request_field.to_string());
     match field(&pairs, "action") {
         Some("deny") => {
-            o.consent.end(id);
+            if let Some(id) = &id {
+                o.consent.end(id);
+            }
             back_with_error(o, &s, "access_denied", "The user denied the request")
         }
         Some("check") => {
             if !o.attempts.allow(ip) {
                 return key_page(
-                    id,
+                    &carried,
                     &s,
                     Some("Too many keys tried from this address; wait a minute"),
                     None,
                 );
             }
             let key = field(&pairs, "api_key").unwrap_or("").trim().to_string();
-            let answer = match ask(&state, "SELECT mcp_oauth_consent($1::text)::text", &[&key])
-                .await
-            {
-                Ok(a) => a,
-                Err(_) => {
-                    return key_page(id, &s, Some("The database did not answer; try again"), None)
-                }
-            };
+            let answer =
+                match ask(&state, "SELECT mcp_oauth_consent($1::text)::text", &[&key]).await {
+                    Ok(a) => a,
+                    Err(_) => {
+                        return key_page(
+                            &carried,
+                            &s,
+                            Some("The database did not answer; try again"),
+                            None,
+                        )
+                    }
+                };
             if answer.get("error").is_some() {
-                return key_page(id, &s, Some(INVALID_KEY), None);
+                return key_page(&carried, &s, Some(INVALID_KEY), None);
             }
             let text = |k: &str| {
                 answer
@@ -616,12 +651,27 @@ pub async fn submit(Extract(state): Extract<Arc<State>>, request: Request) -> Re
                 })
                 .unwrap_or_default();
             s.key = Some(key);
-            o.consent.put(id, s.clone());
-            tools_page(id, &s, None)
+            // Kept from now on (a key was accepted): capped per address and in all.
+            let kept_id = match &id {
+                Some(id) => {
+                    o.consent.put(id, s.clone());
+                    id.clone()
+                }
+                None => match o.consent.start(s.clone()) {
+                    Some(new) => new,
+                    None => {
+                        return stop(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "Too many sign-ins are in progress from this address or in all; try again in a few minutes",
+                        )
+                    }
+                },
+            };
+            tools_page(&kept_id, &s, None)
         }
         Some("allow") => {
-            let Some(key) = s.key.clone() else {
-                return key_page(id, &s, Some("Enter your MCP key first"), None);
+            let (Some(id), Some(key)) = (id.as_deref(), s.key.clone()) else {
+                return key_page(&carried, &s, Some("Enter your MCP key first"), None);
             };
             let chosen: Vec<String> = s
                 .tools

@@ -18,6 +18,7 @@ mod consent;
 mod limiter;
 mod metadata;
 mod register;
+mod ticket;
 mod token;
 
 use super::State;
@@ -39,6 +40,10 @@ pub struct Options {
     pub clients_per_ip: u32,
     /// Keys one address may try on the consent page in a minute.
     pub attempts_per_minute: u32,
+    /// The host names the server answers to, and the port it listens on (filled
+    /// in by `serve`).
+    pub own_hosts: Vec<String>,
+    pub port: u16,
 }
 
 /// The authorization server, as the routes and the gate use it.
@@ -54,18 +59,23 @@ pub struct OAuth {
     secure: bool,
     clients_per_ip: u32,
     consent: consent::Pending,
+    /// The consent page's first step, signed (`ticket`).
+    tickets: ticket::Tickets,
     /// Key checks on the consent page, per address.
     attempts: limiter::Limiter,
     /// Other OAuth requests (registration, token, revocation, pages), per address.
     requests: limiter::Limiter,
     fetcher: client_document::Fetcher,
+    /// Database connections OAuth's requests may hold at once: at most half the
+    /// pool, so that /mcp always has the rest whatever the OAuth routes meet.
+    db_slots: tokio::sync::Semaphore,
 }
 
 /// OAuth requests one address may make in a minute, besides key checks.
 const REQUESTS_PER_MINUTE: u32 = 120;
 
 impl OAuth {
-    pub fn new(options: Options) -> Result<Self, Error> {
+    pub fn new(options: Options, pool_size: usize) -> Result<Self, Error> {
         let bad = |rule: &str| Error::Config(format!("--oauth-issuer {}: {rule}", options.issuer));
         let url = url::Url::parse(&options.issuer).map_err(|_| bad("must be an absolute URL"))?;
         let host = url
@@ -92,6 +102,12 @@ impl OAuth {
             ));
         }
         let origin = url.origin().ascii_serialization();
+        let mut own: Vec<(String, u16)> = options
+            .own_hosts
+            .iter()
+            .map(|h| (h.clone(), options.port))
+            .collect();
+        own.push((host.clone(), url.port_or_known_default().unwrap_or(443)));
         Ok(Self {
             resource: format!("{origin}/mcp"),
             issuer: origin.clone(),
@@ -100,12 +116,11 @@ impl OAuth {
             secure: url.scheme() == "https",
             clients_per_ip: options.clients_per_ip,
             consent: consent::Pending::default(),
+            tickets: ticket::Tickets::new(),
             attempts: limiter::Limiter::new(options.attempts_per_minute),
             requests: limiter::Limiter::new(REQUESTS_PER_MINUTE),
-            fetcher: client_document::Fetcher::new(
-                options.private_clients,
-                url.origin().ascii_serialization(),
-            ),
+            db_slots: tokio::sync::Semaphore::new((pool_size / 2).max(1)),
+            fetcher: client_document::Fetcher::new(options.private_clients, own),
         })
     }
 
@@ -267,8 +282,16 @@ fn repeated(pairs: &[(String, String)], names: &[&str]) -> Option<String> {
         .map(|n| n.to_string())
 }
 
-/// An answer of the database's OAuth functions, read.
+/// How long an OAuth request waits for one of its database connections.
+const DB_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// An answer of the database's OAuth functions, read (on one of OAuth's share of
+/// the pool's connections).
 async fn ask(state: &State, sql: &str, params: &[&str]) -> Result<Value, Response> {
+    let slot = tokio::time::timeout(DB_WAIT, state.oauth().db_slots.acquire()).await;
+    let Ok(Ok(_slot)) = slot else {
+        return Err(unavailable());
+    };
     match state.db.query_text(sql, params).await {
         Ok(Some(text)) => serde_json::from_str(&text).map_err(|_| unavailable()),
         Ok(None) => Ok(Value::Null),

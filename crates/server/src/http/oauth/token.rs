@@ -25,7 +25,7 @@ fn client_id(headers: &axum::http::HeaderMap, pairs: &[(String, String)]) -> Opt
     let user: String = form_urlencoded::parse(format!("u={user}").as_bytes())
         .next()
         .map(|(_, v)| v.into_owned())?;
-    (!user.is_empty()).then_some(user)
+    (!user.is_empty() && !user.contains('\0')).then_some(user)
 }
 
 fn decode_base64(s: &str) -> Option<String> {
