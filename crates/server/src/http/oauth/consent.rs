@@ -5,9 +5,11 @@
 //! tools, each ticked; a POST of the choice redirects back with a code (and `iss`,
 //! RFC 9207), or with `access_denied`.
 //!
-//! The key stays on the server between the two forms (in `Pending`, ten minutes),
-//! never written back into a page. Each sign-in has its own CSRF token, in its form
-//! and in a SameSite=Strict, HttpOnly cookie; both must match. The page is plain
+//! Until a valid key is entered nothing is kept here: the first form carries a
+//! signed ticket (`ticket`). From then on the sign-in and its key are kept (in
+//! `Pending`, ten minutes), the key never written back into a page. Each sign-in
+//! has its own CSRF token, in its forms and in a SameSite=Strict, HttpOnly cookie;
+//! both must match. The page is plain
 //! HTML with no script, framed by no one (`frame-ancestors 'none'`), cached by
 //! nothing, and key checks are limited per address.
 
