@@ -53,9 +53,10 @@ CREATE TABLE mcp_oauth_tokens (
     PRIMARY KEY (digest, tenant_id)
 );
 CREATE INDEX mcp_oauth_tokens_family_idx ON mcp_oauth_tokens (family);
--- A key's live tokens (mcp_keys.oauth_clients), and a client's (revocation).
+-- A key's live tokens (mcp_keys.oauth_clients); a client's, live or not (revocation,
+-- and whether an unused registration can be forgotten).
 CREATE INDEX mcp_oauth_tokens_key_idx ON mcp_oauth_tokens (key_id) WHERE revoked_at IS NULL;
-CREATE INDEX mcp_oauth_tokens_client_idx ON mcp_oauth_tokens (client_id) WHERE revoked_at IS NULL;
+CREATE INDEX mcp_oauth_tokens_client_idx ON mcp_oauth_tokens (client_id);
 -- Expired rows are deleted as new ones are made.
 CREATE INDEX mcp_oauth_tokens_expiry_idx ON mcp_oauth_tokens (expires_at);
 COMMENT ON TABLE mcp_oauth_tokens IS

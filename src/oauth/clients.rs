@@ -40,14 +40,14 @@ fn problem(name: &str, redirect_uris: &[String]) -> Option<JsonB> {
     None
 }
 
-// Registrations a day old that no token names are forgotten, a hundred at a time
-// as others register (rows held elsewhere passed by); then the caps: per address,
-// and in all, in the last day.
+// Registrations an hour old that no token names are forgotten, a hundred at a
+// time as others register (rows held elsewhere passed by). The caps: per address
+// in the last day, and from every address together in the last hour.
 const FORGET: Statement = Statement {
     sql: "DELETE FROM @s.mcp_oauth_clients WHERE client_id IN (
               SELECT c.client_id FROM @s.mcp_oauth_clients c
                WHERE c.kind = 'registered'
-                 AND c.created_at <= pg_catalog.now() - '1 day'::pg_catalog.interval
+                 AND c.created_at <= pg_catalog.now() - '1 hour'::pg_catalog.interval
                  AND NOT EXISTS (SELECT FROM @s.mcp_oauth_tokens t WHERE t.client_id = c.client_id)
                LIMIT 100 FOR UPDATE SKIP LOCKED)",
     args: &[],
@@ -55,14 +55,15 @@ const FORGET: Statement = Statement {
 };
 const RECENT: Statement = Statement {
     sql: "SELECT pg_catalog.count(*) FILTER (WHERE registered_from = $1)::pg_catalog.int4,
-                 pg_catalog.count(*)::pg_catalog.int4
+                 pg_catalog.count(*) FILTER (
+                     WHERE created_at > pg_catalog.now() - '1 hour'::pg_catalog.interval)::pg_catalog.int4
             FROM @s.mcp_oauth_clients
            WHERE kind = 'registered' AND created_at > pg_catalog.now() - '1 day'::pg_catalog.interval",
     args: &[INET],
     writes: false,
 };
-/// Registrations in a day from every address together.
-const MAX_PER_DAY: i32 = 10_000;
+/// Registrations in an hour from every address together.
+const MAX_PER_HOUR: i32 = 10_000;
 const REGISTER: Statement = Statement {
     sql: "INSERT INTO @s.mcp_oauth_clients (client_id, client_name, redirect_uris, kind, registered_from)
           VALUES ($1, $2, $3, 'registered', $4)
@@ -95,7 +96,6 @@ fn register(
     if let Some(answer) = problem(&name, &uris) {
         return answer;
     }
-    spi::run(&FORGET, &[], |_| ());
     let (here, everywhere) = spi::first(&RECENT, &[p_from.clone().into()], |r| {
         Some((col::<i32>(r, 1)?, col::<i32>(r, 2)?))
     })
@@ -106,12 +106,14 @@ fn register(
             format!("at most {p_max_per_address} clients may register from one address in a day"),
         );
     }
-    if everywhere >= MAX_PER_DAY {
+    if everywhere >= MAX_PER_HOUR {
         return error(
             "too_many_registrations",
-            format!("at most {MAX_PER_DAY} clients may register in a day; try again tomorrow"),
+            format!("at most {MAX_PER_HOUR} clients may register in an hour; try again later"),
         );
     }
+    // Only a registration that will be made pays for the clean-up.
+    spi::run(&FORGET, &[], |_| ());
     let client_id = token::client_id();
     let issued: Option<i64> = spi::one(
         &REGISTER,

@@ -39,13 +39,13 @@ const SET_LOCK_TIMEOUT: Statement = Statement {
     writes: true,
 };
 
-/// Runs `f` waiting at most 100 ms for any row lock, then puts the caller's
+/// Runs `f` waiting at most 10 ms for any row lock, then puts the caller's
 /// lock_timeout back. A tenant's admin can hold its own tenant's token rows in an
 /// open transaction; a grant that meets one gives up at once (the server tells the
 /// client to try again) instead of holding a pool connection while it waits.
 fn bounded<R>(f: impl FnOnce() -> R) -> R {
     let before: String = spi::one(&LOCK_TIMEOUT, &[]).unwrap_or_else(|| "0".into());
-    spi::one::<String>(&SET_LOCK_TIMEOUT, &["100ms".into()]);
+    spi::one::<String>(&SET_LOCK_TIMEOUT, &["10ms".into()]);
     let out = f();
     spi::one::<String>(&SET_LOCK_TIMEOUT, &[before.as_str().into()]);
     out

@@ -1,7 +1,7 @@
 //! The token endpoint's work: an authorization code exchanged (PKCE S256), a refresh
-//! token rotated, a token revoked (RFC 7009). A code or refresh token is good once;
-//! one that comes back revokes its whole family, since one of the two presenters
-//! stole it. Every grant checks the key again: a key that is no longer active (or
+//! token rotated, a token revoked (RFC 7009). A code or refresh token is good once
+//! (it is spent only by a grant that succeeds); one that comes back revokes its
+//! whole family, since one of the two presenters stole it. Every grant checks the key again: a key that is no longer active (or
 //! was rotated) grants nothing more.
 
 use super::clients::TEXT_ARRAY;
@@ -13,16 +13,30 @@ use pgrx::prelude::*;
 use pgrx::{JsonB, Uuid};
 use serde_json::json;
 
-// The code or refresh token, marked used; whether it had been already.
-const TAKE: Statement = Statement {
-    sql: "WITH old AS (SELECT digest, used_at FROM @s.mcp_oauth_tokens
-                        WHERE digest = $1 AND kind = $2 FOR UPDATE)
-          UPDATE @s.mcp_oauth_tokens t SET used_at = COALESCE(t.used_at, pg_catalog.now())
-            FROM old WHERE t.digest = old.digest
-          RETURNING old.used_at IS NOT NULL, t.revoked_at IS NOT NULL,
-                    t.expires_at <= pg_catalog.now(), t.family, t.tenant_id, t.key_id,
-                    t.client_id, t.resource, t.tools, t.redirect_uri, t.code_challenge",
+// The code or refresh token, locked for this grant; a row held elsewhere (a
+// concurrent grant, an admin's open revoke) is passed by, never waited for.
+const FIND: Statement = Statement {
+    sql: "SELECT used_at IS NOT NULL, revoked_at IS NOT NULL, expires_at <= pg_catalog.now(),
+                 family, tenant_id, key_id, client_id, resource, tools, redirect_uri, code_challenge
+            FROM @s.mcp_oauth_tokens WHERE digest = $1 AND kind = $2
+             FOR UPDATE SKIP LOCKED",
     args: &[TEXT, TEXT],
+    writes: true,
+};
+// Whether a row FIND passed by is there at all.
+const HELD: Statement = Statement {
+    sql: "SELECT true FROM @s.mcp_oauth_tokens WHERE digest = $1 AND kind = $2",
+    args: &[TEXT, TEXT],
+    writes: false,
+};
+// The grant succeeded: used; a used refresh token is kept only a day more (for
+// reuse detection), not to its own expiry.
+const MARK: Statement = Statement {
+    sql: "UPDATE @s.mcp_oauth_tokens
+             SET used_at = pg_catalog.now(),
+                 expires_at = LEAST(expires_at, pg_catalog.now() + '1 day'::pg_catalog.interval)
+           WHERE digest = $1 AND tenant_id = $2",
+    args: &[TEXT, UUID],
     writes: true,
 };
 
@@ -40,9 +54,10 @@ struct Taken {
     code_challenge: Option<String>,
 }
 
-fn take(secret: &str, kind: Kind) -> Option<Taken> {
-    let args = [token::digest(secret).into(), kind.as_str().into()];
-    spi::first(&TAKE, &args, |r| {
+/// What a secret is, locked; `Err(())` when another transaction holds it.
+fn take(digest: &str, kind: Kind) -> Result<Option<Taken>, ()> {
+    let args = [digest.into(), kind.as_str().into()];
+    let found = spi::first(&FIND, &args, |r| {
         Some(Taken {
             reused: col(r, 1)?,
             revoked: col(r, 2)?,
@@ -56,7 +71,12 @@ fn take(secret: &str, kind: Kind) -> Option<Taken> {
             redirect_uri: col(r, 10),
             code_challenge: col(r, 11),
         })
-    })
+    });
+    match found {
+        Some(t) => Ok(Some(t)),
+        None if spi::one::<bool>(&HELD, &args).is_some() => Err(()),
+        None => Ok(None),
+    }
 }
 
 const REVOKE_FAMILY: Statement = Statement {
@@ -188,11 +208,19 @@ fn grant(
         "refresh_token"
     };
     let secret = p_secret.unwrap_or("");
-    let found = (token::parse(secret) == Some(kind))
-        .then(|| take(secret, kind))
-        .flatten();
-    let Some(t) = found else {
+    if token::parse(secret) != Some(kind) {
         return error("invalid_grant", format!("{what}: unknown"));
+    }
+    let digest = token::digest(secret);
+    let t = match take(&digest, kind) {
+        Ok(Some(t)) => t,
+        Ok(None) => return error("invalid_grant", format!("{what}: unknown")),
+        Err(()) => {
+            return error(
+                "temporarily_unavailable",
+                format!("{what}: in use by another request; try again"),
+            )
+        }
     };
     if t.reused {
         spi::run(&REVOKE_FAMILY, &[t.family.into()], |_| ());
@@ -238,6 +266,9 @@ fn grant(
             "the MCP key of this grant is no longer active",
         );
     }
+    // Used only now: a request with the wrong client, audience or verifier leaves
+    // the secret to its owner.
+    spi::run(&MARK, &[digest.as_str().into(), t.tenant_id.into()], |_| ());
     issue(&t)
 }
 

@@ -272,9 +272,17 @@ def the_flow(s):
         f"SELECT count(*) FROM (SELECT to_jsonb(t)::text AS r FROM mcp_oauth_tokens t) x WHERE r LIKE '%{at[7:27]}%'")
     check("tokens are stored only as SHA-256 digests", dump == "10", dump)
 
-    # Refresh: rotation, and the old one's reuse revokes the family.
+    # Refresh: a request from the wrong client spends nothing; rotation; the used
+    # one is kept only a day (for reuse detection); its reuse revokes the family.
+    status, _, wrong = token(s, {"grant_type": "refresh_token", "refresh_token": t["refresh_token"],
+                                 "client_id": "mcp_client_someoneelse00000000"})
+    check("a refresh from another client: invalid_grant, and the token is not spent",
+          status == 400 and wrong["error"] == "invalid_grant", wrong)
     status, _, t2 = token(s, {"grant_type": "refresh_token", "refresh_token": t["refresh_token"], "client_id": cid,
                               "resource": s.resource})
+    kept = psql("SELECT expires_at <= now() + interval '1 day 1 minute' FROM mcp_oauth_tokens "
+                f"WHERE digest = encode(sha256('{t['refresh_token']}'::bytea), 'hex')")
+    check("a used refresh token is kept a day, not its 30", kept == "t", kept)
     check("refresh: a new access and refresh token", status == 200 and t2["refresh_token"] != t["refresh_token"], t2)
     status, _, t3 = token(s, {"grant_type": "refresh_token", "refresh_token": t["refresh_token"], "client_id": cid})
     status2, _, answer = mcp(s, t2["access_token"], "tools/list")
@@ -462,15 +470,20 @@ def csrf_and_limits(s, cid):
     crowded = oauth_server()
     try:
         opened = [send(crowded, "GET", authorize_url(cid, challenge))[0] for _ in range(40)]
-        keyed = []
-        for _ in range(34):
-            b = Browser(crowded)
-            b.open(authorize_url(cid, challenge))
-            keyed.append(b.post({"action": "check", "api_key": FULL_KEY})[0])
         check("opening the consent page keeps nothing (40 opened from one address, all answered)",
               opened == [200] * 40, opened)
-        check("sign-ins kept after a key was accepted are capped per address (503 past 32)",
-              keyed == [200] * 32 + [503, 503], keyed)
+
+        def keyed(key):
+            b = Browser(crowded)
+            b.open(authorize_url(cid, challenge))
+            return b.post({"action": "check", "api_key": key})[0]
+
+        crowd = [new_key(f"oauth crowd {i}") for i in range(9)]
+        one_key = [keyed(crowd[0]) for _ in range(5)]
+        check("sign-ins kept for one key are capped (503 past 4)", one_key == [200] * 4 + [503], one_key)
+        others = [keyed(k) for k in crowd[1:] for _ in range(4)]
+        check("sign-ins kept from one address are capped (503 past 32)",
+              others == [200] * 28 + [503] * 4, others)
     finally:
         crowded.stop()
 

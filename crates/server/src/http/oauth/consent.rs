@@ -33,6 +33,8 @@ const PENDING_FOR: Duration = Duration::from_secs(600);
 /// expires), and from one address.
 const MAX_PENDING: usize = 4096;
 const MAX_PENDING_PER_ADDRESS: usize = 32;
+/// Sign-ins kept for one key at once (a person signs in a few times, not hundreds).
+const MAX_PENDING_PER_KEY: usize = 4;
 /// The longest `/authorize` query, and `state` (kept with the sign-in).
 const MAX_QUERY: usize = 8 * 1024;
 const MAX_STATE: usize = 1024;
@@ -86,7 +88,11 @@ impl Pending {
         // Sign-ins never finished go (with any key they hold) as new ones start.
         map.retain(|_, s| s.started.elapsed() < PENDING_FOR);
         let from_there = map.values().filter(|s| s.from == sign_in.from).count();
-        if map.len() >= MAX_PENDING || from_there >= MAX_PENDING_PER_ADDRESS {
+        let same_key = map.values().filter(|s| s.key == sign_in.key).count();
+        if map.len() >= MAX_PENDING
+            || from_there >= MAX_PENDING_PER_ADDRESS
+            || same_key >= MAX_PENDING_PER_KEY
+        {
             return None;
         }
         let id = random(32);
@@ -95,10 +101,10 @@ impl Pending {
     }
 
     fn get(&self, id: &str) -> Option<SignIn> {
-        let map = self.0.lock().expect("pending lock");
-        map.get(id)
-            .filter(|s| s.started.elapsed() < PENDING_FOR)
-            .cloned()
+        let mut map = self.0.lock().expect("pending lock");
+        // Expired sign-ins (and the keys they hold) go whenever the map is touched.
+        map.retain(|_, s| s.started.elapsed() < PENDING_FOR);
+        map.get(id).cloned()
     }
 
     /// Updates a sign-in still in progress (one ended meanwhile stays ended).

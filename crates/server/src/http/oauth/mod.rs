@@ -233,6 +233,7 @@ fn status_of(answer: &Value) -> StatusCode {
         None => StatusCode::OK,
         Some("invalid_client") => StatusCode::UNAUTHORIZED,
         Some("too_many_registrations") => StatusCode::TOO_MANY_REQUESTS,
+        Some("temporarily_unavailable") => StatusCode::SERVICE_UNAVAILABLE,
         Some(_) => StatusCode::BAD_REQUEST,
     }
 }
