@@ -8,8 +8,10 @@
 //! - `register`: dynamic client registration (RFC 7591);
 //! - `client_document`: Client ID Metadata Documents, fetched with a timeout, a size
 //!   cap, and never from a private address (unless `--oauth-allow-private-clients`);
-//! - `consent`: `/authorize`, the page that asks for the key (CSRF, clickjacking);
-//! - `token`: `/token` and `/revoke`.
+//! - `consent`: `/authorize`, the page that asks for the key (CSRF, clickjacking),
+//!   with `ticket` (its first step, signed and carried by the browser);
+//! - `token`: `/token` and `/revoke`;
+//! - `limiter`: requests and key attempts per address.
 //!
 //! Without `--oauth-issuer` none of these routes exists and 401s name no metadata.
 
