@@ -82,57 +82,52 @@ fn mcp_oauth_register_client(
     p_from: default!(Option<Inet>, "NULL"),
     p_max_per_address: default!(i32, 20),
 ) -> JsonB {
-    super::bounded(|| register(p_client_name, p_redirect_uris, p_from, p_max_per_address))
-}
-
-fn register(
-    p_client_name: Option<&str>,
-    p_redirect_uris: Option<Vec<String>>,
-    p_from: default!(Option<Inet>, "NULL"),
-    p_max_per_address: default!(i32, 20),
-) -> JsonB {
-    let name = p_client_name.unwrap_or("").trim().to_string();
-    let uris = p_redirect_uris.unwrap_or_default();
-    if let Some(answer) = problem(&name, &uris) {
-        return answer;
-    }
-    let (here, everywhere) = spi::first(&RECENT, &[p_from.clone().into()], |r| {
-        Some((col::<i32>(r, 1)?, col::<i32>(r, 2)?))
+    super::bounded(|| {
+        let name = p_client_name.unwrap_or("").trim().to_string();
+        let uris = p_redirect_uris.unwrap_or_default();
+        if let Some(answer) = problem(&name, &uris) {
+            return answer;
+        }
+        let (here, everywhere) = spi::first(&RECENT, &[p_from.clone().into()], |r| {
+            Some((col::<i32>(r, 1)?, col::<i32>(r, 2)?))
+        })
+        .unwrap_or((0, 0));
+        if p_from.is_some() && here >= p_max_per_address {
+            return error(
+                "too_many_registrations",
+                format!(
+                    "at most {p_max_per_address} clients may register from one address in a day"
+                ),
+            );
+        }
+        if everywhere >= MAX_PER_HOUR {
+            return error(
+                "too_many_registrations",
+                format!("at most {MAX_PER_HOUR} clients may register in an hour; try again later"),
+            );
+        }
+        // Only a registration that will be made pays for the clean-up.
+        spi::run(&FORGET, &[], |_| ());
+        let client_id = token::client_id();
+        let issued: Option<i64> = spi::one(
+            &REGISTER,
+            &[
+                client_id.as_str().into(),
+                name.as_str().into(),
+                uris.clone().into(),
+                p_from.into(),
+            ],
+        );
+        ok(json!({
+            "client_id": client_id,
+            "client_id_issued_at": issued,
+            "client_name": name,
+            "redirect_uris": uris,
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "none",
+        }))
     })
-    .unwrap_or((0, 0));
-    if p_from.is_some() && here >= p_max_per_address {
-        return error(
-            "too_many_registrations",
-            format!("at most {p_max_per_address} clients may register from one address in a day"),
-        );
-    }
-    if everywhere >= MAX_PER_HOUR {
-        return error(
-            "too_many_registrations",
-            format!("at most {MAX_PER_HOUR} clients may register in an hour; try again later"),
-        );
-    }
-    // Only a registration that will be made pays for the clean-up.
-    spi::run(&FORGET, &[], |_| ());
-    let client_id = token::client_id();
-    let issued: Option<i64> = spi::one(
-        &REGISTER,
-        &[
-            client_id.as_str().into(),
-            name.as_str().into(),
-            uris.clone().into(),
-            p_from.into(),
-        ],
-    );
-    ok(json!({
-        "client_id": client_id,
-        "client_id_issued_at": issued,
-        "client_name": name,
-        "redirect_uris": uris,
-        "grant_types": ["authorization_code", "refresh_token"],
-        "response_types": ["code"],
-        "token_endpoint_auth_method": "none",
-    }))
 }
 
 const DESCRIBE: Statement = Statement {
@@ -157,36 +152,30 @@ fn mcp_oauth_describe_client(
     p_client_name: Option<&str>,
     p_redirect_uris: Option<Vec<String>>,
 ) -> JsonB {
-    super::bounded(|| describe(p_client_id, p_client_name, p_redirect_uris))
-}
-
-fn describe(
-    p_client_id: Option<&str>,
-    p_client_name: Option<&str>,
-    p_redirect_uris: Option<Vec<String>>,
-) -> JsonB {
-    let client_id = p_client_id.unwrap_or("");
-    if !(client_id.starts_with("https://") || client_id.starts_with("http://"))
-        || client_id.len() > 2000
-    {
-        return error(
-            "invalid_client",
-            "client_id: must be the metadata document's URL",
-        );
-    }
-    let name = p_client_name.unwrap_or("").trim().to_string();
-    let uris = p_redirect_uris.unwrap_or_default();
-    if let Some(answer) = problem(&name, &uris) {
-        return answer;
-    }
-    let args = [client_id.into(), name.as_str().into(), uris.clone().into()];
-    if spi::one::<String>(&DESCRIBE, &args).is_none() {
-        return error(
-            "invalid_client",
-            "client_id: already names a registered client",
-        );
-    }
-    ok(json!({"client_id": client_id, "client_name": name, "redirect_uris": uris}))
+    super::bounded(|| {
+        let client_id = p_client_id.unwrap_or("");
+        if !(client_id.starts_with("https://") || client_id.starts_with("http://"))
+            || client_id.len() > 2000
+        {
+            return error(
+                "invalid_client",
+                "client_id: must be the metadata document's URL",
+            );
+        }
+        let name = p_client_name.unwrap_or("").trim().to_string();
+        let uris = p_redirect_uris.unwrap_or_default();
+        if let Some(answer) = problem(&name, &uris) {
+            return answer;
+        }
+        let args = [client_id.into(), name.as_str().into(), uris.clone().into()];
+        if spi::one::<String>(&DESCRIBE, &args).is_none() {
+            return error(
+                "invalid_client",
+                "client_id: already names a registered client",
+            );
+        }
+        ok(json!({"client_id": client_id, "client_name": name, "redirect_uris": uris}))
+    })
 }
 
 const CLIENT: Statement = Statement {
@@ -229,29 +218,27 @@ const REVOKE_CLIENT: Statement = Statement {
 #[pg_extern(security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn revoke_mcp_oauth_client(p_client_id: Option<&str>) -> i32 {
-    super::bounded(|| revoke_client(p_client_id))
-}
-
-fn revoke_client(p_client_id: Option<&str>) -> i32 {
-    let id = p_client_id.unwrap_or_else(|| crate::errors::required("p_client_id"));
-    let tenant = crate::access::managed_tenant();
-    // Codes too; and again while a pass finds rows: a refresh that was running when
-    // the first pass waited for its row committed new tokens that pass could not
-    // see, and the next statement sees them.
-    let mut live = 0;
-    for _ in 0..3 {
-        let (rows, tokens) = spi::run(&REVOKE_CLIENT, &[id.into(), tenant.into()], |t| {
-            let rows = t.len();
-            let tokens = t
-                .filter_map(|r| r.get::<bool>(1).ok().flatten())
-                .filter(|k| *k)
-                .count();
-            (rows, tokens)
-        });
-        live += tokens as i32;
-        if rows == 0 {
-            break;
+    super::bounded(|| {
+        let id = p_client_id.unwrap_or_else(|| crate::errors::required("p_client_id"));
+        let tenant = crate::access::managed_tenant();
+        // Codes too; and again while a pass finds rows: a refresh that was running when
+        // the first pass waited for its row committed new tokens that pass could not
+        // see, and the next statement sees them.
+        let mut live = 0;
+        for _ in 0..3 {
+            let (rows, tokens) = spi::run(&REVOKE_CLIENT, &[id.into(), tenant.into()], |t| {
+                let rows = t.len();
+                let tokens = t
+                    .filter_map(|r| r.get::<bool>(1).ok().flatten())
+                    .filter(|k| *k)
+                    .count();
+                (rows, tokens)
+            });
+            live += tokens as i32;
+            if rows == 0 {
+                break;
+            }
         }
-    }
-    live
+        live
+    })
 }

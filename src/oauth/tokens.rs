@@ -173,103 +173,85 @@ fn mcp_oauth_token(
     p_resource: default!(Option<&str>, "NULL"),
 ) -> JsonB {
     super::bounded(|| {
-        grant(
-            p_grant_type,
-            p_secret,
-            p_client_id,
-            p_code_verifier,
-            p_redirect_uri,
-            p_resource,
-        )
+        let kind = match p_grant_type {
+            Some("authorization_code") => Kind::Code,
+            Some("refresh_token") => Kind::Refresh,
+            _ => {
+                return error(
+                    "unsupported_grant_type",
+                    "grant_type: must be authorization_code or refresh_token",
+                )
+            }
+        };
+        let what = if kind == Kind::Code {
+            "code"
+        } else {
+            "refresh_token"
+        };
+        let secret = p_secret.unwrap_or("");
+        if token::parse(secret) != Some(kind) {
+            return error("invalid_grant", format!("{what}: unknown"));
+        }
+        let digest = token::digest(secret);
+        let t = match take(&digest, kind) {
+            Ok(Some(t)) => t,
+            Ok(None) => return error("invalid_grant", format!("{what}: unknown")),
+            Err(()) => {
+                return error(
+                    "temporarily_unavailable",
+                    format!("{what}: in use by another request; try again"),
+                )
+            }
+        };
+        if t.reused {
+            spi::run(&REVOKE_FAMILY, &[t.family.into()], |_| ());
+            return error(
+                "invalid_grant",
+                format!("{what}: already used; every token of this authorization is revoked"),
+            );
+        }
+        if t.revoked || t.expired {
+            return error("invalid_grant", format!("{what}: expired or revoked"));
+        }
+        if p_client_id != Some(t.client_id.as_str()) {
+            return error(
+                "invalid_grant",
+                format!("{what}: was issued to another client"),
+            );
+        }
+        if p_resource.is_some_and(|r| r != t.resource) {
+            return error(
+                "invalid_target",
+                "resource: is not the one this grant is for",
+            );
+        }
+        if kind == Kind::Code {
+            if p_redirect_uri != t.redirect_uri.as_deref() {
+                return error(
+                    "invalid_grant",
+                    "redirect_uri: is not the one the code was issued to",
+                );
+            }
+            let verifier = p_code_verifier.unwrap_or("");
+            if !token::pkce_matches(verifier, t.code_challenge.as_deref().unwrap_or("")) {
+                return error(
+                    "invalid_grant",
+                    "code_verifier: does not match the code_challenge (S256)",
+                );
+            }
+        }
+        if !key_active(t.key_id) {
+            spi::run(&REVOKE_FAMILY, &[t.family.into()], |_| ());
+            return error(
+                "invalid_grant",
+                "the MCP key of this grant is no longer active",
+            );
+        }
+        // Used only now: a request with the wrong client, audience or verifier leaves
+        // the secret to its owner.
+        spi::run(&MARK, &[digest.as_str().into(), t.tenant_id.into()], |_| ());
+        issue(&t)
     })
-}
-
-fn grant(
-    p_grant_type: Option<&str>,
-    p_secret: Option<&str>,
-    p_client_id: Option<&str>,
-    p_code_verifier: default!(Option<&str>, "NULL"),
-    p_redirect_uri: default!(Option<&str>, "NULL"),
-    p_resource: default!(Option<&str>, "NULL"),
-) -> JsonB {
-    let kind = match p_grant_type {
-        Some("authorization_code") => Kind::Code,
-        Some("refresh_token") => Kind::Refresh,
-        _ => {
-            return error(
-                "unsupported_grant_type",
-                "grant_type: must be authorization_code or refresh_token",
-            )
-        }
-    };
-    let what = if kind == Kind::Code {
-        "code"
-    } else {
-        "refresh_token"
-    };
-    let secret = p_secret.unwrap_or("");
-    if token::parse(secret) != Some(kind) {
-        return error("invalid_grant", format!("{what}: unknown"));
-    }
-    let digest = token::digest(secret);
-    let t = match take(&digest, kind) {
-        Ok(Some(t)) => t,
-        Ok(None) => return error("invalid_grant", format!("{what}: unknown")),
-        Err(()) => {
-            return error(
-                "temporarily_unavailable",
-                format!("{what}: in use by another request; try again"),
-            )
-        }
-    };
-    if t.reused {
-        spi::run(&REVOKE_FAMILY, &[t.family.into()], |_| ());
-        return error(
-            "invalid_grant",
-            format!("{what}: already used; every token of this authorization is revoked"),
-        );
-    }
-    if t.revoked || t.expired {
-        return error("invalid_grant", format!("{what}: expired or revoked"));
-    }
-    if p_client_id != Some(t.client_id.as_str()) {
-        return error(
-            "invalid_grant",
-            format!("{what}: was issued to another client"),
-        );
-    }
-    if p_resource.is_some_and(|r| r != t.resource) {
-        return error(
-            "invalid_target",
-            "resource: is not the one this grant is for",
-        );
-    }
-    if kind == Kind::Code {
-        if p_redirect_uri != t.redirect_uri.as_deref() {
-            return error(
-                "invalid_grant",
-                "redirect_uri: is not the one the code was issued to",
-            );
-        }
-        let verifier = p_code_verifier.unwrap_or("");
-        if !token::pkce_matches(verifier, t.code_challenge.as_deref().unwrap_or("")) {
-            return error(
-                "invalid_grant",
-                "code_verifier: does not match the code_challenge (S256)",
-            );
-        }
-    }
-    if !key_active(t.key_id) {
-        spi::run(&REVOKE_FAMILY, &[t.family.into()], |_| ());
-        return error(
-            "invalid_grant",
-            "the MCP key of this grant is no longer active",
-        );
-    }
-    // Used only now: a request with the wrong client, audience or verifier leaves
-    // the secret to its owner.
-    spi::run(&MARK, &[digest.as_str().into(), t.tenant_id.into()], |_| ());
-    issue(&t)
 }
 
 const REVOKE: Statement = Statement {
@@ -288,17 +270,15 @@ const REVOKE: Statement = Statement {
 #[pg_extern(security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn mcp_oauth_revoke(p_token: Option<&str>, p_client_id: Option<&str>) -> bool {
-    super::bounded(|| revoke(p_token, p_client_id))
-}
-
-fn revoke(p_token: Option<&str>, p_client_id: Option<&str>) -> bool {
-    let secret = p_token.unwrap_or("");
-    if !matches!(token::parse(secret), Some(Kind::Access | Kind::Refresh)) {
-        return false;
-    }
-    let args = [
-        token::digest(secret).into(),
-        p_client_id.unwrap_or("").into(),
-    ];
-    spi::run(&REVOKE, &args, |t| !t.is_empty())
+    super::bounded(|| {
+        let secret = p_token.unwrap_or("");
+        if !matches!(token::parse(secret), Some(Kind::Access | Kind::Refresh)) {
+            return false;
+        }
+        let args = [
+            token::digest(secret).into(),
+            p_client_id.unwrap_or("").into(),
+        ];
+        spi::run(&REVOKE, &args, |t| !t.is_empty())
+    })
 }

@@ -5,6 +5,8 @@
 //! The checksum is the key format's (CRC-32 in base62). Stored only as SHA-256.
 
 use crate::key::checksum;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use rand::distr::{Alphanumeric, SampleString};
 use rand::rngs::OsRng;
 use rand::TryRngCore;
@@ -84,7 +86,7 @@ pub fn pkce_matches(verifier: &str, challenge: &str) -> bool {
         && verifier
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
-    shaped && base64url(&Sha256::digest(verifier.as_bytes())) == challenge
+    shaped && URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())) == challenge
 }
 
 /// Whether `challenge` can be an S256 challenge: 43 base64url characters.
@@ -95,12 +97,24 @@ pub fn is_challenge(challenge: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+const CLIENT_PREFIX: &str = "mcp_client_";
+const CLIENT_RANDOM: usize = 24;
+
 /// A new client_id for a registered client (RFC 7591): not a secret, only unique.
 pub fn client_id() -> String {
     let mut rng = OsRng.unwrap_err();
-    let mut id = String::from("mcp_client_");
-    Alphanumeric.append_string(&mut rng, &mut id, 24);
+    let mut id = String::from(CLIENT_PREFIX);
+    Alphanumeric.append_string(&mut rng, &mut id, CLIENT_RANDOM);
     id
+}
+
+/// Whether `id` is shaped like a registered client's id (`client_id` makes them).
+pub fn is_client_id(id: &str) -> bool {
+    id.len() == CLIENT_PREFIX.len() + CLIENT_RANDOM
+        && id.starts_with(CLIENT_PREFIX)
+        && id[CLIENT_PREFIX.len()..]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric())
 }
 
 /// Why `uri` may not be a redirect URI, if it may not: an https URL; http only to a
@@ -188,19 +202,6 @@ pub fn is_hidden(c: char) -> bool {
             0x2028 | 0x2029 | 0x202A..=0x202E | 0x2066..=0x2069 | 0xFFF9..=0xFFFB | 0xE0000..=0xE007F)
 }
 
-/// Unpadded base64url (RFC 4648 §5).
-fn base64url(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = chunk.iter().fold(0u32, |n, b| (n << 8) | *b as u32) << (8 * (3 - chunk.len()));
-        for i in 0..=chunk.len() {
-            out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,7 +246,7 @@ mod tests {
         ] {
             assert!(redirect_uri_problem(bad).is_some(), "{bad}");
         }
-        assert!(client_id().starts_with("mcp_client_"));
+        assert!(is_client_id(&client_id()) && !is_client_id("mcp_client_unknown"));
         assert!(is_hidden('\u{202e}') && is_hidden('\u{2066}') && is_hidden('\n'));
         for fine in [
             "é", "Ω", " ", "\u{fe0f}", "\u{200d}", "\u{200c}", "\u{200f}",
@@ -263,8 +264,5 @@ mod tests {
         assert!(pkce_matches(verifier, challenge));
         assert!(!pkce_matches(&verifier[1..], challenge), "too short");
         assert!(!pkce_matches(&verifier.replace('d', "e"), challenge));
-        assert_eq!(base64url(b"f"), "Zg");
-        assert_eq!(base64url(b"fo"), "Zm8");
-        assert_eq!(base64url(b"foo"), "Zm9v");
     }
 }

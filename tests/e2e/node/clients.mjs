@@ -9,32 +9,14 @@ import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { checker, withTimeout } from "./tap.mjs";
 
 const url = process.argv[2];
 const FULL_KEY = process.env.E2E_FULL_KEY;
 const RO_KEY = process.env.E2E_RO_KEY;
 const WRONG_KEY = FULL_KEY.slice(0, -6) + "000000";
 const here = new URL(".", import.meta.url).pathname;
-let failed = 0;
-let passed = 0;
-
-function check(name, condition, detail = "") {
-  if (condition) passed++;
-  else failed++;
-  console.log(`${condition ? "ok" : "not ok"} - node: ${name}${condition ? "" : `  (${String(detail).slice(0, 600)})`}`);
-}
-
-async function withTimeout(promise, ms, what) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: no answer in ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+const { check, finish } = checker("node");
 
 async function sdk(key) {
   const client = new Client({ name: "e2e-typescript-sdk", version: "1.0.0" });
@@ -127,5 +109,4 @@ try {
 } catch (e) {
   check("the node clients ran", false, e?.stack ?? e);
 }
-console.log(`e2e node: ${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+finish("e2e node");

@@ -17,6 +17,7 @@ import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { consent, openConsent } from "./opener.mjs";
+import { checker, withTimeout } from "./tap.mjs";
 
 const url = process.argv[2];
 const issuer = new URL(url).origin;
@@ -24,26 +25,7 @@ const FULL_KEY = process.env.E2E_FULL_KEY;
 const WRONG_KEY = FULL_KEY.slice(0, -6) + "000000";
 const artifacts = process.env.E2E_ARTIFACTS ?? tmpdir();
 const here = new URL(".", import.meta.url).pathname;
-let failed = 0;
-let passed = 0;
-
-function check(name, condition, detail = "") {
-  if (condition) passed++;
-  else failed++;
-  console.log(`${condition ? "ok" : "not ok"} - oauth node: ${name}${condition ? "" : `  (${String(detail).slice(0, 600)})`}`);
-}
-
-async function withTimeout(promise, ms, what) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: no answer in ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+const { check, finish } = checker("oauth node");
 
 const base64url = (bytes) => Buffer.from(bytes).toString("base64url");
 const sorted = (names) => [...names].sort().join(",");
@@ -424,5 +406,4 @@ for (const [part, run] of [["TypeScript SDK", typescriptSdk], ["mcp-remote", mcp
     check(`${part}: ran to the end`, false, e?.stack ?? e);
   }
 }
-console.log(`e2e oauth node: ${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+finish("e2e oauth node");

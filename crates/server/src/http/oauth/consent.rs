@@ -269,11 +269,8 @@ struct Client {
 async fn client(state: &State, o: &OAuth, client_id: &str) -> Result<Client, String> {
     let unavailable = |_| "The database did not answer; try again".to_string();
     if !super::client_document::is_document_url(client_id) {
-        // A registered client_id is `mcp_client_` and 24 base62: nothing else is asked for.
-        let shaped = client_id.len() == 35
-            && client_id.starts_with("mcp_client_")
-            && client_id[11..].bytes().all(|b| b.is_ascii_alphanumeric());
-        if !shaped {
+        // Only an id shaped as registration makes them is asked for.
+        if !mcp_auth_core::token::is_client_id(client_id) {
             return Err("client_id: no such client is registered".into());
         }
         let known = ask(

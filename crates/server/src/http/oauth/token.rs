@@ -7,6 +7,8 @@ use crate::http::State;
 use axum::extract::{Request, State as Extract};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
 use std::sync::Arc;
 
 /// The client_id of a request: the form's, or the user of HTTP Basic (a client
@@ -20,30 +22,12 @@ fn client_id(headers: &axum::http::HeaderMap, pairs: &[(String, String)]) -> Opt
         .to_str()
         .ok()?
         .strip_prefix("Basic ")?;
-    let decoded = decode_base64(basic.trim())?;
+    let decoded = String::from_utf8(STANDARD.decode(basic.trim()).ok()?).ok()?;
     let (user, _) = decoded.split_once(':')?;
     let user: String = form_urlencoded::parse(format!("u={user}").as_bytes())
         .next()
         .map(|(_, v)| v.into_owned())?;
     (!user.is_empty() && !user.contains('\0')).then_some(user)
-}
-
-fn decode_base64(s: &str) -> Option<String> {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut bits = 0u32;
-    let mut n = 0;
-    let mut out = Vec::new();
-    for c in s.bytes().filter(|c| *c != b'=') {
-        let v = ALPHABET.iter().position(|a| *a == c)? as u32;
-        bits = (bits << 6) | v;
-        n += 6;
-        if n >= 8 {
-            n -= 8;
-            out.push((bits >> n) as u8);
-            bits &= (1 << n) - 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 /// A POSTed form and its headers, within the address's share of requests.
